@@ -1,0 +1,12 @@
+"""fairseq-slt: gloss-free sign language translation (FLa-LLM) as a fairseq plugin.
+
+Load with ``fairseq-train --user-dir <path to fairseq_slt> --task sign_translation --arch slt_lightt``.
+"""
+
+from .checkpoint_safety import allow_fairseq_checkpoint_globals
+
+allow_fairseq_checkpoint_globals()
+
+from . import data, models, tasks  # noqa: E402,F401  (registers the task and the architectures)
+
+__version__ = "0.1.0"

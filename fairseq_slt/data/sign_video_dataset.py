@@ -1,0 +1,287 @@
+"""Video -> text dataset for sign language translation (modelled on fairseq's S2T dataset).
+
+A split is one TSV manifest with the columns ``id, video, n_frames, tgt_text`` and optionally
+``signer`` and ``start``/``end`` (seconds, a sentence cut out of a longer video by reference).
+``video`` is relative to the config's ``video_root`` and names a video file or a frame folder.
+"""
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_utils
+
+from .data_cfg import SignDataConfig
+from .transforms import build_video_transform
+from .video_utils import (
+    IMAGE_EXTENSIONS,
+    VideoReadError,
+    VideoSource,
+    num_sampled_frames,
+    read_frames,
+    sample_indices,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ManifestError(ValueError):
+    """A manifest is malformed; the message names the file, row and what to do."""
+
+
+@dataclass
+class SignVideoDatasetItem:
+    index: int
+    source: torch.Tensor  # T x 3 x H x W, normalised
+    target: torch.Tensor  # L (with EOS)
+
+
+def collate_frames(frames: List[torch.Tensor]) -> torch.Tensor:
+    """Zero-pad ``T_i x 3 x H x W`` videos into ``B x T_max x 3 x H x W``."""
+    max_len = max(v.size(0) for v in frames)
+    out = frames[0].new_zeros((len(frames), max_len) + tuple(frames[0].shape[1:]))
+    for i, v in enumerate(frames):
+        out[i, : v.size(0)] = v
+    return out
+
+
+class SignVideoDataset(FairseqDataset):
+    """Decodes, samples and transforms the frames of each video on the fly.
+
+    ``num_tokens(i)`` is the number of frames fed to the model, so ``--max-tokens`` batches by
+    frames. Random temporal sampling (training) is seeded by ``(seed, epoch, index)``: the same
+    seed gives the same frames.
+    """
+
+    def __init__(
+        self,
+        split: str,
+        is_train: bool,
+        cfg: SignDataConfig,
+        manifest: str,
+        ids: List[str],
+        sources: List[VideoSource],
+        n_frames: List[int],
+        tgt_texts: List[str],
+        tgt_tokens: List[torch.Tensor],
+        tgt_dict: Dictionary,
+        rows: List[int],
+        signers: Optional[List[str]] = None,
+        seed: int = 1,
+    ):
+        self.split, self.is_train, self.cfg, self.manifest = split, is_train, cfg, manifest
+        self.ids, self.sources, self.n_frames = ids, sources, n_frames
+        self.tgt_texts, self.tgt_tokens, self.tgt_dict = tgt_texts, tgt_tokens, tgt_dict
+        self.rows, self.signers, self.seed = rows, signers, seed
+        self.n_samples = len(ids)
+        for name in ("sources", "n_frames", "tgt_texts", "tgt_tokens", "rows"):
+            assert len(getattr(self, name)) == self.n_samples, name
+        self.src_sizes = np.array(
+            [num_sampled_frames(n, cfg.keep_ratio, cfg.max_frames) for n in n_frames], dtype=np.int64
+        )
+        self.tgt_sizes = np.array([len(t) for t in tgt_tokens], dtype=np.int64)
+        self.epoch = 1
+        aug = cfg.augment if is_train else {}
+        self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)
+        n_capped = sum(
+            1 for n in n_frames if cfg.max_frames > 0 and n * cfg.keep_ratio > cfg.max_frames
+        )
+        logger.info(
+            f"{split}: {self.n_samples} videos, {int(self.src_sizes.sum())} frames fed to the model "
+            f"(keep_ratio={cfg.keep_ratio}, {cfg.crop}x{cfg.crop}); {n_capped} videos capped at "
+            f"max_frames={cfg.max_frames}"
+        )
+
+    def __len__(self):
+        return self.n_samples
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        return False  # random temporal sampling depends on the epoch
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def describe(self, index: int) -> str:
+        return f"{self.manifest} row {self.rows[index]} (id {self.ids[index]})"
+
+    def __getitem__(self, index: int) -> SignVideoDatasetItem:
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.is_train else None
+        idx = sample_indices(
+            self.n_frames[index], self.cfg.keep_ratio, self.cfg.max_frames, self.is_train, rng
+        )
+        try:
+            frames = read_frames(self.sources[index], idx, self.n_frames[index])
+        except VideoReadError as e:
+            raise VideoReadError(f"{self.describe(index)}: {e}") from e
+        if self.is_train:
+            # seed torchvision's random augmentation from the same (seed, epoch, index)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(rng.integers(2**31)))
+                source = self.transform(frames)
+        else:
+            source = self.transform(frames)
+        return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
+
+    def collater(self, samples: List[SignVideoDatasetItem]) -> Dict:
+        if len(samples) == 0:
+            return {}
+        indices = torch.tensor([x.index for x in samples], dtype=torch.long)
+        src_lengths = torch.tensor([x.source.size(0) for x in samples], dtype=torch.long)
+        src_lengths, order = src_lengths.sort(descending=True)
+        indices = indices.index_select(0, order)
+        frames = collate_frames([samples[i].source for i in order.tolist()])
+        targets = [samples[i].target for i in order.tolist()]
+        pad, eos = self.tgt_dict.pad(), self.tgt_dict.eos()
+        target = fairseq_data_utils.collate_tokens(targets, pad, eos, left_pad=False)
+        prev_output_tokens = fairseq_data_utils.collate_tokens(
+            targets, pad, eos, left_pad=False, move_eos_to_beginning=True
+        )
+        target_lengths = torch.tensor([t.size(0) for t in targets], dtype=torch.long)
+        return {
+            "id": indices,
+            "net_input": {
+                "src_tokens": frames,  # B x T x 3 x H x W
+                "src_lengths": src_lengths,  # B
+                "prev_output_tokens": prev_output_tokens,  # B x L
+            },
+            "target": target,  # B x L
+            "target_lengths": target_lengths,
+            "ntokens": int(target_lengths.sum()),
+            "nsentences": len(samples),
+        }
+
+    def num_tokens(self, index):
+        return int(self.src_sizes[index])
+
+    def size(self, index):
+        return int(self.src_sizes[index]), int(self.tgt_sizes[index])
+
+    @property
+    def sizes(self):
+        return self.src_sizes
+
+    def ordered_indices(self):
+        if self.is_train:
+            order = [np.random.permutation(len(self))]
+        else:
+            order = [np.arange(len(self))]
+        order.append(-self.src_sizes)  # longest first
+        return np.lexsort(order)
+
+    def prefetch(self, indices):
+        raise NotImplementedError
+
+
+class SignVideoDatasetCreator:
+    """Builds a :class:`SignVideoDataset` from ``<data>/<split>.tsv``."""
+
+    KEY_ID, KEY_VIDEO, KEY_N_FRAMES, KEY_TGT_TEXT = "id", "video", "n_frames", "tgt_text"
+    KEY_SIGNER, KEY_START, KEY_END = "signer", "start", "end"
+    REQUIRED = (KEY_ID, KEY_VIDEO, KEY_N_FRAMES, KEY_TGT_TEXT)
+
+    @classmethod
+    def read_manifest(cls, path: str) -> List[Dict[str, str]]:
+        """Rows of a TSV manifest (``csv.QUOTE_NONE``), each with its line number under ``_row``."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"manifest not found: {path}")
+        rows = []
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            try:
+                header = reader.fieldnames or []
+                missing = [c for c in cls.REQUIRED if c not in header]
+                if missing:
+                    raise ManifestError(
+                        f"{path}: missing required column(s) {', '.join(missing)} (header: "
+                        f"{', '.join(header) or 'empty'}); a manifest needs the tab-separated "
+                        f"columns {', '.join(cls.REQUIRED)}"
+                    )
+                for row in reader:
+                    row["_row"] = reader.line_num
+                    rows.append(row)
+            except UnicodeDecodeError as e:
+                raise ManifestError(
+                    f"{path}: row {reader.line_num + 1} is not valid UTF-8 ({e}); re-encode the "
+                    "manifest as UTF-8"
+                ) from e
+        if not rows:
+            raise ManifestError(f"{path}: the manifest has no rows")
+        return rows
+
+    @classmethod
+    def _parse_row(cls, path: str, row: Dict, video_root: str) -> tuple:
+        where = f"{path} row {row['_row']} (id {row.get(cls.KEY_ID)})"
+        if None in row or any(row.get(c) is None for c in cls.REQUIRED):
+            raise ManifestError(f"{where}: wrong number of tab-separated fields")
+        text = row[cls.KEY_TGT_TEXT].strip()
+        if not text:
+            raise ManifestError(f"{where}: empty tgt_text; fix or remove the row")
+        try:
+            n_frames = int(row[cls.KEY_N_FRAMES])
+        except ValueError:
+            raise ManifestError(f"{where}: n_frames {row[cls.KEY_N_FRAMES]!r} is not an integer")
+        if n_frames < 1:
+            raise ManifestError(f"{where}: n_frames={n_frames}; the video has no frames")
+        start, end = row.get(cls.KEY_START) or None, row.get(cls.KEY_END) or None
+        if (start is None) != (end is None):
+            raise ManifestError(f"{where}: give both start and end, or neither")
+        if start is not None:
+            start, end = float(start), float(end)
+            if end <= start:
+                raise ManifestError(f"{where}: end {end} <= start {start}")
+        video = os.path.join(video_root, row[cls.KEY_VIDEO])
+        if not os.path.exists(video):
+            raise ManifestError(
+                f"{where}: video not found: {video} (paths are relative to video_root "
+                f"{video_root} in config.yaml)"
+            )
+        if os.path.isdir(video) and not _has_image(video):
+            raise ManifestError(f"{where}: frame folder {video} has no png/jpg frames")
+        return VideoSource(video, start, end), n_frames, text
+
+    @classmethod
+    def from_tsv(
+        cls,
+        root: str,
+        cfg: SignDataConfig,
+        split: str,
+        tgt_dict: Dictionary,
+        bpe_tokenizer,
+        is_train: bool,
+        seed: int = 1,
+    ) -> SignVideoDataset:
+        manifest = os.path.join(root, f"{split}.tsv")
+        rows = cls.read_manifest(manifest)
+        ids, sources, n_frames, texts, tokens, line_nums = [], [], [], [], [], []
+        seen = {}
+        for row in rows:
+            source, n, text = cls._parse_row(manifest, row, cfg.video_root)
+            sid = row[cls.KEY_ID]
+            if sid in seen:
+                raise ManifestError(
+                    f"{manifest} row {row['_row']}: duplicate id {sid} (first at row {seen[sid]})"
+                )
+            seen[sid] = row["_row"]
+            pieces = bpe_tokenizer.encode(text) if bpe_tokenizer is not None else text
+            toks = tgt_dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
+            ids.append(sid)
+            sources.append(source)
+            n_frames.append(n)
+            texts.append(text)
+            tokens.append(toks)
+            line_nums.append(row["_row"])
+        signers = [r.get(cls.KEY_SIGNER, "") for r in rows] if cls.KEY_SIGNER in rows[0] else None
+        return SignVideoDataset(
+            split, is_train, cfg, manifest, ids, sources, n_frames, texts, tokens, tgt_dict,
+            line_nums, signers=signers, seed=seed,
+        )
+
+
+def _has_image(folder: str) -> bool:
+    with os.scandir(folder) as it:
+        return any(e.name.lower().endswith(IMAGE_EXTENSIONS) for e in it)

@@ -1,0 +1,189 @@
+"""Pure helpers for reading sign videos and for the length arithmetic of the visual encoder.
+
+Two kinds of video source are supported (see README, "Data"):
+
+* a file decord can read (mp4, avi, ...), optionally restricted to a ``[start, end)`` time range
+  in seconds (How2Sign sentences are cut out of the full videos by reference);
+* a folder of png/jpg frames (PHOENIX-2014-T and CSL-Daily ship frames), sorted numerically.
+
+Only the frames that are actually sampled are decoded.
+"""
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class VideoReadError(RuntimeError):
+    """A video source is missing, empty or cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """Where the frames of one sample live.
+
+    ``start``/``end`` (seconds) restrict a video file to a sentence; they are ``None`` for a whole
+    video or a frame folder.
+    """
+
+    path: str
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+    @property
+    def is_frame_folder(self) -> bool:
+        return os.path.isdir(self.path)
+
+
+def _natural_key(name: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def list_frame_files(folder: str) -> List[str]:
+    """Image files of a frame folder, sorted numerically (``images2`` before ``images10``)."""
+    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+
+
+def time_range_to_frames(start: float, end: float, fps: float) -> range:
+    """Frame indices of the half-open time range ``[start, end)`` at ``fps``."""
+    first = int(round(start * fps))
+    last = int(round(end * fps))
+    return range(first, max(first, last))
+
+
+def _decord_reader(path: str):
+    import decord  # imported lazily: workers import it once, on first use
+
+    try:
+        return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    except Exception as e:  # decord raises its own DECORDError / RuntimeError
+        raise VideoReadError(f"cannot decode video {path}: {e}") from e
+
+
+def count_frames(source: VideoSource) -> int:
+    """Number of frames of a source (of its time range, if it has one)."""
+    if source.is_frame_folder:
+        return len(list_frame_files(source.path))
+    vr = _decord_reader(source.path)
+    if source.start is None:
+        return len(vr)
+    return len(time_range_to_frames(source.start, source.end, vr.get_avg_fps()))
+
+
+def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: int) -> torch.Tensor:
+    """Decode the frames ``indices`` (relative to the source's first frame) as ``T x H x W x 3`` uint8.
+
+    ``expected_n_frames`` is the manifest's ``n_frames``; a source that holds a different number of
+    frames raises :class:`VideoReadError`, since sampling on a wrong count would silently cut or
+    stretch the sentence.
+    """
+    if not os.path.exists(source.path):
+        raise VideoReadError(f"video not found: {source.path}")
+    if source.is_frame_folder:
+        files = list_frame_files(source.path)
+        if not files:
+            raise VideoReadError(f"frame folder has no png/jpg frames: {source.path}")
+        _check_count(source, len(files), expected_n_frames)
+        return torch.from_numpy(np.stack([_read_image(files[i]) for i in indices]))
+    vr = _decord_reader(source.path)
+    n_total = len(vr)
+    offset = 0
+    if source.start is not None:
+        frames = time_range_to_frames(source.start, source.end, vr.get_avg_fps())
+        if frames.stop > n_total:
+            raise VideoReadError(
+                f"time range [{source.start}, {source.end}) s ends at frame {frames.stop} past the "
+                f"end of {source.path} ({n_total} frames)"
+            )
+        offset, n_total = frames.start, len(frames)
+    _check_count(source, n_total, expected_n_frames)
+    try:
+        batch = vr.get_batch([offset + int(i) for i in indices]).asnumpy()
+    except Exception as e:
+        raise VideoReadError(f"cannot decode frames of {source.path}: {e}") from e
+    return torch.from_numpy(batch)
+
+
+def _check_count(source: VideoSource, found: int, expected: int) -> None:
+    if found != expected:
+        raise VideoReadError(
+            f"{source.path} holds {found} frames but the manifest says n_frames={expected}; "
+            "re-run the data preparation for this split"
+        )
+
+
+def _read_image(path: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:
+        raise VideoReadError(f"cannot read frame {path}: {e}") from e
+
+
+def num_sampled_frames(n_frames: int, keep_ratio: float, max_frames: int) -> int:
+    """Frames fed to the model for a video of ``n_frames``: ``ceil(n * keep_ratio)``, at least 1,
+    at most ``max_frames`` (over-long videos are capped instead of running out of memory)."""
+    n = max(1, int(math.ceil(n_frames * keep_ratio - 1e-9)))
+    return min(n, max_frames) if max_frames > 0 else n
+
+
+def sample_indices(
+    n_frames: int, keep_ratio: float, max_frames: int, train: bool, rng: Optional[np.random.Generator] = None
+) -> np.ndarray:
+    """Temporal down-sampling (paper: keep 25% of the frames).
+
+    Training draws a sorted random subset of the frames; evaluation takes the frame in the middle
+    of each of ``k`` equal segments, so it is deterministic. Returns sorted int64 indices.
+    """
+    k = num_sampled_frames(n_frames, keep_ratio, max_frames)
+    if k >= n_frames:
+        return np.arange(n_frames, dtype=np.int64)
+    if train:
+        rng = rng if rng is not None else np.random.default_rng()
+        return np.sort(rng.choice(n_frames, size=k, replace=False)).astype(np.int64)
+    return np.floor((np.arange(k) + 0.5) * n_frames / k).astype(np.int64)
+
+
+def parse_temporal_spec(spec: str) -> List[tuple]:
+    """Parse a local temporal module spec such as ``"K5"`` or ``"K5,P2,K5,P2"`` (GFSLT-VLP's
+    notation): ``K<k>`` is a Conv1d of kernel k with 'same' padding + BatchNorm + ReLU, ``P<k>``
+    a max-pool of kernel and stride k."""
+    layers = []
+    for tok in spec.replace(" ", "").split(","):
+        m = re.fullmatch(r"([KP])(\d+)", tok)
+        if m is None or int(m.group(2)) < 1:
+            raise ValueError(f"bad temporal module spec {spec!r}: expected items like K5 or P2, got {tok!r}")
+        layers.append((m.group(1), int(m.group(2))))
+    return layers
+
+
+def tconv_out_lengths(lengths: torch.Tensor, spec: str) -> torch.Tensor:
+    """Output lengths of the local temporal module for input ``lengths``.
+
+    'Same'-padded convolutions keep the length (an even kernel loses one step); a pool of size k
+    floors the length by k and keeps at least one step.
+    """
+    out = lengths.clone()
+    for kind, k in parse_temporal_spec(spec):
+        if kind == "K":
+            out = out + 2 * ((k - 1) // 2) - (k - 1)
+        else:
+            out = torch.div(out, k, rounding_mode="floor")
+        out = out.clamp(min=1)
+    return out
+
+
+def lengths_to_padding_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
+    """``B`` lengths -> ``B x T`` bool mask, True at padded positions (fairseq's convention)."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]

@@ -1,0 +1,1 @@
+from . import slt_lightt  # noqa: F401 (registers slt_lightt, slt_lightt_tiny)

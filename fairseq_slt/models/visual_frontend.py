@@ -1,0 +1,141 @@
+"""The visual encoder shared by both stages: ResNet-18 per frame -> local temporal module.
+
+FLa-LLM (Chen et al., LREC-COLING 2024, Sec. 3.1): a ResNet-18 applied to every frame gives
+512-d frame features; a local temporal module (Conv1D + BatchNorm + ReLU over time) turns them
+into "sign-wise" features. Stage 2 loads this module from the stage-1 checkpoint and freezes it.
+
+Padding is handled so that a video encodes the same alone as in a padded batch (in eval mode):
+only the real frames go through the backbone, padded time steps are zeroed before every
+convolution (exactly what the convolution's own zero padding shows a video alone), excluded from
+the BatchNorm statistics and set to -inf before max pooling.
+"""
+
+import logging
+import os
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torchvision
+
+from ..data.video_utils import lengths_to_padding_mask, parse_temporal_spec, tconv_out_lengths
+
+logger = logging.getLogger(__name__)
+
+RESNET18_DIM = 512
+
+
+def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
+    """torchvision ResNet-18 without its classifier (``N x 3 x H x W -> N x 512``).
+
+    ImageNet weights come from a local file (a torchvision ``resnet18-*.pth`` state dict); nothing
+    is downloaded. Without a file the backbone is randomly initialised, and the log says so.
+    """
+    net = torchvision.models.resnet18(weights=None)
+    if pretrained_path:
+        if not os.path.isfile(pretrained_path):
+            raise FileNotFoundError(
+                f"ResNet-18 weights not found: {pretrained_path} (give a torchvision resnet18 "
+                "state dict, e.g. resnet18-f37072fd.pth)"
+            )
+        state = torch.load(pretrained_path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        net.load_state_dict(state, strict=True)
+        logger.info(f"ResNet-18 initialised from {pretrained_path}")
+    else:
+        logger.warning(
+            "ResNet-18 is randomly initialised (no --resnet-pretrained file given); the paper "
+            "starts from ImageNet weights"
+        )
+    net.fc = nn.Identity()
+    return net
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over time whose statistics use the valid (unpadded) steps only."""
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        # x: B x C x T, padding_mask: B x T (True = pad)
+        x_btc = x.transpose(1, 2)
+        valid = ~padding_mask
+        out = torch.zeros_like(x_btc)
+        out[valid] = super().forward(x_btc[valid])  # N x C
+        return out.transpose(1, 2)
+
+
+class TemporalModule(nn.Module):
+    """Local temporal module: ``K<k>`` = Conv1d('same') + BatchNorm + ReLU, ``P<k>`` = max-pool.
+
+    The paper uses one Conv1D + BN + ReLU ("K5"); GFSLT-VLP used "K5,P2,K5,P2".
+    """
+
+    def __init__(self, spec: str, in_dim: int, hidden_dim: int):
+        super().__init__()
+        self.spec = spec
+        self.layers = nn.ModuleList()
+        dim = in_dim
+        for kind, k in parse_temporal_spec(spec):
+            if kind == "K":
+                conv = nn.Conv1d(dim, hidden_dim, kernel_size=k, padding=(k - 1) // 2)
+                self.layers.append(nn.ModuleList([conv, MaskedBatchNorm1d(hidden_dim)]))
+                dim = hidden_dim
+            else:
+                self.layers.append(nn.MaxPool1d(kernel_size=k, stride=k))
+        self.out_dim = dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        # x: B x T x C -> B x C x T
+        x = x.transpose(1, 2)
+        for layer in self.layers:
+            mask = lengths_to_padding_mask(lengths, x.size(2))  # B x T
+            if isinstance(layer, nn.MaxPool1d):
+                k = layer.kernel_size
+                x = x.masked_fill(mask[:, None, :], float("-inf"))
+                if x.size(2) < k:  # a video shorter than the pool still yields one step
+                    x = nn.functional.pad(x, (0, k - x.size(2)), value=float("-inf"))
+                x = layer(x)
+                lengths = tconv_out_lengths(lengths, f"P{k}")
+            else:
+                conv, bn = layer
+                x = conv(x.masked_fill(mask[:, None, :], 0.0))
+                lengths = tconv_out_lengths(lengths, f"K{conv.kernel_size[0]}")
+                x = torch.relu(bn(x, lengths_to_padding_mask(lengths, x.size(2))))
+        out_mask = lengths_to_padding_mask(lengths, x.size(2))
+        x = x.masked_fill(out_mask[:, None, :], 0.0)
+        return x.transpose(1, 2), lengths  # B x T' x C'
+
+
+class SignVisualEncoder(nn.Module):
+    """ResNet-18 per frame + local temporal module: ``B x T x 3 x H x W -> B x T' x C``."""
+
+    def __init__(self, temporal_spec: str, temporal_dim: int, resnet_pretrained: Optional[str] = None):
+        super().__init__()
+        self.backbone = build_resnet18(resnet_pretrained)
+        self.temporal = TemporalModule(temporal_spec, RESNET18_DIM, temporal_dim)
+        self.out_dim = self.temporal.out_dim
+
+    def frame_features(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Run the backbone on the real frames only: ``B x T x 3 x H x W -> B x T x 512``."""
+        bsz, max_len = frames.shape[:2]
+        valid = ~lengths_to_padding_mask(lengths, max_len)  # B x T
+        feats = self.backbone(frames[valid])  # N x 512
+        out = feats.new_zeros(bsz, max_len, feats.size(-1))
+        out[valid] = feats
+        return out
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = self.frame_features(frames, lengths)  # B x T x 512
+        return self.temporal(x, lengths)  # B x T' x C, B
+
+
+class MLPAdapter(nn.Module):
+    """MLP with one hidden layer (the paper's VL-Adapter and LLM-Adapter): ``... x C -> ... x D``."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,89 @@
+"""The ``sign_translation`` task: sign language video -> spoken-language text.
+
+Modelled on fairseq's ``speech_to_text`` task: the data root holds ``config.yaml`` (see
+:class:`fairseq_slt.data.SignDataConfig`) and one TSV manifest per split.
+"""
+
+import logging
+import os
+from argparse import Namespace
+from dataclasses import dataclass, field
+
+from fairseq.data import Dictionary, encoders
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING
+
+from ..data import SignDataConfig, SignVideoDatasetCreator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SignTranslationConfig(FairseqDataclass):
+    data: str = field(
+        default=MISSING,
+        metadata={"help": "data root: config.yaml and <split>.tsv manifests (id, video, n_frames, tgt_text)"},
+    )
+    config_yaml: str = field(
+        default="config.yaml", metadata={"help": "data config file, relative to the data root"}
+    )
+    max_source_positions: int = field(
+        default=1024, metadata={"help": "max frames fed to the model per video (after sampling)"}
+    )
+    max_target_positions: int = field(
+        default=1024, metadata={"help": "max target tokens per sentence"}
+    )
+    seed: int = II("common.seed")
+
+
+@register_task("sign_translation", dataclass=SignTranslationConfig)
+class SignTranslationTask(FairseqTask):
+    """Gloss-free sign language translation (FLa-LLM, Chen et al. 2024)."""
+
+    cfg: SignTranslationConfig
+
+    def __init__(self, cfg: SignTranslationConfig, tgt_dict: Dictionary, data_cfg: SignDataConfig):
+        super().__init__(cfg)
+        self.tgt_dict = tgt_dict
+        self.data_cfg = data_cfg
+        self.bpe_tokenizer = self.build_bpe(None)
+
+    @classmethod
+    def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
+        data_cfg = SignDataConfig(os.path.join(cfg.data, cfg.config_yaml))
+        dict_path = data_cfg.vocab_filename
+        if not os.path.isfile(dict_path):
+            raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
+        tgt_dict = Dictionary.load(dict_path)
+        logger.info(f"target dictionary: {len(tgt_dict)} types ({dict_path})")
+        return cls(cfg, tgt_dict, data_cfg)
+
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
+        is_train = split.startswith("train")
+        self.datasets[split] = SignVideoDatasetCreator.from_tsv(
+            self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
+            is_train=is_train, seed=self.cfg.seed,
+        )
+
+    @property
+    def target_dictionary(self):
+        return self.tgt_dict
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    def max_positions(self):
+        return self.cfg.max_source_positions, self.cfg.max_target_positions
+
+    def build_bpe(self, args):
+        """The data config's sentencepiece model (used by fairseq-generate to detokenize)."""
+        bpe = self.data_cfg.bpe_tokenizer
+        if bpe is None:
+            return None
+        logger.info(f"target tokenizer: {bpe}")
+        return encoders.build_bpe(Namespace(**bpe))
+
+    def build_tokenizer(self, args):
+        return None

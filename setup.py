@@ -1,0 +1,37 @@
+"""fairseq-slt: gloss-free sign language translation (FLa-LLM) as a fairseq plugin."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-slt",
+    version="0.1.0",
+    description=(
+        "Gloss-free sign language translation (FLa-LLM, Chen et al., LREC-COLING 2024) "
+        "as a fairseq plugin"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["fairseq_slt", "fairseq_slt.*"]),
+    install_requires=[
+        "torch>=2.6,<2.15",
+        "torchvision>=0.21,<0.30",
+        # the official fairseq 0.12.2 does not import on Python 3.11; fairseq-fixed is
+        # upstream main plus the dataclass fix and provides the same `fairseq` package
+        "fairseq-fixed>=0.12.3,<0.13",
+        "sentencepiece>=0.1.99",
+        "sacrebleu>=2.0",
+        "numpy>=1.24",
+        "decord>=0.6.0",
+        "av>=12.0",
+        "Pillow>=9.0",
+        "PyYAML>=6.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={"test": ["pytest>=7.0"]},
+    entry_points={
+        "console_scripts": [
+            "fairseq-slt-synth=fairseq_slt.synthetic.generate:cli_main",
+        ],
+    },
+)
