@@ -173,6 +173,20 @@ class SignVideoDataset(FairseqDataset):
         order.append(-self.src_sizes)  # longest first
         return np.lexsort(order)
 
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None, required_batch_size_multiple=1):
+        """fairseq's batching, keeping every sample.
+
+        fairseq main (and fairseq-fixed) drops the last batch when its size is not a multiple of
+        ``--required-batch-size-multiple`` (default 8). Our indices are sorted by length, so that
+        would silently leave the shortest videos out of every training epoch and out of
+        ``fairseq-generate``'s output. The dropped batch is the tail of ``indices``; put it back.
+        """
+        batches = super().batch_by_size(indices, max_tokens, max_sentences, required_batch_size_multiple)
+        covered = sum(len(b) for b in batches)
+        if covered < len(indices):
+            batches = list(batches) + [np.asarray(indices[covered:], dtype=np.int64)]
+        return batches
+
     def prefetch(self, indices):
         raise NotImplementedError
 

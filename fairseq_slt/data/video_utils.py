@@ -68,6 +68,50 @@ def _decord_reader(path: str):
         raise VideoReadError(f"cannot decode video {path}: {e}") from e
 
 
+def _pyav_frames(path: str, indices: Sequence[int], start: Optional[float]) -> np.ndarray:
+    """Decode frames ``indices`` (counted from ``start`` seconds) with PyAV.
+
+    Used where decord fails: decord 0.6 cannot copy frames whose width is not a multiple of its
+    row alignment (e.g. 48 or 210 px wide), a common size for cropped sign language videos.
+    """
+    import av
+
+    wanted = sorted(set(int(i) for i in indices))
+    found = {}
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate)
+            t0 = start or 0.0
+            if t0 > 0:
+                container.seek(int(t0 / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                i = int(round((frame.time - t0) * fps))
+                if i in found or i < 0:
+                    continue
+                if i > wanted[-1]:
+                    break
+                if i in wanted:
+                    found[i] = frame.to_ndarray(format="rgb24")
+    except Exception as e:
+        raise VideoReadError(f"cannot decode video {path}: {e}") from e
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise VideoReadError(f"cannot decode frames {missing[:5]} of {path}: the video ends early")
+    return np.stack([found[int(i)] for i in indices])
+
+
+def _decode(vr, path: str, absolute: Sequence[int], relative: Sequence[int], start) -> np.ndarray:
+    try:
+        batch = vr.get_batch(list(absolute)).asnumpy()
+        if batch.ndim == 4 and batch.shape[-1] == 3:
+            return batch
+    except Exception as e:
+        if "DECORDArrayCopyFromTo" not in str(e):  # decord's row-alignment bug: use PyAV
+            raise VideoReadError(f"cannot decode frames of {path}: {e}") from e
+    return _pyav_frames(path, relative, start)
+
+
 def count_frames(source: VideoSource) -> int:
     """Number of frames of a source (of its time range, if it has one)."""
     if source.is_frame_folder:
@@ -105,11 +149,8 @@ def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: 
             )
         offset, n_total = frames.start, len(frames)
     _check_count(source, n_total, expected_n_frames)
-    try:
-        batch = vr.get_batch([offset + int(i) for i in indices]).asnumpy()
-    except Exception as e:
-        raise VideoReadError(f"cannot decode frames of {source.path}: {e}") from e
-    return torch.from_numpy(batch)
+    absolute = [offset + int(i) for i in indices]
+    return torch.from_numpy(_decode(vr, source.path, absolute, indices, source.start))
 
 
 def _check_count(source: VideoSource, found: int, expected: int) -> None:
