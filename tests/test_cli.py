@@ -1,0 +1,107 @@
+"""End to end through the stock fairseq CLIs with ``--user-dir``."""
+
+import os
+import re
+import subprocess
+
+import pytest
+import torch
+
+from conftest import BIN_DIR, PLUGIN_DIR
+
+TINY_MODEL = [
+    "--arch", "slt_lightt", "--encoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32",
+    "--encoder-layers", "1", "--decoder-layers", "1", "--encoder-attention-heads", "2",
+    "--decoder-attention-heads", "2", "--temporal-dim", "16", "--temporal-module", "K5,P2",
+]
+
+
+def run(cmd, **kwargs):
+    proc = subprocess.run(
+        [os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]],
+        capture_output=True, text=True, timeout=600, **kwargs,
+    )
+    assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc.stdout + proc.stderr
+
+
+def train_cmd(data, save_dir, max_update):
+    return [
+        "fairseq-train", data, "--user-dir", PLUGIN_DIR, "--task", "sign_translation",
+        *TINY_MODEL, "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy",
+        "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "200",
+        "--max-update", max_update, "--save-dir", save_dir, "--num-workers", "0",
+        "--no-progress-bar", "--log-interval", "1", "--seed", "2",
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_corpus, tmp_path_factory):
+    save_dir = tmp_path_factory.mktemp("ckpt")
+    log = run(train_cmd(tiny_corpus, save_dir, 3))
+    return save_dir, log
+
+
+def test_train_writes_checkpoints(trained):
+    save_dir, log = trained
+    assert (save_dir / "checkpoint_last.pt").is_file()
+    assert "num_updates=3" in log or "num_updates 3" in log
+    assert "ResNet-18 is randomly initialised" in log
+
+
+def test_generate_beam5_hypothesis_for_every_test_sample(tiny_corpus, trained, tmp_path):
+    save_dir, _ = trained
+    out = run([
+        "fairseq-generate", tiny_corpus, "--user-dir", PLUGIN_DIR, "--task", "sign_translation",
+        "--gen-subset", "test", "--path", save_dir / "checkpoint_last.pt", "--beam", "5",
+        "--max-tokens", "400", "--max-len-b", "20", "--scoring", "sacrebleu",
+    ])
+    hyp_ids = sorted(int(m) for m in re.findall(r"^H-(\d+)\t", out, re.M))
+    det_ids = sorted(int(m) for m in re.findall(r"^D-(\d+)\t", out, re.M))
+    assert hyp_ids == det_ids == list(range(5))  # the tiny corpus has 5 test videos
+    targets = re.findall(r"^T-\d+\t(.*)$", out, re.M)
+    assert all(" " in t and "\u2581" not in t for t in targets)  # detokenized references
+    assert "Generate test with beam=5" in out
+
+
+def test_resume_continues_from_checkpoint_last(tiny_corpus, trained, tmp_path):
+    save_dir, _ = trained
+    resumed = tmp_path / "resume"
+    resumed.mkdir()
+    (resumed / "checkpoint_last.pt").write_bytes((save_dir / "checkpoint_last.pt").read_bytes())
+    log = run(train_cmd(tiny_corpus, resumed, 5))
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 3 updates\)", log), log[-3000:]
+    assert "num_updates 5" in log or "num_updates=5" in log
+
+
+def test_checkpoint_loads_with_weights_only_and_rejects_other_objects(trained, tmp_path):
+    import fairseq_slt  # noqa: F401  (registers the allow-list)
+    from fairseq import checkpoint_utils
+
+    save_dir, _ = trained
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(save_dir / "checkpoint_last.pt"))
+    assert state["cfg"]["model"].arch == "slt_lightt"
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": {}, "payload": Exploit()}, bad)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(bad)
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_allow_list_is_what_makes_fairseq_checkpoints_load(trained):
+    """Without the plugin, torch's weights-only loader refuses the checkpoint; with it, it loads."""
+    import sys
+
+    ckpt = str(trained[0] / "checkpoint_last.pt")
+    plain = subprocess.run([sys.executable, "-c", f"import torch; torch.load({ckpt!r})"],
+                           capture_output=True, text=True)
+    assert plain.returncode != 0 and "argparse.Namespace" in plain.stderr
+    code = f"import fairseq_slt, torch; s = torch.load({ckpt!r}); print(sorted(s))"
+    ok = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "'model'" in ok.stdout and "'optimizer_history'" in ok.stdout

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from fairseq_slt.models.visual_frontend import (
+    MaskedBatchNorm1d,
+    SignVisualEncoder,
+    TemporalModule,
+    build_resnet18,
+)
+
+
+@pytest.mark.parametrize("spec", ["K5", "K3,K5", "K5,P2,K5,P2", "P2,K4"])
+def test_temporal_module_padding_invariance(spec):
+    torch.manual_seed(0)
+    module = TemporalModule(spec, in_dim=6, hidden_dim=8).eval()
+    long, short = torch.randn(1, 13, 6), torch.randn(1, 5, 6)
+    batch = torch.zeros(2, 13, 6)
+    batch[0], batch[1, :5] = long[0], short[0]
+    batch[1, 5:] = 100.0  # garbage in the padding must not leak into the short video
+    out, lengths = module(batch, torch.tensor([13, 5]))
+    alone_long, len_long = module(long, torch.tensor([13]))
+    alone_short, len_short = module(short, torch.tensor([5]))
+    assert lengths.tolist() == [len_long.item(), len_short.item()]
+    torch.testing.assert_close(out[0, : len_long.item()], alone_long[0])
+    torch.testing.assert_close(out[1, : len_short.item()], alone_short[0])
+    assert torch.all(out[1, len_short.item():] == 0)
+
+
+def test_visual_encoder_padding_invariance():
+    """A video encodes the same alone as in a padded batch (eval mode)."""
+    torch.manual_seed(0)
+    enc = SignVisualEncoder("K5", temporal_dim=16).eval()
+    a, b = torch.randn(7, 3, 32, 32), torch.randn(3, 3, 32, 32)
+    batch = torch.zeros(2, 7, 3, 32, 32)
+    batch[0], batch[1, :3] = a, b
+    out, lengths = enc(batch, torch.tensor([7, 3]))
+    assert out.shape == (2, 7, 16) and lengths.tolist() == [7, 3]
+    with torch.no_grad():
+        alone_b, _ = enc(b[None], torch.tensor([3]))
+        alone_a, _ = enc(a[None], torch.tensor([7]))
+    torch.testing.assert_close(out[1, :3], alone_b[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out[0], alone_a[0], rtol=1e-4, atol=1e-5)
+
+
+def test_backbone_sees_only_real_frames():
+    enc = SignVisualEncoder("K5", temporal_dim=8).train()
+    seen = []
+    enc.backbone.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    enc(torch.randn(3, 6, 3, 32, 32), torch.tensor([6, 2, 4]))
+    assert seen == [12]
+
+
+def test_masked_batchnorm_uses_valid_steps_only():
+    bn = MaskedBatchNorm1d(4, momentum=1.0)  # running stats = last batch's stats
+    x = torch.randn(2, 4, 6)
+    mask = torch.tensor([[False] * 6, [False] * 2 + [True] * 4])
+    x_pad = x.clone()
+    x_pad[1, :, 2:] = 1e3
+    y = bn(x_pad, mask)
+    valid = torch.cat([x[0], x[1, :, :2]], dim=1)  # C x N
+    torch.testing.assert_close(bn.running_mean, valid.mean(1))
+    torch.testing.assert_close(bn.running_var, valid.var(1, unbiased=True))
+    expected = (valid - valid.mean(1, keepdim=True)) / torch.sqrt(valid.var(1, unbiased=False, keepdim=True) + bn.eps)
+    torch.testing.assert_close(torch.cat([y[0], y[1, :, :2]], 1), expected * bn.weight[:, None] + bn.bias[:, None])
+    assert torch.all(y[1, :, 2:] == 0)
+
+
+def test_resnet_weights_from_local_file(tmp_path, caplog):
+    ref = build_resnet18(None)
+    path = tmp_path / "resnet18.pth"
+    full = {k: v for k, v in ref.state_dict().items()}
+    full["fc.weight"], full["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    torch.save(full, path)
+    net = build_resnet18(str(path))
+    torch.testing.assert_close(net.conv1.weight, ref.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="ResNet-18 weights not found"):
+        build_resnet18(str(tmp_path / "missing.pth"))
