@@ -1,6 +1,8 @@
 """A procedural "sign language" for the demo corpus and the tests.
 
-A signer figure (background, torso, head, arms and hands) performs one distinct motion per gloss:
+A signer figure (background, torso, head, arms and gloved hands; coloured gloves, as in early
+sign language recognition corpora, keep the demo learnable on a CPU in minutes) performs one
+distinct motion per gloss:
 each gloss has its own hand shape, place of articulation, movement path and number of hands.
 The signer's appearance (colours, size, position) and signing speed vary with the signer id.
 Everything is drawn with numpy and is deterministic given a seed.
@@ -161,14 +163,15 @@ def render_sentence(
     base[(xx - hx) ** 2 + (yy - hy) ** 2 <= (0.11 * s) ** 2] = style.skin
     shoulders = [place((0.66, 0.62)), place((0.34, 0.62))]
     arm_color = style.shirt * 0.75
-    hand_color = np.clip(style.skin * 1.08 + 10, 0, 255)
+    gloves = (np.array([250.0, 250.0, 40.0]), np.array([40.0, 230.0, 250.0]))  # right, left
     out = []
     for right, left, rshape, lshape in _plan(glosses, style, rng):
         frame = base.copy()
-        for shoulder, pos, shape in ((shoulders[0], right, rshape), (shoulders[1], left, lshape)):
+        hands = ((shoulders[0], right, rshape, gloves[0]), (shoulders[1], left, lshape, gloves[1]))
+        for shoulder, pos, shape, glove in hands:
             p = place(pos)
             frame[_segment_mask(yy, xx, shoulder, p, 0.035 * s)] = arm_color
-            frame[_hand_mask(yy, xx, p[0], p[1], shape, 0.055 * s)] = hand_color
+            frame[_hand_mask(yy, xx, p[0], p[1], shape, 0.075 * s)] = glove
         out.append(frame)
     video = np.stack(out)
     video += rng.normal(0, 3.0, video.shape).astype(np.float32)  # a little sensor noise
