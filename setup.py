@@ -21,7 +21,7 @@ setup(
         "fairseq-fixed>=0.12.3,<0.13",
         "sentencepiece>=0.1.99",
         "sacrebleu>=2.0",
-        "numpy>=1.24",
+        "numpy>=1.24,<2",  # fairseq uses numpy 1.x APIs (np.compat.long in TokenBlockDataset)
         "decord>=0.6.0",
         "av>=12.0",
         "Pillow>=9.0",
@@ -32,6 +32,8 @@ setup(
     entry_points={
         "console_scripts": [
             "fairseq-slt-synth=fairseq_slt.synthetic.generate:cli_main",
+            "fairseq-slt-trim-mbart=fairseq_slt.cli.trim_mbart:cli_main",
+            "fairseq-slt-build-mbart=fairseq_slt.cli.build_tiny_mbart:cli_main",
         ],
     },
 )

@@ -19,7 +19,10 @@ logger = logging.getLogger(__name__)
 
 def fairseq_checkpoint_globals() -> list:
     """The non-tensor globals found in fairseq checkpoints."""
-    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    if int(np.__version__.split(".")[0]) >= 2:
+        from numpy._core.multiarray import scalar
+    else:
+        from numpy.core.multiarray import scalar
     dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
     return [argparse.Namespace, scalar, np.dtype, *dtypes]
 

@@ -16,7 +16,7 @@ BIN_DIR = os.path.dirname(sys.executable)
 def synth_args(out, **overrides):
     args = dict(
         out=str(out), seed=3, n_train=12, n_dev=4, n_test=5, signers=2, size=48,
-        formats=["mp4", "frames"], source="mp4", vocab_size=40, resize=None, crop=None,
+        formats=["mp4", "frames"], source="mp4", vocab_size=40, spm_type="bpe", resize=None, crop=None,
         keep_ratio=0.25, max_frames=300, rotate=5.0, scale=0.05, translate=2.0,
     )
     args.update(overrides)

@@ -268,7 +268,9 @@ class SignVideoDatasetCreator:
         bpe_tokenizer,
         is_train: bool,
         seed: int = 1,
+        append_tgt_id: Optional[int] = None,
     ) -> SignVideoDataset:
+        """``append_tgt_id`` (mBART's ``[tgt_lang]``) is appended after EOS to every target."""
         manifest = os.path.join(root, f"{split}.tsv")
         rows = cls.read_manifest(manifest)
         ids, sources, n_frames, texts, tokens, line_nums = [], [], [], [], [], []
@@ -283,6 +285,8 @@ class SignVideoDatasetCreator:
             seen[sid] = row["_row"]
             pieces = bpe_tokenizer.encode(text) if bpe_tokenizer is not None else text
             toks = tgt_dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
+            if append_tgt_id is not None:
+                toks = torch.cat([toks, toks.new_tensor([append_tgt_id])])
             ids.append(sid)
             sources.append(source)
             n_frames.append(n)

@@ -1,1 +1,1 @@
-from . import slt_lightt  # noqa: F401 (registers slt_lightt, slt_lightt_tiny)
+from . import slt_lightt, slt_mbart  # noqa: F401 (registers slt_lightt, slt_lightt_tiny, slt_mbart)

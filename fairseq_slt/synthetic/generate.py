@@ -89,7 +89,7 @@ def generate(args) -> None:
         write_manifest(os.path.join(args.out, f"{split}.tsv"), rows)
         if split == "train":
             train_texts = [r["tgt_text"] for r in rows]
-    gen_vocab(train_texts, args.out, vocab_size=args.vocab_size)
+    gen_vocab(train_texts, args.out, vocab_size=args.vocab_size, model_type=args.spm_type)
     gen_config_yaml(
         args.out, video_root=".", resize=args.resize or args.size, crop=args.crop or args.size,
         keep_ratio=args.keep_ratio, max_frames=args.max_frames,
@@ -109,7 +109,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (even)")
     p.add_argument("--formats", default="mp4,frames", help="what to write: mp4, frames or both")
     p.add_argument("--source", choices=["mp4", "frames"], default="mp4", help="what the manifests point at")
-    p.add_argument("--vocab-size", type=int, default=64, help="sentencepiece vocabulary (soft limit)")
+    p.add_argument("--vocab-size", type=int, default=128, help="sentencepiece vocabulary (soft limit)")
+    p.add_argument("--spm-type", default="bpe", help="sentencepiece model type (bpe: whole words here)")
     p.add_argument("--resize", type=int, default=None, help="config.yaml resize (default: --size)")
     p.add_argument("--crop", type=int, default=None, help="config.yaml crop (default: --size)")
     p.add_argument("--keep-ratio", type=float, default=0.25, help="config.yaml temporal keep ratio")

@@ -8,6 +8,7 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field
+from typing import Optional
 
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
@@ -34,6 +35,20 @@ class SignTranslationConfig(FairseqDataclass):
     max_target_positions: int = field(
         default=1024, metadata={"help": "max target tokens per sentence"}
     )
+    langs: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "stage 2: comma-separated pre-training languages of mBART in their order (as "
+            "translation_from_pretrained_bart's --langs); the dictionary gets [lang] for each, then <mask>"
+        },
+    )
+    tgt_lang: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "stage 2: mBART code of the target language (e.g. de_DE); targets end with "
+            "'</s> [tgt_lang]' and decoding starts from [tgt_lang], as in mBART fine-tuning"
+        },
+    )
     seed: int = II("common.seed")
 
 
@@ -56,6 +71,7 @@ class SignTranslationTask(FairseqTask):
         if not os.path.isfile(dict_path):
             raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
         tgt_dict = Dictionary.load(dict_path)
+        add_mbart_symbols(tgt_dict, cfg.langs, cfg.tgt_lang)
         logger.info(f"target dictionary: {len(tgt_dict)} types ({dict_path})")
         return cls(cfg, tgt_dict, data_cfg)
 
@@ -63,8 +79,25 @@ class SignTranslationTask(FairseqTask):
         is_train = split.startswith("train")
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
-            is_train=is_train, seed=self.cfg.seed,
+            is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
         )
+
+    @property
+    def tgt_lang_id(self) -> Optional[int]:
+        return self.tgt_dict.index(f"[{self.cfg.tgt_lang}]") if self.cfg.tgt_lang else None
+
+    def build_model(self, cfg, from_checkpoint=False):
+        # models read this to skip loading pre-trained parts that the checkpoint overwrites
+        self.building_from_checkpoint = from_checkpoint
+        try:
+            return super().build_model(cfg, from_checkpoint)
+        finally:
+            self.building_from_checkpoint = False
+
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
+        if self.tgt_lang_id is not None:  # mBART: [tgt_lang] starts and ends a hypothesis
+            extra_gen_cls_kwargs = dict(extra_gen_cls_kwargs or {}, eos=self.tgt_lang_id)
+        return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
 
     @property
     def target_dictionary(self):
@@ -87,3 +120,18 @@ class SignTranslationTask(FairseqTask):
 
     def build_tokenizer(self, args):
         return None
+
+
+def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Optional[str]) -> None:
+    """Append ``[lang]`` for every pre-training language, then ``<mask>``, exactly as fairseq's
+    ``translation_from_pretrained_bart`` builds mBART's dictionary."""
+    if not langs:
+        if tgt_lang:
+            raise ValueError("--tgt-lang needs --langs (mBART's pre-training languages, in order)")
+        return
+    names = [lang.strip() for lang in langs.split(",") if lang.strip()]
+    if tgt_lang and tgt_lang not in names:
+        raise ValueError(f"--tgt-lang {tgt_lang} is not one of --langs ({', '.join(names)})")
+    for lang in names:
+        tgt_dict.add_symbol(f"[{lang}]")
+    tgt_dict.add_symbol("<mask>")

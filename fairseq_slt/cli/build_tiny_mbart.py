@@ -1,0 +1,117 @@
+"""Pre-train a small mBART on target-language text, in the layout of fairseq's mbart.cc25 archive.
+
+    fairseq-slt-build-mbart --text data/train.txt --lang en_XX --out runs/mbart.tiny
+
+The paper's stage 2 starts from mBART-large-cc25, which knows the target language. For the demo
+and the tests (no downloads), this command builds a small mBART the same way, with fairseq's own
+tools: a sentencepiece model, ``fairseq-preprocess``, then ``fairseq-train --task
+multilingual_denoising --arch mbart_base`` (span masking with Poisson(3.5) spans, 30% of words,
+as mBART) with small sizes. It writes ``model.pt``, ``dict.txt`` and ``sentence.bpe.model``; the
+model's dictionary is ``dict.txt`` + ``[<lang>]`` + ``<mask>``, as in mbart.cc25, so stage 2 uses
+it with ``--langs <lang>``.
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import sentencepiece as sp
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def _bin(name: str) -> str:
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _run(cmd) -> None:
+    logger.info(" ".join(str(c) for c in cmd))
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-4000:]}")
+
+
+def build(args) -> None:
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        text = os.path.join(work, "text.txt")
+        with open(text, "w", encoding="utf-8") as f:
+            for path in args.text:
+                with open(path, encoding="utf-8") as g:
+                    f.writelines(line for line in g if line.strip())
+        prefix = os.path.join(work, "spm")
+        sp.SentencePieceTrainer.train(
+            input=text, model_prefix=prefix, vocab_size=args.vocab_size, model_type="bpe",
+            hard_vocab_limit=False, character_coverage=1.0, bos_id=0, pad_id=1, eos_id=2,
+            unk_id=3, minloglevel=2, num_threads=1,
+        )
+        model = sp.SentencePieceProcessor(model_file=prefix + ".model")
+        pieces_path = os.path.join(work, "train.spm")
+        with open(text, encoding="utf-8") as f, open(pieces_path, "w", encoding="utf-8") as g:
+            for line in f:
+                g.write(" ".join(model.encode(line.strip(), out_type=str)) + "\n")
+        with open(os.path.join(work, "dict.txt"), "w", encoding="utf-8") as f:
+            for i in range(model.get_piece_size()):
+                if not model.is_control(i) and not model.is_unknown(i):
+                    f.write(f"{model.id_to_piece(i)} 1\n")
+
+        data = os.path.join(work, "bin")
+        _run([
+            _bin("fairseq-preprocess"), "--only-source", "--trainpref", pieces_path,
+            "--validpref", pieces_path, "--srcdict", os.path.join(work, "dict.txt"),
+            "--destdir", os.path.join(data, args.lang), "--workers", "1",
+        ])
+        shutil.copyfile(os.path.join(work, "dict.txt"), os.path.join(data, "dict.txt"))
+        save_dir = os.path.join(work, "ckpt")
+        _run([
+            _bin("fairseq-train"), data, "--task", "multilingual_denoising", "--langs", args.lang,
+            "--add-lang-token", "--arch", "mbart_base",
+            "--encoder-layers", args.layers, "--decoder-layers", args.layers,
+            "--encoder-embed-dim", args.dim, "--decoder-embed-dim", args.dim,
+            "--encoder-ffn-embed-dim", 4 * args.dim, "--decoder-ffn-embed-dim", 4 * args.dim,
+            "--encoder-attention-heads", args.heads, "--decoder-attention-heads", args.heads,
+            "--encoder-normalize-before", "--decoder-normalize-before",
+            "--mask", "0.3", "--mask-random", "0.1", "--mask-length", "span-poisson",
+            "--poisson-lambda", "3.5", "--replace-length", "1", "--permute-sentences", "0",
+            "--rotate", "0", "--sample-break-mode", "eos", "--tokens-per-sample", "128",
+            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+            "--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt",
+            "--warmup-updates", "100", "--max-tokens", "2048", "--max-update", args.updates,
+            "--dropout", "0.1", "--seed", args.seed, "--save-dir", save_dir,
+            "--no-epoch-checkpoints", "--disable-validation", "--num-workers", "0",
+            "--save-interval-updates", args.updates, "--no-progress-bar", "--log-interval", "50",
+        ])
+        state = torch.load(os.path.join(save_dir, "checkpoint_last.pt"), map_location="cpu")
+        state["optimizer_history"], state["last_optimizer_state"] = [], None
+        torch.save(state, os.path.join(args.out, "model.pt"))
+        shutil.copyfile(os.path.join(work, "dict.txt"), os.path.join(args.out, "dict.txt"))
+        shutil.copyfile(prefix + ".model", os.path.join(args.out, "sentence.bpe.model"))
+    logger.info(f"small mBART ({args.layers}+{args.layers} layers, d={args.dim}, langs {args.lang}) -> {args.out}")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text", action="append", required=True, help="target-language text, one sentence a line")
+    p.add_argument("--lang", default="en_XX", help="mBART language code of the text")
+    p.add_argument("--out", required=True, help="directory to write model.pt, dict.txt, sentence.bpe.model")
+    p.add_argument("--vocab-size", type=int, default=200, help="sentencepiece vocabulary (soft limit)")
+    p.add_argument("--layers", type=int, default=2, help="encoder and decoder layers")
+    p.add_argument("--dim", type=int, default=128, help="model width")
+    p.add_argument("--heads", type=int, default=4, help="attention heads")
+    p.add_argument("--updates", type=int, default=600, help="denoising updates")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    return p
+
+
+def cli_main() -> None:
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    build(get_parser().parse_args())
+
+
+if __name__ == "__main__":
+    cli_main()

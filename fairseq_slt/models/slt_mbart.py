@@ -1,0 +1,222 @@
+"""Stage 2 of FLa-LLM: frozen stage-1 visual encoder -> LLM-adapter -> pre-trained mBART.
+
+Chen et al., LREC-COLING 2024 (arXiv 2403.12556), Sec. 3.2 "LLM fine-tuning": the visual encoder
+of stage 1 (ResNet-18 AND local temporal module) is loaded and fully frozen; an LLM-adapter (MLP
+with one hidden layer) maps the sign-wise features to mBART's width and replaces mBART's encoder
+token embedding, while mBART's positional embeddings and ``layernorm_embedding`` stay; mBART
+(mBART-large-cc25: 12+12 layers, d=1024) is fine-tuned.
+
+The mBART encoder is fairseq's own ``TransformerEncoder`` fed with ``token_embeddings``: the
+"tokens" it sees are a placeholder id at every real time step and ``<pad>`` at padded ones, so
+positions and the padding mask follow exactly fairseq's token path.
+"""
+
+import logging
+import os
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
+from fairseq.models.transformer import Embedding, TransformerDecoder, TransformerEncoder
+
+from ..data.video_utils import lengths_to_padding_mask
+from .pretrained import (
+    FrozenModule,
+    check_mbart_dir,
+    checkpoint_model_args,
+    count_parameters,
+    load_checkpoint_state,
+    load_stage1_visual_encoder,
+)
+from .visual_frontend import MLPAdapter, SignVisualEncoder
+
+logger = logging.getLogger(__name__)
+
+# architecture fields read from the mBART checkpoint (they fix the shapes of its weights)
+MBART_ARCH_KEYS = (
+    "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_layers", "encoder_attention_heads",
+    "encoder_normalize_before", "encoder_learned_pos", "decoder_embed_dim",
+    "decoder_ffn_embed_dim", "decoder_layers", "decoder_attention_heads",
+    "decoder_normalize_before", "decoder_learned_pos", "activation_fn", "layernorm_embedding",
+    "no_scale_embedding", "share_decoder_input_output_embed", "share_all_embeddings",
+    "max_source_positions", "max_target_positions",
+)
+
+
+class SLTMBartEncoder(TransformerEncoder):
+    """Frames -> frozen visual encoder -> LLM-adapter -> mBART encoder (``T' x B x D``)."""
+
+    def __init__(self, args, dictionary, embed_tokens, visual: SignVisualEncoder, freeze_visual: bool):
+        super().__init__(args, dictionary, embed_tokens)
+        self.visual = FrozenModule(visual) if freeze_visual else visual
+        self.adapter = MLPAdapter(visual.out_dim, args.llm_adapter_hidden_dim, args.encoder_embed_dim)
+        self.placeholder_idx = dictionary.unk()
+
+    def sign_features(self, frames: torch.Tensor, lengths: torch.Tensor):
+        """``B x T x 3 x H x W`` frames -> ``B x T' x C`` sign-wise features and lengths."""
+        return self.visual(frames, lengths)
+
+    def forward(self, src_tokens, src_lengths, return_all_hiddens: bool = False, **kwargs):
+        # src_tokens: B x T x 3 x H x W frames, or B x T' x C cached sign-wise features
+        if src_tokens.dim() == 5:
+            feats, lengths = self.sign_features(src_tokens, src_lengths)
+        else:
+            feats, lengths = src_tokens, src_lengths
+        return self.forward_features(feats, lengths, return_all_hiddens)
+
+    def forward_features(self, feats, lengths, return_all_hiddens: bool = False) -> Dict[str, List]:
+        x = self.adapter(feats)  # B x T' x D
+        pad = lengths_to_padding_mask(lengths, x.size(1))  # B x T'
+        tokens = torch.full(pad.shape, self.placeholder_idx, dtype=torch.long, device=x.device)
+        tokens = tokens.masked_fill(pad, self.padding_idx)
+        return super().forward(tokens, lengths, return_all_hiddens, token_embeddings=x)
+
+
+@register_model("slt_mbart")
+class SLTMBartModel(FairseqEncoderDecoderModel):
+    """FLa-LLM stage 2 (``--arch slt_mbart``)."""
+
+    @staticmethod
+    def add_args(parser):
+        parser.add_argument("--stage1-checkpoint", type=str, metavar="PATH",
+                            help="slt_lightt checkpoint whose visual encoder (ResNet-18 + temporal "
+                            "module) is loaded and frozen")
+        parser.add_argument("--mbart-dir", type=str, metavar="DIR",
+                            help="mBART directory in the layout of fairseq's mbart.cc25 archive "
+                            "(model.pt, dict.txt, sentence.bpe.model); without it mBART is "
+                            "randomly initialised with the sizes given")
+        parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N",
+                            help="hidden size of the LLM-adapter MLP (default: mBART width)")
+        parser.add_argument("--train-visual-encoder", action="store_true",
+                            help="do NOT freeze the visual encoder (joint training, paper Table 4)")
+        parser.add_argument("--encoder-layers", type=int, metavar="N", help="mBART encoder layers")
+        parser.add_argument("--decoder-layers", type=int, metavar="N", help="mBART decoder layers")
+        parser.add_argument("--encoder-embed-dim", type=int, metavar="N", help="mBART width")
+        parser.add_argument("--decoder-embed-dim", type=int, metavar="N", help="mBART width")
+        parser.add_argument("--encoder-ffn-embed-dim", type=int, metavar="N", help="FFN dim")
+        parser.add_argument("--decoder-ffn-embed-dim", type=int, metavar="N", help="FFN dim")
+        parser.add_argument("--encoder-attention-heads", type=int, metavar="N", help="heads")
+        parser.add_argument("--decoder-attention-heads", type=int, metavar="N", help="heads")
+        parser.add_argument("--dropout", type=float, metavar="D", help="dropout probability")
+        parser.add_argument("--attention-dropout", type=float, metavar="D", help="attention dropout")
+
+    @classmethod
+    def build_model(cls, args, task):
+        from_checkpoint = getattr(task, "building_from_checkpoint", False)
+        mbart_state = None
+        if args_mbart_dir(args) and not from_checkpoint:
+            check_mbart_dir(args.mbart_dir)
+            mbart_state = load_checkpoint_state(os.path.join(args.mbart_dir, "model.pt"))
+            take_mbart_arch(args, checkpoint_model_args(mbart_state), args.mbart_dir)
+        if from_checkpoint:  # weights come from our own checkpoint
+            visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, resnet_pretrained=None)
+        else:
+            visual, stage1_args = load_stage1_visual_encoder(getattr(args, "stage1_checkpoint", None))
+            args.temporal_module, args.temporal_dim = stage1_args.temporal_module, stage1_args.temporal_dim
+        base_architecture(args)
+
+        tgt_dict = task.target_dictionary
+        embed_tokens = Embedding(len(tgt_dict), args.encoder_embed_dim, tgt_dict.pad())
+        encoder = SLTMBartEncoder(args, tgt_dict, embed_tokens, visual, not args.train_visual_encoder)
+        decoder = TransformerDecoder(args, tgt_dict, embed_tokens)
+        model = cls(encoder, decoder)
+        if mbart_state is not None:
+            load_mbart_weights(model, mbart_state["model"], len(tgt_dict), args.mbart_dir)
+        trainable = count_parameters(p for p in model.parameters() if p.requires_grad)
+        frozen = count_parameters(p for p in model.parameters() if not p.requires_grad)
+        logger.info(
+            f"slt_mbart: {trainable / 1e6:.2f}M trainable, {frozen / 1e6:.2f}M frozen parameters "
+            f"(visual encoder {'trained' if args.train_visual_encoder else 'frozen'})"
+        )
+        return model
+
+    def max_positions(self):
+        return (self.encoder.max_positions(), self.decoder.max_positions())
+
+
+def args_mbart_dir(args) -> Optional[str]:
+    return getattr(args, "mbart_dir", None) or None
+
+
+def take_mbart_arch(args, ckpt_args, where: str) -> None:
+    """Copy mBART's architecture from its checkpoint; a size given on the command line that
+    differs is an error (the weights could not be loaded)."""
+    for key in MBART_ARCH_KEYS:
+        if not hasattr(ckpt_args, key):
+            continue
+        value = getattr(ckpt_args, key)
+        given = getattr(args, key, None)
+        if given is not None and given != value and key.endswith(("_dim", "_layers", "_heads")):
+            raise ValueError(
+                f"--{key.replace('_', '-')} {given} does not match the mBART checkpoint in {where} "
+                f"({value}); drop the flag to use the checkpoint's size"
+            )
+        setattr(args, key, value)
+    logger.info(
+        f"mBART architecture from {where}: {ckpt_args.encoder_layers}+{ckpt_args.decoder_layers} "
+        f"layers, d={ckpt_args.encoder_embed_dim}"
+    )
+
+
+def load_mbart_weights(model: SLTMBartModel, state: Dict[str, torch.Tensor], n_types: int, where: str):
+    """Load mBART's encoder (without its token embedding use) and decoder weights strictly."""
+    rows = state["encoder.embed_tokens.weight"].size(0)
+    if rows != n_types:
+        raise ValueError(
+            f"the task dictionary has {n_types} types but the mBART embeddings in {where} have "
+            f"{rows} rows: the dictionary must be {where}/dict.txt plus the language tokens "
+            "(--langs, in pre-training order) and <mask>, as translation_from_pretrained_bart builds it"
+        )
+    state = {k: v for k, v in state.items() if k.startswith(("encoder.", "decoder."))}
+    model.decoder.upgrade_state_dict_named(state, "decoder")
+    if "decoder.output_projection.weight" not in state:
+        state["decoder.output_projection.weight"] = state["decoder.embed_tokens.weight"]
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state and not k.startswith(("encoder.visual.", "encoder.adapter."))]
+    unexpected = [k for k in state if k not in ours and not k.endswith(("version", "_float_tensor"))]
+    if missing or unexpected:
+        raise ValueError(f"mBART checkpoint in {where} does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.load_state_dict({k: v for k, v in state.items() if k in ours}, strict=False)
+    logger.info(f"mBART weights loaded from {where}")
+
+
+@register_model_architecture("slt_mbart", "slt_mbart")
+def base_architecture(args):
+    """mBART-large-cc25 sizes (12+12 layers, d=1024, 16 heads, FFN 4096, pre-norm, learned
+    positions, layernorm_embedding); an mBART directory overrides them with its own."""
+    args.stage1_checkpoint = getattr(args, "stage1_checkpoint", None)
+    args.mbart_dir = getattr(args, "mbart_dir", None)
+    args.train_visual_encoder = getattr(args, "train_visual_encoder", False)
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 1024)
+    args.llm_adapter_hidden_dim = getattr(args, "llm_adapter_hidden_dim", None) or args.encoder_embed_dim
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 4 * args.encoder_embed_dim)
+    args.encoder_layers = getattr(args, "encoder_layers", 12)
+    args.encoder_attention_heads = getattr(args, "encoder_attention_heads", 16)
+    args.encoder_normalize_before = getattr(args, "encoder_normalize_before", True)
+    args.encoder_learned_pos = getattr(args, "encoder_learned_pos", True)
+    args.decoder_embed_dim = getattr(args, "decoder_embed_dim", args.encoder_embed_dim)
+    args.decoder_ffn_embed_dim = getattr(args, "decoder_ffn_embed_dim", args.encoder_ffn_embed_dim)
+    args.decoder_layers = getattr(args, "decoder_layers", 12)
+    args.decoder_attention_heads = getattr(args, "decoder_attention_heads", 16)
+    args.decoder_normalize_before = getattr(args, "decoder_normalize_before", True)
+    args.decoder_learned_pos = getattr(args, "decoder_learned_pos", True)
+    args.attention_dropout = getattr(args, "attention_dropout", 0.0)
+    args.activation_dropout = getattr(args, "activation_dropout", 0.0)
+    args.dropout = getattr(args, "dropout", 0.1)
+    args.activation_fn = getattr(args, "activation_fn", "gelu")
+    args.max_source_positions = getattr(args, "max_source_positions", 1024)
+    args.max_target_positions = getattr(args, "max_target_positions", 1024)
+    args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", True)
+    args.share_all_embeddings = getattr(args, "share_all_embeddings", True)
+    args.no_scale_embedding = getattr(args, "no_scale_embedding", False)
+    args.layernorm_embedding = getattr(args, "layernorm_embedding", True)
+    args.decoder_output_dim = getattr(args, "decoder_output_dim", args.decoder_embed_dim)
+    args.decoder_input_dim = getattr(args, "decoder_input_dim", args.decoder_embed_dim)
+    args.adaptive_softmax_cutoff = getattr(args, "adaptive_softmax_cutoff", None)
+    args.adaptive_softmax_dropout = getattr(args, "adaptive_softmax_dropout", 0)
+    args.adaptive_input = getattr(args, "adaptive_input", False)
+    args.no_token_positional_embeddings = getattr(args, "no_token_positional_embeddings", False)
+    args.encoder_layerdrop = getattr(args, "encoder_layerdrop", 0.0)
+    args.decoder_layerdrop = getattr(args, "decoder_layerdrop", 0.0)
+    args.quant_noise_pq = getattr(args, "quant_noise_pq", 0)

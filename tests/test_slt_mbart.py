@@ -1,0 +1,188 @@
+"""Stage 2: loading mBART and the stage-1 visual encoder, freezing, vocabulary trimming."""
+
+import os
+from argparse import Namespace
+
+import pytest
+import torch
+from fairseq.data import Dictionary
+from fairseq.models.bart import BARTModel
+from fairseq.models.bart.model import mbart_base_architecture
+
+from fairseq_slt.cli.trim_mbart import trim
+from fairseq_slt.data.manifest_utils import gen_vocab
+from fairseq_slt.models.slt_lightt import SLTLightTModel
+from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
+from fairseq_slt.models.slt_mbart import SLTMBartModel
+from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, add_mbart_symbols
+
+LANGS = "de_DE,en_XX"
+TEXTS = [
+    "tomorrow there will be heavy rain in the north",
+    "there will be no wind in the east at the weekend",
+    "today there will be bright sunshine in the south",
+] * 5
+
+
+class StubTask:
+    def __init__(self, d):
+        self.target_dictionary = self.source_dictionary = d
+        self.building_from_checkpoint = False
+
+
+def mbart_args(**kw):
+    args = Namespace(
+        arch="mbart_base", encoder_layers=2, decoder_layers=2, encoder_embed_dim=16,
+        decoder_embed_dim=16, encoder_ffn_embed_dim=32, decoder_ffn_embed_dim=32,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_normalize_before=True,
+        decoder_normalize_before=True, dropout=0.0, max_source_positions=64, max_target_positions=64,
+        task="translation_from_pretrained_bart",
+    )
+    for k, v in kw.items():
+        setattr(args, k, v)
+    mbart_base_architecture(args)
+    return args
+
+
+@pytest.fixture(scope="module")
+def mbart_dir(tmp_path_factory):
+    """A tiny random mBART in the mbart.cc25 layout (model.pt, dict.txt, sentence.bpe.model)."""
+    out = tmp_path_factory.mktemp("mbart")
+    gen_vocab(TEXTS + ["extra words nobody uses here zebra quartz"], str(out), vocab_size=60, model_type="bpe")
+    os.rename(out / "spm.model", out / "sentence.bpe.model")
+    d = Dictionary.load(str(out / "dict.txt"))
+    add_mbart_symbols(d, LANGS, None)
+    torch.manual_seed(0)
+    bart = BARTModel.build_model(mbart_args(), StubTask(d))
+    torch.save({"args": mbart_args(), "model": bart.state_dict(), "cfg": None}, out / "model.pt")
+    return out
+
+
+@pytest.fixture(scope="module")
+def stage1_ckpt(tmp_path_factory, mbart_dir):
+    out = tmp_path_factory.mktemp("stage1")
+    d = Dictionary.load(str(mbart_dir / "dict.txt"))
+    args = Namespace(arch="slt_lightt", encoder_embed_dim=16, encoder_ffn_embed_dim=32,
+                     encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, temporal_dim=8, temporal_module="K3,P2")
+    lightt_arch(args)
+    torch.manual_seed(1)
+    model = SLTLightTModel.build_model(args, StubTask(d))
+    model.train()
+    model.encoder.visual(torch.randn(2, 6, 3, 32, 32), torch.tensor([6, 4]))  # move BN stats
+    path = out / "checkpoint_best.pt"
+    torch.save({"cfg": {"model": args}, "model": model.state_dict()}, path)
+    return path, model
+
+
+def build_stage2(mbart_dir, stage1_path, **kw):
+    d = Dictionary.load(str(mbart_dir / "dict.txt"))
+    add_mbart_symbols(d, LANGS, "en_XX")
+    args = Namespace(stage1_checkpoint=str(stage1_path), mbart_dir=str(mbart_dir), dropout=0.0, **kw)
+    return SLTMBartModel.build_model(args, StubTask(d)), d
+
+
+def test_mbart_layers_match_fairseq_bart(mbart_dir, stage1_ckpt):
+    model, d = build_stage2(mbart_dir, stage1_ckpt[0])
+    state = torch.load(mbart_dir / "model.pt")
+    bart = BARTModel.build_model(state["args"], StubTask(d))
+    bart.load_state_dict(state["model"])
+    model.eval(), bart.eval()
+    tokens = torch.tensor([[5, 9, 7, 2], [6, 8, 2, 1]])  # second row padded
+    lengths = torch.tensor([4, 3])
+    emb = bart.encoder.embed_tokens(tokens)
+    # our mBART encoder with the token embeddings it would normally look up
+    from fairseq.models.transformer import TransformerEncoder
+
+    enc_ours = TransformerEncoder.forward(model.encoder, tokens, lengths, token_embeddings=emb)
+    enc_ref = bart.encoder(tokens, lengths)
+    torch.testing.assert_close(enc_ours["encoder_out"][0], enc_ref["encoder_out"][0])
+    prev = torch.tensor([[d.index("[en_XX]"), 5, 9], [d.index("[en_XX]"), 6, 8]])
+    out_ours, _ = model.decoder(prev, encoder_out=enc_ref)
+    out_ref, _ = bart.decoder(prev, encoder_out=enc_ref)
+    torch.testing.assert_close(out_ours, out_ref)
+
+
+def test_visual_encoder_loaded_strictly_and_frozen(mbart_dir, stage1_ckpt):
+    path, stage1 = stage1_ckpt
+    model, _ = build_stage2(mbart_dir, path)
+    ref = stage1.encoder.visual.state_dict()
+    for k, v in model.encoder.visual.module.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    assert not any(p.requires_grad for p in model.encoder.visual.parameters())
+    assert all(p.requires_grad for p in model.encoder.adapter.parameters())
+    model.train()
+    assert not model.encoder.visual.module.training  # BatchNorm stays in eval mode
+
+
+def test_training_updates_leave_frozen_parts_bit_identical(mbart_dir, stage1_ckpt):
+    model, d = build_stage2(mbart_dir, stage1_ckpt[0])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    frames = torch.randn(2, 6, 3, 32, 32)
+    prev = torch.tensor([[d.index("[en_XX]"), 5, 9], [d.index("[en_XX]"), 6, 8]])
+    target = torch.tensor([[5, 9, 2], [6, 8, 2]])
+    for _ in range(3):
+        opt.zero_grad()
+        logits, _ = model(frames, torch.tensor([6, 5]), prev)
+        torch.nn.functional.cross_entropy(logits.transpose(1, 2), target).backward()
+        opt.step()
+    after = model.state_dict()
+    for k, v in before.items():
+        if k.startswith("encoder.visual."):  # weights AND BatchNorm running statistics
+            assert torch.equal(v, after[k]), k
+    assert not torch.equal(before["encoder.adapter.net.0.weight"], after["encoder.adapter.net.0.weight"])
+    assert not torch.equal(before["decoder.layers.0.fc1.weight"], after["decoder.layers.0.fc1.weight"])
+
+
+def test_bad_stage1_and_mbart_inputs(mbart_dir, stage1_ckpt, tmp_path):
+    with pytest.raises(FileNotFoundError, match="stage-1 checkpoint not found"):
+        build_stage2(mbart_dir, tmp_path / "nope.pt")
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"cfg": {"model": Namespace(arch="transformer")}, "model": {}}, wrong)
+    with pytest.raises(ValueError, match="not of stage 1"):
+        build_stage2(mbart_dir, wrong)
+    with pytest.raises(ValueError, match="--encoder-layers 5 does not match the mBART checkpoint"):
+        build_stage2(mbart_dir, stage1_ckpt[0], encoder_layers=5)
+    d = Dictionary.load(str(mbart_dir / "dict.txt"))  # without the language tokens
+    args = Namespace(stage1_checkpoint=str(stage1_ckpt[0]), mbart_dir=str(mbart_dir))
+    with pytest.raises(ValueError, match="dictionary has .* types but the mBART embeddings"):
+        SLTMBartModel.build_model(args, StubTask(d))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dict.txt").write_text("a 1\n")
+    with pytest.raises(FileNotFoundError, match="lacks model.pt, sentence.bpe.model"):
+        build_stage2(broken, stage1_ckpt[0])
+
+
+def test_trim_keeps_logits_of_kept_tokens(mbart_dir, tmp_path):
+    out = tmp_path / "trimmed"
+    stats = trim(str(mbart_dir), TEXTS, str(out))
+    assert stats["rows_after"] < stats["rows_before"]
+    assert stats["params_after"] < stats["params_before"]
+    full_d, small_d = Dictionary.load(str(mbart_dir / "dict.txt")), Dictionary.load(str(out / "dict.txt"))
+    for d in (full_d, small_d):
+        add_mbart_symbols(d, LANGS, None)
+    full = torch.load(mbart_dir / "model.pt")
+    small = torch.load(out / "model.pt")  # round trip through save/load
+    big = BARTModel.build_model(full["args"], StubTask(full_d)).eval()
+    big.load_state_dict(full["model"])
+    little = BARTModel.build_model(small["args"], StubTask(small_d)).eval()
+    little.load_state_dict(small["model"])
+    # the sentencepiece model still tokenizes the corpus, with no <unk> in the trimmed dict
+    import sentencepiece as sp
+
+    spm = sp.SentencePieceProcessor(model_file=str(out / "sentence.bpe.model"))
+    pieces = " ".join(spm.encode(TEXTS[0], out_type=str))
+    small_ids = small_d.encode_line(pieces, add_if_not_exist=False)
+    full_ids = full_d.encode_line(pieces, add_if_not_exist=False)
+    assert small_d.unk() not in small_ids.tolist()
+    kept = [full_d.index(small_d[i]) for i in range(len(small_d))]
+    lengths = torch.tensor([len(full_ids)])
+    lang_small, lang_full = small_d.index("[en_XX]"), full_d.index("[en_XX]")
+    prev_small = torch.cat([torch.tensor([lang_small]), small_ids[:-1]])[None]
+    prev_full = torch.cat([torch.tensor([lang_full]), full_ids[:-1]])[None]
+    logits_small, _ = little(small_ids[None].long(), lengths, prev_small.long())
+    logits_full, _ = big(full_ids[None].long(), lengths, prev_full.long())
+    torch.testing.assert_close(logits_small, logits_full[..., kept], rtol=1e-5, atol=1e-5)
