@@ -7,39 +7,12 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN_DIR, PLUGIN_DIR
-
-TINY_MODEL = [
-    "--arch", "slt_lightt", "--encoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32",
-    "--encoder-layers", "1", "--decoder-layers", "1", "--encoder-attention-heads", "2",
-    "--decoder-attention-heads", "2", "--temporal-dim", "16", "--temporal-module", "K5,P2",
-]
-
-
-def run(cmd, **kwargs):
-    proc = subprocess.run(
-        [os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]],
-        capture_output=True, text=True, timeout=600, **kwargs,
-    )
-    assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc.stdout + proc.stderr
-
-
-def train_cmd(data, save_dir, max_update):
-    return [
-        "fairseq-train", data, "--user-dir", PLUGIN_DIR, "--task", "sign_translation",
-        *TINY_MODEL, "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy",
-        "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "200",
-        "--max-update", max_update, "--save-dir", save_dir, "--num-workers", "0",
-        "--no-progress-bar", "--log-interval", "1", "--seed", "2",
-    ]
+from conftest import PLUGIN_DIR, run_cli as run, stage1_train_cmd as train_cmd
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_corpus, tmp_path_factory):
-    save_dir = tmp_path_factory.mktemp("ckpt")
-    log = run(train_cmd(tiny_corpus, save_dir, 3))
-    return save_dir, log
+def trained(stage1_run):
+    return stage1_run
 
 
 def test_train_writes_checkpoints(trained):

@@ -1,6 +1,7 @@
 """Stage 2: loading mBART and the stage-1 visual encoder, freezing, vocabulary trimming."""
 
 import os
+import re
 from argparse import Namespace
 
 import pytest
@@ -186,3 +187,35 @@ def test_trim_keeps_logits_of_kept_tokens(mbart_dir, tmp_path):
     logits_small, _ = little(small_ids[None].long(), lengths, prev_small.long())
     logits_full, _ = big(full_ids[None].long(), lengths, prev_full.long())
     torch.testing.assert_close(logits_small, logits_full[..., kept], rtol=1e-5, atol=1e-5)
+
+
+def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbart_dir, tmp_path):
+    from conftest import PLUGIN_DIR, run_cli
+
+    data = tmp_path / "stage2"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.tsv").write_text((tiny_corpus / f"{split}.tsv").read_text())
+    (data / "config.yaml").write_text(
+        f"video_root: {tiny_corpus}\n"
+        f"vocab_filename: {mbart_dir / 'dict.txt'}\n"
+        f"bpe_tokenizer: {{bpe: sentencepiece, sentencepiece_model: {mbart_dir / 'sentence.bpe.model'}}}\n"
+        "video: {resize: 48, crop: 48, keep_ratio: 0.25}\n"
+    )
+    task = ["--user-dir", PLUGIN_DIR, "--task", "sign_translation", "--langs", LANGS, "--tgt-lang", "en_XX"]
+    save_dir = tmp_path / "ckpt"
+    log = run_cli([
+        "fairseq-train", data, *task, "--arch", "slt_mbart",
+        "--stage1-checkpoint", stage1_run[0] / "checkpoint_last.pt", "--mbart-dir", mbart_dir,
+        "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
+        "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "200", "--max-update", "3",
+        "--save-dir", save_dir, "--num-workers", "0", "--no-progress-bar", "--log-interval", "1",
+    ])
+    assert re.search(r"slt_mbart: [\d.]+M trainable, [\d.]+M frozen parameters", log)
+    assert "mBART weights loaded from" in log and "visual encoder loaded from" in log
+    out = run_cli([
+        "fairseq-generate", data, *task, "--gen-subset", "test", "--path", save_dir / "checkpoint_last.pt",
+        "--beam", "5", "--max-tokens", "400", "--max-len-b", "10", "--scoring", "sacrebleu",
+    ])
+    assert sorted(int(i) for i in re.findall(r"^H-(\d+)\t", out, re.M)) == list(range(5))
+    assert "mBART weights loaded from" not in out  # generation takes every weight from the checkpoint
