@@ -34,6 +34,7 @@ setup(
             "fairseq-slt-synth=fairseq_slt.synthetic.generate:cli_main",
             "fairseq-slt-trim-mbart=fairseq_slt.cli.trim_mbart:cli_main",
             "fairseq-slt-build-mbart=fairseq_slt.cli.build_tiny_mbart:cli_main",
+            "fairseq-slt-cache-features=fairseq_slt.cli.cache_features:cli_main",
         ],
     },
 )

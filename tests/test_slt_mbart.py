@@ -219,3 +219,46 @@ def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbar
     ])
     assert sorted(int(i) for i in re.findall(r"^H-(\d+)\t", out, re.M)) == list(range(5))
     assert "mBART weights loaded from" not in out  # generation takes every weight from the checkpoint
+
+
+def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_dir, tmp_path):
+    from fairseq_slt.cli.cache_features import main as cache_main
+    from fairseq_slt.data.feature_cache import FeatureCache
+    from fairseq_slt.tasks.sign_translation import check_cache_matches
+
+    ckpt = stage1_run[0] / "checkpoint_last.pt"
+    cache = tmp_path / "features"
+    cache_main(Namespace(data=str(tiny_corpus), stage1_checkpoint=str(ckpt), config_yaml="config.yaml",
+                         splits="train,test", out=str(cache), batch_size=3))
+    model, d = build_stage2(mbart_dir, ckpt)
+    model.eval()
+    check_cache_matches(model, str(cache))  # same stage-1 weights: accepted
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(tiny_corpus)))
+    task.load_dataset("test")
+    live = task.dataset("test")
+    cached = FeatureCache(str(cache), "test", len(live))
+    prev = torch.tensor([[d.index("[en_XX]"), 5, 9]])
+    for i in range(len(live)):
+        frames = live[i].source[None]
+        n = torch.tensor([frames.size(1)])
+        feats = cached.get(i)[None]
+        with torch.no_grad():
+            ref, ref_len = model.encoder.sign_features(frames, n)
+            torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-5)  # batched vs single GEMMs
+            out_live, _ = model(frames, n, prev)
+            out_cached, _ = model(feats, ref_len, prev)
+        torch.testing.assert_close(out_cached, out_live, rtol=1e-4, atol=1e-4)
+    # the training split is cached with evaluation transforms too
+    assert FeatureCache(str(cache), "train", 12).get(0).shape[1] == 16
+
+
+def test_cache_from_another_stage1_is_refused(tiny_corpus, stage1_run, stage1_ckpt, mbart_dir, tmp_path):
+    from fairseq_slt.cli.cache_features import main as cache_main
+    from fairseq_slt.tasks.sign_translation import check_cache_matches
+
+    cache = tmp_path / "features"
+    cache_main(Namespace(data=str(tiny_corpus), stage1_checkpoint=str(stage1_run[0] / "checkpoint_last.pt"),
+                         config_yaml="config.yaml", splits="test", out=str(cache), batch_size=3))
+    other, _ = build_stage2(mbart_dir, stage1_ckpt[0])
+    with pytest.raises(ValueError, match="visual encoder differs from this model's: rebuild it"):
+        check_cache_matches(other, str(cache))

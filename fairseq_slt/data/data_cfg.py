@@ -87,3 +87,9 @@ class SignDataConfig:
         aug = {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5}
         aug.update({k: float(v) for k, v in self._section("augment").items()})
         return aug
+
+    @property
+    def feature_cache(self) -> Optional[str]:
+        """Folder of cached sign-wise features (``fairseq-slt-cache-features``); when set, stage 2
+        trains and decodes on them instead of decoding videos. Relative to the data root."""
+        return self._path(self.config.get("feature_cache"))

@@ -16,6 +16,7 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_utils
 
 from .data_cfg import SignDataConfig
+from .feature_cache import FeatureCache
 from .transforms import build_video_transform
 from .video_utils import (
     IMAGE_EXTENSIONS,
@@ -72,6 +73,7 @@ class SignVideoDataset(FairseqDataset):
         rows: List[int],
         signers: Optional[List[str]] = None,
         seed: int = 1,
+        use_feature_cache: bool = True,
     ):
         self.split, self.is_train, self.cfg, self.manifest = split, is_train, cfg, manifest
         self.ids, self.sources, self.n_frames = ids, sources, n_frames
@@ -85,6 +87,10 @@ class SignVideoDataset(FairseqDataset):
         )
         self.tgt_sizes = np.array([len(t) for t in tgt_tokens], dtype=np.int64)
         self.epoch = 1
+        self.feature_cache = None
+        if use_feature_cache and cfg.feature_cache:
+            self.feature_cache = FeatureCache(cfg.feature_cache, split, self.n_samples)
+            logger.info(f"{split}: sign-wise features from the cache {cfg.feature_cache}")
         aug = cfg.augment if is_train else {}
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)
         n_capped = sum(
@@ -110,6 +116,9 @@ class SignVideoDataset(FairseqDataset):
         return f"{self.manifest} row {self.rows[index]} (id {self.ids[index]})"
 
     def __getitem__(self, index: int) -> SignVideoDatasetItem:
+        if self.feature_cache is not None:  # T' x C features of the frozen visual encoder
+            source = self.feature_cache.get(index)
+            return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.is_train else None
         idx = sample_indices(
             self.n_frames[index], self.cfg.keep_ratio, self.cfg.max_frames, self.is_train, rng
@@ -128,6 +137,7 @@ class SignVideoDataset(FairseqDataset):
         return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
 
     def collater(self, samples: List[SignVideoDatasetItem]) -> Dict:
+        """Frames (``B x T x 3 x H x W``) or cached features (``B x T' x C``), zero-padded."""
         if len(samples) == 0:
             return {}
         indices = torch.tensor([x.index for x in samples], dtype=torch.long)
@@ -145,7 +155,7 @@ class SignVideoDataset(FairseqDataset):
         return {
             "id": indices,
             "net_input": {
-                "src_tokens": frames,  # B x T x 3 x H x W
+                "src_tokens": frames,  # B x T x 3 x H x W (or B x T' x C cached features)
                 "src_lengths": src_lengths,  # B
                 "prev_output_tokens": prev_output_tokens,  # B x L
             },
@@ -269,8 +279,10 @@ class SignVideoDatasetCreator:
         is_train: bool,
         seed: int = 1,
         append_tgt_id: Optional[int] = None,
+        use_feature_cache: bool = True,
     ) -> SignVideoDataset:
-        """``append_tgt_id`` (mBART's ``[tgt_lang]``) is appended after EOS to every target."""
+        """``append_tgt_id`` (mBART's ``[tgt_lang]``) is appended after EOS to every target;
+        ``use_feature_cache=False`` reads the videos even where config.yaml names a cache."""
         manifest = os.path.join(root, f"{split}.tsv")
         rows = cls.read_manifest(manifest)
         ids, sources, n_frames, texts, tokens, line_nums = [], [], [], [], [], []
@@ -296,7 +308,7 @@ class SignVideoDatasetCreator:
         signers = [r.get(cls.KEY_SIGNER, "") for r in rows] if cls.KEY_SIGNER in rows[0] else None
         return SignVideoDataset(
             split, is_train, cfg, manifest, ids, sources, n_frames, texts, tokens, tgt_dict,
-            line_nums, signers=signers, seed=seed,
+            line_nums, signers=signers, seed=seed, use_feature_cache=use_feature_cache,
         )
 
 

@@ -16,6 +16,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data import SignDataConfig, SignVideoDatasetCreator
+from ..data.feature_cache import read_meta, visual_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,12 @@ class SignTranslationTask(FairseqTask):
         logger.info(f"target dictionary: {len(tgt_dict)} types ({dict_path})")
         return cls(cfg, tgt_dict, data_cfg)
 
-    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, use_feature_cache=True, **kwargs):
         is_train = split.startswith("train")
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
+            use_feature_cache=use_feature_cache,
         )
 
     @property
@@ -90,9 +92,12 @@ class SignTranslationTask(FairseqTask):
         # models read this to skip loading pre-trained parts that the checkpoint overwrites
         self.building_from_checkpoint = from_checkpoint
         try:
-            return super().build_model(cfg, from_checkpoint)
+            model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
+        if self.data_cfg.feature_cache and not from_checkpoint:
+            check_cache_matches(model, self.data_cfg.feature_cache)
+        return model
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         if self.tgt_lang_id is not None:  # mBART: [tgt_lang] starts and ends a hypothesis
@@ -135,3 +140,20 @@ def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Opti
     for lang in names:
         tgt_dict.add_symbol(f"[{lang}]")
     tgt_dict.add_symbol("<mask>")
+
+
+def check_cache_matches(model, cache_dir: str) -> None:
+    """A feature cache is only valid for the frozen visual encoder it was computed with."""
+    encoder = model.encoder
+    if not hasattr(encoder, "forward_features") or not hasattr(encoder.visual, "module"):
+        raise ValueError(
+            f"config.yaml names the feature cache {cache_dir}, but this model trains its visual "
+            "encoder (stage 1 or --train-visual-encoder): remove feature_cache from config.yaml"
+        )
+    meta = read_meta(cache_dir)
+    if meta["visual_fingerprint"] != visual_fingerprint(encoder.visual.module.state_dict()):
+        raise ValueError(
+            f"the feature cache {cache_dir} was computed from {meta['stage1_checkpoint']}, whose "
+            "visual encoder differs from this model's: rebuild it with fairseq-slt-cache-features"
+        )
+    logger.info(f"feature cache {cache_dir} matches the frozen visual encoder")
