@@ -35,6 +35,7 @@ setup(
             "fairseq-slt-trim-mbart=fairseq_slt.cli.trim_mbart:cli_main",
             "fairseq-slt-build-mbart=fairseq_slt.cli.build_tiny_mbart:cli_main",
             "fairseq-slt-cache-features=fairseq_slt.cli.cache_features:cli_main",
+            "fairseq-slt-score=fairseq_slt.cli.score:cli_main",
         ],
     },
 )

@@ -7,6 +7,6 @@ from .checkpoint_safety import allow_fairseq_checkpoint_globals
 
 allow_fairseq_checkpoint_globals()
 
-from . import data, models, tasks  # noqa: E402,F401  (registers the task and the architectures)
+from . import data, models, optim, tasks  # noqa: E402,F401  (registers task, archs, optimizer)
 
 __version__ = "0.1.0"

@@ -208,9 +208,12 @@ def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbar
         "fairseq-train", data, *task, "--arch", "slt_mbart",
         "--stage1-checkpoint", stage1_run[0] / "checkpoint_last.pt", "--mbart-dir", mbart_dir,
         "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
-        "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "200", "--max-update", "3",
+        "--optimizer", "adam_grouped", "--lr", "1e-3", "--group-lr-scales", "llm:0.01",
+        "--lr-scheduler", "cosine", "--max-tokens", "200", "--max-update", "3",
         "--save-dir", save_dir, "--num-workers", "0", "--no-progress-bar", "--log-interval", "1",
     ])
+    assert re.search(r"param group llm: [\d.]+M parameters, lr x 0.01", log)
+    assert re.search(r"param group default: [\d.]+M parameters, lr x 1.0", log)
     assert re.search(r"slt_mbart: [\d.]+M trainable, [\d.]+M frozen parameters", log)
     assert "mBART weights loaded from" in log and "visual encoder loaded from" in log
     out = run_cli([

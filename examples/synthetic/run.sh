@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# Synthetic demo, stage 1: generate the corpus, train slt_lightt on CPU with stock fairseq-train,
-# decode the test split with fairseq-generate --beam 5 and print BLEU-4 (sacrebleu).
+# Synthetic demo of both FLa-LLM stages on CPU with stock fairseq-train / fairseq-generate:
+#   0 generate the corpus               1 train stage 1 (slt_lightt)   2 decode + score stage 1
+#   3 pre-train a small mBART (denoising) and trim it to the corpus
+#   4 cache the frozen visual encoder's features   5 train stage 2 (slt_mbart)   6 decode + score
 #
-#   bash examples/synthetic/run.sh [extra fairseq-train arguments]
+#   bash examples/synthetic/run.sh [extra fairseq-train arguments for stage 1]
 #
 # Variables (override from the environment): WORK_DIR (default runs/synthetic), SEED,
-# stage / stop_stage (0 data, 1 train, 2 decode + score).
+# stage / stop_stage (default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2).
 set -euo pipefail
 
 WORK_DIR=${WORK_DIR:-runs/synthetic}
 SEED=${SEED:-1}
 stage=${stage:-0}
-stop_stage=${stop_stage:-2}
+stop_stage=${stop_stage:-6}
 N_TRAIN=${N_TRAIN:-800}
-MAX_EPOCH=${MAX_EPOCH:-6}
+MAX_EPOCH=${MAX_EPOCH:-10}
+MAX_UPDATE2=${MAX_UPDATE2:-1000}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 plugin_dir=$(cd "${here}/../../fairseq_slt" && pwd)
 # the venv's scripts, next to the python that runs this (falls back to PATH)
-bin_dir=$(dirname "$(command -v python)")
+bin_dir=${BIN_DIR:-$(dirname "$(command -v python)")}
 DATA=${WORK_DIR}/data
 SAVE_DIR=${WORK_DIR}/checkpoints
 GEN_DIR=${WORK_DIR}/generate
+MBART_DIR=${WORK_DIR}/mbart.trimmed
+SAVE_DIR2=${WORK_DIR}/checkpoints_stage2
+GEN_DIR2=${WORK_DIR}/generate_stage2
 
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [run.sh] $*"; }
 start=$(date +%s)
@@ -29,7 +35,7 @@ start=$(date +%s)
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   log "stage 0: synthetic corpus -> ${DATA}"
   "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --seed "${SEED}" --n-train "${N_TRAIN}" \
-    --formats mp4 --size 64
+    --formats mp4 --size 64 --resize 32 --crop 32 --translate 1
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -44,15 +50,54 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  log "stage 2: decode the test split with beam 5"
-  mkdir -p "${GEN_DIR}"
+  log "stage 2: decode the test split with slt_lightt, beam 5"
   "${bin_dir}/fairseq-generate" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
     --gen-subset test --path "${SAVE_DIR}/checkpoint_last.pt" --beam 5 --max-tokens 2000 \
     --scoring sacrebleu --results-path "${GEN_DIR}"
-  out=${GEN_DIR}/generate-test.txt
-  grep -P '^D-\d+\t' "${out}" | sort -t- -k2 -n | cut -f3 > "${GEN_DIR}/hyp.txt"
-  grep -P '^T-\d+\t' "${out}" | sort -t- -k2 -n | cut -f2 > "${GEN_DIR}/ref.txt"
-  log "test BLEU (sacrebleu, $(wc -l < "${GEN_DIR}/hyp.txt") sentences):"
-  "${bin_dir}/sacrebleu" "${GEN_DIR}/ref.txt" -i "${GEN_DIR}/hyp.txt" -m bleu -w 2
+  log "stage 1 (slt_lightt) on test:"
+  "${bin_dir}/fairseq-slt-score" "${GEN_DIR}/generate-test.txt"
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "stage 3: pre-train a small mBART on the training targets, then trim it -> ${MBART_DIR}"
+  cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/train.en"
+  "${bin_dir}/fairseq-slt-build-mbart" --text "${WORK_DIR}/train.en" --lang en_XX \
+    --out "${WORK_DIR}/mbart.tiny" --seed "${SEED}"
+  "${bin_dir}/fairseq-slt-trim-mbart" --mbart-dir "${WORK_DIR}/mbart.tiny" \
+    --text "${WORK_DIR}/train.en" --out "${MBART_DIR}"
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  log "stage 4: cache the frozen stage-1 visual encoder's features"
+  "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" \
+    --out features_stage2
+  mbart_abs=$(cd "${MBART_DIR}" && pwd)
+  sed -e "s#^vocab_filename:.*#vocab_filename: ${mbart_abs}/dict.txt#" \
+      -e "s#^  sentencepiece_model:.*#  sentencepiece_model: ${mbart_abs}/sentence.bpe.model#" \
+      "${DATA}/config.yaml" > "${DATA}/config_stage2.yaml"
+  echo "feature_cache: features_stage2" >> "${DATA}/config_stage2.yaml"
+fi
+
+stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_stage2.yaml
+             --langs en_XX --tgt-lang en_XX)
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  log "stage 5: train slt_mbart (frozen visual encoder, LLM-adapter, small mBART) -> ${SAVE_DIR2}"
+  "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
+    --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" --mbart-dir "${MBART_DIR}" \
+    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
+    --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 --lr-scheduler cosine \
+    --warmup-updates 50 --batch-size 16 --max-update "${MAX_UPDATE2}" --seed "${SEED}" \
+    --save-dir "${SAVE_DIR2}" --no-epoch-checkpoints --num-workers 0 --log-interval 20 --no-progress-bar
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  log "stage 6: decode the test split with slt_mbart, beam 5"
+  "${bin_dir}/fairseq-generate" "${DATA}" "${stage2_task[@]}" --gen-subset test \
+    --path "${SAVE_DIR2}/checkpoint_last.pt" --beam 5 --batch-size 16 \
+    --scoring sacrebleu --results-path "${GEN_DIR2}"
+  log "stage 1 (slt_lightt) on test:"
+  "${bin_dir}/fairseq-slt-score" "${GEN_DIR}/generate-test.txt"
+  log "stage 2 (slt_mbart) on test:"
+  "${bin_dir}/fairseq-slt-score" "${GEN_DIR2}/generate-test.txt"
 fi
 log "done in $(( $(date +%s) - start )) s"
