@@ -1,0 +1,163 @@
+"""Stage-2 benchmarks: per-update time with cached features vs the live frozen encoder, and the
+peak memory / parameter count of one full-size mBART-large update with a trimmed vocabulary.
+
+    python benchmarks/stage2.py                 # every case, one table
+    python benchmarks/stage2.py --case memory   # one case
+
+Each case runs in its own process (so peak RSS is that case's). Random weights, no downloads.
+Not part of the test suite.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from argparse import Namespace
+
+MBART_LARGE_VOCAB = 250027  # mbart.cc25: dict.txt + 4 specials + 25 languages + <mask>
+LANGS = (
+    "ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,lt_LT,"
+    "lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN"
+)
+
+
+def build(work, mbart_size: str, vocab: int):
+    import torch
+    from fairseq.data import Dictionary
+
+    import fairseq_slt  # noqa: F401
+    from fairseq_slt.models.slt_mbart import SLTMBartModel
+    from fairseq_slt.models.visual_frontend import SignVisualEncoder
+    from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+
+    visual = SignVisualEncoder("K5", 1024)
+    ckpt = os.path.join(work, "stage1.pt")
+    torch.save({"cfg": {"model": Namespace(arch="slt_lightt", temporal_module="K5", temporal_dim=1024)},
+                "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()}}, ckpt)
+    d = Dictionary()
+    for i in range(vocab - len(d) - 26):
+        d.add_symbol(f"w{i}")
+    add_mbart_symbols(d, LANGS, "de_DE")
+
+    class Task:
+        target_dictionary = source_dictionary = d
+        building_from_checkpoint = False
+
+    args = Namespace(stage1_checkpoint=ckpt, dropout=0.1)
+    if mbart_size == "small":  # the demo's mBART
+        args.encoder_layers = args.decoder_layers = 2
+        args.encoder_embed_dim = args.decoder_embed_dim = 128
+        args.encoder_attention_heads = args.decoder_attention_heads = 4
+    model = SLTMBartModel.build_model(args, Task())
+    return model, d
+
+
+def one_update(model, opt, src, lengths, prev, target):
+    import torch
+
+    opt.zero_grad()
+    logits, _ = model(src, lengths, prev)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1))
+    loss.backward()
+    opt.step()
+
+
+def case_speed(mbart_size: str, updates: int) -> dict:
+    """Seconds per update: live (frames at 224 px through the frozen encoder) vs cached features."""
+    import torch
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as work:
+        model, d = build(work, mbart_size, vocab=3000)
+    model.train()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    bsz, frames = 4, 40  # 4 videos of 160 frames at 25% = 40 frames each, 224 px
+    video = torch.randn(bsz, frames, 3, 224, 224)
+    lengths = torch.full((bsz,), frames)
+    with torch.no_grad():
+        feats, feat_lengths = model.encoder.sign_features(video, lengths)
+    target = torch.randint(4, 2000, (bsz, 20))
+    prev = torch.cat([torch.full((bsz, 1), d.index("[de_DE]")), target[:, :-1]], 1)
+    result = {}
+    for name, src, n in (("live", video, lengths), ("cached", feats, feat_lengths)):
+        one_update(model, opt, src, n, prev, target)  # warm-up
+        start = time.perf_counter()
+        for _ in range(updates):
+            one_update(model, opt, src, n, prev, target)
+        result[name] = (time.perf_counter() - start) / updates
+    return {"live_s": result["live"], "cached_s": result["cached"], "speedup": result["live"] / result["cached"]}
+
+
+def case_memory(vocab: int) -> dict:
+    """One update of the full-size mBART-large architecture with a trimmed vocabulary."""
+    import torch
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as work:
+        model, d = build(work, "large", vocab=vocab)
+    model.train()
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    dim = model.encoder.embed_tokens.embedding_dim
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    bsz, frames = 2, 60
+    video = torch.randn(bsz, frames, 3, 224, 224)
+    target = torch.randint(4, vocab - 30, (bsz, 30))
+    prev = torch.cat([torch.full((bsz, 1), d.index("[de_DE]")), target[:, :-1]], 1)
+    start = time.perf_counter()
+    one_update(model, opt, video, torch.full((bsz,), frames), prev, target)
+    return {
+        "params": params,
+        "trainable": trainable,
+        "params_untrimmed": params + (MBART_LARGE_VOCAB - len(d)) * dim,
+        "vocab": len(d),
+        "update_s": time.perf_counter() - start,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }
+
+
+CASES = {
+    "speed_small": lambda: case_speed("small", updates=3),
+    "speed_large": lambda: case_speed("large", updates=2),
+    "memory": lambda: case_memory(vocab=3000),
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", choices=sorted(CASES), help="run one case and print its JSON")
+    args = p.parse_args()
+    if args.case:
+        print(json.dumps(CASES[args.case]()))
+        return
+    results = {}
+    for name in CASES:
+        out = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"case {name} failed:\n{out.stderr[-3000:]}")
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    torch_threads = os.environ.get("OMP_NUM_THREADS", "default")
+    print(f"stage 2 on CPU ({os.cpu_count()} cores, OMP_NUM_THREADS={torch_threads}); random weights")
+    print("| case | live s/update | cached s/update | speed-up (goal >= 10x) |")
+    print("|---|---|---|---|")
+    for name, label in (("speed_small", "small mBART (demo: 2+2 layers, d=128)"),
+                        ("speed_large", "mBART-large (12+12, d=1024), vocab 3k")):
+        r = results[name]
+        print(f"| {label} | {r['live_s']:.2f} | {r['cached_s']:.3f} | {r['speedup']:.1f}x |")
+    m = results["memory"]
+    print()
+    print("| one update, mBART-large, trimmed vocab | value | goal |")
+    print("|---|---|---|")
+    print(f"| vocabulary | {m['vocab']:,} | a few thousand |")
+    print(f"| parameters (all / trainable) | {m['params'] / 1e6:.1f}M / {m['trainable'] / 1e6:.1f}M | <= 370M |")
+    print(f"| parameters with the untrimmed 250k vocabulary | {m['params_untrimmed'] / 1e6:.1f}M | ~610M |")
+    print(f"| peak RSS | {m['peak_rss_gb']:.2f} GB | <= 12 GB |")
+    print(f"| seconds for the update | {m['update_s']:.1f} | - |")
+
+
+if __name__ == "__main__":
+    main()
