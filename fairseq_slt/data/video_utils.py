@@ -112,16 +112,6 @@ def _decode(vr, path: str, absolute: Sequence[int], relative: Sequence[int], sta
     return _pyav_frames(path, relative, start)
 
 
-def count_frames(source: VideoSource) -> int:
-    """Number of frames of a source (of its time range, if it has one)."""
-    if source.is_frame_folder:
-        return len(list_frame_files(source.path))
-    vr = _decord_reader(source.path)
-    if source.start is None:
-        return len(vr)
-    return len(time_range_to_frames(source.start, source.end, vr.get_avg_fps()))
-
-
 def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: int) -> torch.Tensor:
     """Decode the frames ``indices`` (relative to the source's first frame) as ``T x H x W x 3`` uint8.
 
