@@ -1,0 +1,171 @@
+"""Dataset preparation on tiny fixtures in the exact release layouts (generated here)."""
+
+import importlib.util
+import os
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import PLUGIN_DIR, run_cli
+from fairseq_slt.data.sign_video_dataset import SignVideoDatasetCreator
+from fairseq_slt.synthetic.generate import write_mp4
+
+EXAMPLES = os.path.join(os.path.dirname(PLUGIN_DIR), "examples")
+
+
+def load_script(dataset):
+    path = os.path.join(EXAMPLES, dataset, f"prep_{dataset}.py")
+    spec = importlib.util.spec_from_file_location(f"prep_{dataset}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_frames(folder, n, size, ext="png", seed=0):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(img).save(os.path.join(folder, f"images{i + 1:04d}.{ext}"))
+
+
+def manifest(path):
+    return SignVideoDatasetCreator.read_manifest(str(path))
+
+
+PHOENIX_TEXT = {
+    "train": ["am tag scheint die sonne", "morgen regnet es im norden", "im süden gibt es gewitter",
+              "am abend wird es kühl", "es weht ein starker wind"],
+    "dev": ["morgen scheint die sonne"],
+    "test": ["im norden regnet es", "am tag gibt es wind"],
+}
+
+
+@pytest.fixture(scope="module")
+def phoenix_root(tmp_path_factory):
+    top = tmp_path_factory.mktemp("phoenix") / "PHOENIX-2014-T-release-v3" / "PHOENIX-2014-T"
+    ann = top / "annotations" / "manual"
+    ann.mkdir(parents=True)
+    for split, texts in PHOENIX_TEXT.items():
+        lines = ["name|video|start|end|speaker|orth|translation"]
+        for i, text in enumerate(texts):
+            name = f"{split}_video_{i}"
+            lines.append(f"{name}|{name}/1/*.png|-1|-1|Signer0{i % 3 + 1}|GLOSS A B|{text}")
+            if not (split == "test" and i == 1):  # one video missing on disk
+                write_frames(top / "features" / "fullFrame-210x260px" / split / name, 6 + i, (210, 260), seed=i)
+        (ann / f"PHOENIX-2014-T.{split}.corpus.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return top
+
+
+def test_prep_phoenix(phoenix_root, tmp_path):
+    out = tmp_path / "data"
+    load_script("phoenix14t").main(["--root", str(phoenix_root), "--out", str(out), "--vocab-size", "40"])
+    rows = manifest(out / "train.tsv")
+    assert [r["id"] for r in rows] == [f"train_video_{i}" for i in range(5)]
+    assert rows[1]["video"] == "features/fullFrame-210x260px/train/train_video_1"  # not the csv's video column
+    assert rows[1]["n_frames"] == "7" and rows[1]["tgt_text"] == PHOENIX_TEXT["train"][1]
+    assert rows[0]["signer"] == "Signer01"
+    test = manifest(out / "test.tsv")
+    assert [r["id"] for r in test] == ["test_video_0"]
+    assert "test_video_1\tframe folder missing or empty" in (out / "dropped_test.tsv").read_text()
+    for name in ("config.yaml", "spm.model", "dict.txt"):
+        assert (out / name).is_file()
+    # re-running is safe and gives the same manifests
+    before = (out / "train.tsv").read_text()
+    load_script("phoenix14t").main(["--root", str(phoenix_root), "--out", str(out), "--vocab-size", "40"])
+    assert (out / "train.tsv").read_text() == before
+
+
+def test_prep_phoenix_wrong_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected the annotations/manual folder at"):
+        load_script("phoenix14t").main(["--root", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_stage1_trains_on_prepared_phoenix(phoenix_root, tmp_path):
+    out = tmp_path / "data"
+    load_script("phoenix14t").main(["--root", str(phoenix_root), "--out", str(out), "--vocab-size", "40"])
+    cfg = (out / "config.yaml").read_text().replace("resize: 256", "resize: 40").replace("crop: 224", "crop: 32")
+    (out / "config.yaml").write_text(cfg)
+    from conftest import stage1_train_cmd
+
+    log = run_cli(stage1_train_cmd(out, tmp_path / "ckpt", 2))
+    assert "num_updates 2" in log or "num_updates=2" in log
+    assert (tmp_path / "ckpt" / "checkpoint_last.pt").is_file()
+
+
+def test_prep_csl_daily(tmp_path):
+    root = tmp_path / "CSL-Daily"
+    (root / "sentence_label").mkdir(parents=True)
+    info, split_lines = [], ["name|split"]
+    chars = {"S0001": "今天天气很好", "S0002": "明天下雨", "S0003": "我爱学习", "S0004": "你好", "S0005": "谢谢"}
+    for i, (name, text) in enumerate(chars.items()):
+        info.append({"name": name, "length": 5, "label_gloss": ["X"], "label_char": list(text),
+                     "label_word": [text], "label_postag": ["n"], "signer": i % 2, "time": 0})
+        split_lines.append(f"{name}|{['train', 'train', 'dev', 'test', 'dev'][i]}")
+        if name != "S0003":
+            write_frames(root / "sentence" / "frames_512x512" / name, 5, (32, 32), ext="jpg", seed=i)
+    with open(root / "sentence_label" / "csl2020ct_v2.pkl", "wb") as f:
+        pickle.dump({"info": info, "gloss_map": ["X"], "char_map": list("今天")}, f)
+    (root / "sentence_label" / "split_1.txt").write_text("\n".join(split_lines) + "\n")
+    out = tmp_path / "data"
+    load_script("csl_daily").main(["--root", str(root), "--out", str(out), "--vocab-size", "30"])
+    train = manifest(out / "train.tsv")
+    assert [(r["id"], r["tgt_text"], r["n_frames"]) for r in train] == [("S0001", "今天天气很好", "5"), ("S0002", "明天下雨", "5")]
+    assert train[0]["video"] == "sentence/frames_512x512/S0001"
+    assert "S0003\tframe folder missing or empty" in (out / "dropped_dev.tsv").read_text()
+    # the vocabulary is one piece per character
+    import sentencepiece as sp
+
+    spm = sp.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    assert [p for p in spm.encode("今天下雨", out_type=str) if p != "\u2581"] == list("今天下雨")
+
+
+def test_prep_csl_daily_refuses_code_in_the_label_file(tmp_path):
+    root = tmp_path / "CSL-Daily"
+    (root / "sentence_label").mkdir(parents=True)
+    (root / "sentence" / "frames_512x512").mkdir(parents=True)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with open(root / "sentence_label" / "csl2020ct_v2.pkl", "wb") as f:
+        pickle.dump({"info": [Evil()]}, f)
+    (root / "sentence_label" / "split_1.txt").write_text("name|split\n")
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        load_script("csl_daily").main(["--root", str(root), "--out", str(tmp_path / "o")])
+
+
+def test_prep_how2sign_cuts_by_reference_and_drops_bad_rows(tmp_path):
+    root = tmp_path / "How2Sign"
+    header = "VIDEO_ID\tVIDEO_NAME\tSENTENCE_ID\tSENTENCE_NAME\tSTART_REALIGNED\tEND_REALIGNED\tSENTENCE"
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        vdir = root / "video_level" / split / "rgb_front" / "raw_videos"
+        vdir.mkdir(parents=True)
+        write_mp4(str(vdir / f"{split}_vid-1-rgb_front.mp4"), rng.integers(0, 255, (50, 32, 64, 3), dtype=np.uint8))
+        lines = [header,
+                 f"v1\t{split}_vid-1-rgb_front\ts1\t{split}_vid_1-0\t0.40\t1.20\tHello, how are you?",
+                 f"v1\t{split}_vid-1-rgb_front\ts2\t{split}_vid_1-1\t1.00\t1.96\tI am fine.",
+                 f"v1\t{split}_vid-1-rgb_front\ts3\t{split}_vid_1-2\t1.50\t2.70\tThis ends too late.",
+                 f"v2\t{split}_missing-rgb_front\ts4\t{split}_missing-0\t0.00\t1.00\tNo video."]
+        (root / f"how2sign_realigned_{split}.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "data"
+    load_script("how2sign").main(["--root", str(root), "--out", str(out), "--vocab-size", "30"])
+    dev = manifest(out / "dev.tsv")  # val is written as dev
+    assert [(r["id"], r["start"], r["end"], r["n_frames"]) for r in dev] == [
+        ("val_vid_1-0", "0.400", "1.200", "20"), ("val_vid_1-1", "1.000", "1.960", "24")]
+    assert dev[0]["video"] == "video_level/val/rgb_front/raw_videos/val_vid-1-rgb_front.mp4"
+    assert dev[0]["tgt_text"] == "Hello, how are you?"  # cased English
+    dropped = (out / "dropped_test.tsv").read_text()
+    assert "test_vid_1-2\tend 2.70 s is past the end" in dropped and "test_missing-0\tvideo" in dropped
+    # the kept rows read back through the dataset, from the full video by time range
+    from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
+
+    cfg = (out / "config.yaml").read_text().replace("resize: 256", "resize: 32").replace("crop: 224", "crop: 32")
+    (out / "config.yaml").write_text(cfg)
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(out)))
+    task.load_dataset("dev")
+    assert task.dataset("dev")[1].source.shape[0] == 6  # ceil(24 * 0.25)
