@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -169,3 +170,56 @@ def test_prep_how2sign_cuts_by_reference_and_drops_bad_rows(tmp_path):
     task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(out)))
     task.load_dataset("dev")
     assert task.dataset("dev")[1].source.shape[0] == 6  # ceil(24 * 0.25)
+
+
+def recipe_env(tmp_path, **extra):
+    from conftest import BIN_DIR
+
+    env = dict(os.environ, PATH=BIN_DIR + os.pathsep + os.environ["PATH"], BIN_DIR=BIN_DIR,
+               OUT_DIR=str(tmp_path / "run"), NUM_WORKERS="0", STAGE1_EPOCHS="1", STAGE2_EPOCHS="1")
+    env.update(extra)
+    return env
+
+
+TINY_ARGS = ["--encoder-embed-dim", "16", "--encoder-ffn-embed-dim", "64", "--encoder-layers", "1",
+             "--decoder-layers", "1", "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+             "--max-source-positions", "64", "--max-target-positions", "64"]
+
+
+def test_recipe_requires_its_variables(tmp_path):
+    import subprocess
+
+    env = recipe_env(tmp_path)
+    env.pop("PHOENIX14T_ROOT", None)
+    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh")], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "set PHOENIX14T_ROOT" in proc.stderr
+
+
+def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
+    """Prep (with mBART trimming) -> stage 1 -> eval -> feature cache -> stage 2 -> eval, on the
+    fixture, with a small mBART built by fairseq-slt-build-mbart and tiny model sizes."""
+    import subprocess
+
+    text = tmp_path / "text.de"
+    text.write_text("\n".join(t for ts in PHOENIX_TEXT.values() for t in ts) + "\n", encoding="utf-8")
+    mbart = tmp_path / "mbart"
+    run_cli(["fairseq-slt-build-mbart", "--text", text, "--lang", "de_DE", "--out", mbart,
+             "--updates", "5", "--layers", "1", "--dim", "16", "--heads", "2", "--vocab-size", "80"])
+    assert sorted(os.listdir(mbart)) == ["dict.txt", "model.pt", "sentence.bpe.model"]
+    env = recipe_env(tmp_path, PHOENIX14T_ROOT=str(phoenix_root), MBART_DIR=str(mbart), LANGS="de_DE")
+    # small frames for CPU: stage 0 writes the data root, then the test shrinks its crop
+    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh")], env=dict(env, stop_stage="0"),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = tmp_path / "run" / "data"
+    for name in ("config.yaml", "config_stage2.yaml"):
+        cfg = (data / name).read_text().replace("resize: 256", "resize: 40").replace("crop: 224", "crop: 32")
+        (data / name).write_text(cfg)
+    assert (data / "mbart.trimmed" / "model.pt").is_file()
+    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh"), *TINY_ARGS[:-4]],
+                          env=dict(env, stage="1"), capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    assert len(re.findall(r"sentences \d+ \| ROUGE-L [\d.]+ \| BLEU-1", out)) == 4  # 2 stages x dev, test
+    assert "feature cache" in out and "slt_mbart:" in out

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# FLa-LLM on How2Sign: prep -> stage 1 -> stage 2 -> evaluation (see README.md here).
+#   HOW2SIGN_ROOT=.../How2Sign OUT_DIR=runs/how2sign MBART_DIR=.../mbart.cc25 \
+#   bash examples/how2sign/run.sh [extra fairseq-train arguments]
+set -euo pipefail
+: "${HOW2SIGN_ROOT:?set HOW2SIGN_ROOT to the How2Sign folder (how2sign_realigned_*.csv, video_level/)}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DATASET=how2sign
+PREP_CMD=(python "${here}/prep_how2sign.py" --root "${HOW2SIGN_ROOT}")
+TGT_LANG=en_XX
+SCORE_ARGS=""  # cased English, sacrebleu's 13a tokenisation
+source "${here}/../slt.sh"
