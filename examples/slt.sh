@@ -8,7 +8,8 @@
 #   3  cache the frozen visual encoder's features for stage 2 (optional speed-up; CACHE=1)
 #   4  stage 2: slt_mbart         (paper: Adam, lr 1e-3 LLM-adapter / 1e-5 mBART, cosine, batch 16, smoothing 0.2)
 #   5  evaluate stage 2 on dev and test
-# Every extra argument ("$@") is passed to both fairseq-train calls.
+# Every extra argument ("$@") is passed to both fairseq-train calls; STAGE1_ARGS / STAGE2_ARGS
+# (word-split strings) to one of them, e.g. STAGE1_ARGS="--resnet-pretrained resnet18-f37072fd.pth".
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [${DATASET}] $*"; }
@@ -29,6 +30,8 @@ STAGE1_BATCH=${STAGE1_BATCH:-8}
 STAGE2_EPOCHS=${STAGE2_EPOCHS:-40} # not stated in the paper
 STAGE2_BATCH=${STAGE2_BATCH:-16}
 NUM_WORKERS=${NUM_WORKERS:-4}
+STAGE1_ARGS=${STAGE1_ARGS:-}
+STAGE2_ARGS=${STAGE2_ARGS:-}
 LANGS=${LANGS:-ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,lt_LT,lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN}
 
 examples_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,7 +78,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine \
     --max-update "$(updates_for "${STAGE1_EPOCHS}" "${STAGE1_BATCH}")" --batch-size "${STAGE1_BATCH}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE1_DIR}" --keep-last-epochs 2 \
-    --log-format json "$@"
+    --log-format json ${STAGE1_ARGS} "$@"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
@@ -103,7 +106,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.01 --lr-scheduler cosine \
     --max-update "$(updates_for "${STAGE2_EPOCHS}" "${STAGE2_BATCH}")" --batch-size "${STAGE2_BATCH}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE2_DIR}" --keep-last-epochs 2 \
-    --log-format json "$@"
+    --log-format json ${STAGE2_ARGS} "$@"
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
