@@ -3,9 +3,10 @@
 Load with ``fairseq-train --user-dir <path to fairseq_slt> --task sign_translation --arch slt_lightt``.
 """
 
-from .checkpoint_safety import allow_fairseq_checkpoint_globals
+from .checkpoint_safety import allow_fairseq_checkpoint_globals, make_checkpoint_copies_atomic
 
 allow_fairseq_checkpoint_globals()
+make_checkpoint_copies_atomic()
 
 from . import data, models, optim, tasks  # noqa: E402,F401  (registers task, archs, optimizer)
 

@@ -1,4 +1,6 @@
-"""Let torch >= 2.6's ``weights_only`` loader read fairseq checkpoints, and nothing more.
+"""Checkpoint safety: torch's weights-only loading for fairseq checkpoints, and atomic copies.
+
+1. Let torch >= 2.6's ``weights_only`` loader read fairseq checkpoints, and nothing more.
 
 fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` calls ``torch.load`` without
 ``weights_only``, which defaults to True since torch 2.6. A fairseq checkpoint pickles an
@@ -6,10 +8,17 @@ fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` calls ``torch.load`` witho
 loading fails in ``fairseq-generate`` and when resuming training. We allow-list exactly those
 globals; the weights-only check itself stays on, so a checkpoint holding any other pickled object
 is still refused.
+
+2. fairseq writes the first checkpoint of a save atomically (``.tmp`` + rename) but then
+``PathManager.copy``-es it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) with a
+plain ``shutil.copyfile``: a job killed during that copy leaves a half-written
+``checkpoint_last.pt`` and the restart fails. Local copies are made atomic the same way.
 """
 
 import argparse
 import logging
+import os
+import shutil
 
 import numpy as np
 import torch
@@ -32,3 +41,29 @@ def allow_fairseq_checkpoint_globals() -> None:
     if add is None:  # torch < 2.4 loads without the weights-only restriction by default
         return
     add(fairseq_checkpoint_globals())
+
+
+def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+    """Copy to ``<dst>.tmp`` in the destination folder, then rename over ``dst``."""
+    if os.path.exists(dst_path) and not overwrite:
+        return False
+    tmp = dst_path + ".tmp"
+    shutil.copyfile(src_path, tmp)
+    os.replace(tmp, dst_path)
+    return True
+
+
+def make_checkpoint_copies_atomic() -> None:
+    from fairseq.file_io import PathManager
+
+    original = PathManager.copy
+    if getattr(original, "_fairseq_slt_atomic", False):
+        return
+
+    def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        if "://" in src_path or "://" in dst_path:  # remote storage: fairseq's own handling
+            return original(src_path, dst_path, overwrite)
+        return atomic_copy(src_path, dst_path, overwrite)
+
+    copy._fairseq_slt_atomic = True
+    PathManager.copy = staticmethod(copy)

@@ -74,7 +74,9 @@ class SignVideoDataset(FairseqDataset):
         signers: Optional[List[str]] = None,
         seed: int = 1,
         use_feature_cache: bool = True,
+        skip_bad_videos: bool = False,
     ):
+        self.skip_bad_videos = skip_bad_videos
         self.split, self.is_train, self.cfg, self.manifest = split, is_train, cfg, manifest
         self.ids, self.sources, self.n_frames = ids, sources, n_frames
         self.tgt_texts, self.tgt_tokens, self.tgt_dict = tgt_texts, tgt_tokens, tgt_dict
@@ -115,7 +117,7 @@ class SignVideoDataset(FairseqDataset):
     def describe(self, index: int) -> str:
         return f"{self.manifest} row {self.rows[index]} (id {self.ids[index]})"
 
-    def __getitem__(self, index: int) -> SignVideoDatasetItem:
+    def __getitem__(self, index: int) -> Optional[SignVideoDatasetItem]:
         if self.feature_cache is not None:  # T' x C features of the frozen visual encoder
             source = self.feature_cache.get(index)
             return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
@@ -126,19 +128,24 @@ class SignVideoDataset(FairseqDataset):
         try:
             frames = read_frames(self.sources[index], idx, self.n_frames[index])
         except VideoReadError as e:
+            if self.skip_bad_videos:  # the user chose to go on: log it, count it in the batch
+                logger.warning(f"skipping {self.describe(index)}: {e}")
+                return None
             raise VideoReadError(f"{self.describe(index)}: {e}") from e
-        if self.is_train:
-            # seed torchvision's random augmentation from the same (seed, epoch, index)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(rng.integers(2**31)))
-                source = self.transform(frames)
+        if self.is_train:  # augmentation drawn from the same (seed, epoch, index), privately
+            source = self.transform(frames, torch.Generator().manual_seed(int(rng.integers(2**31))))
         else:
             source = self.transform(frames)
         return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
 
     def collater(self, samples: List[SignVideoDatasetItem]) -> Dict:
-        """Frames (``B x T x 3 x H x W``) or cached features (``B x T' x C``), zero-padded."""
+        """Frames (``B x T x 3 x H x W``) or cached features (``B x T' x C``), zero-padded.
+        Skipped videos (``None``, with ``--skip-bad-videos``) are counted in ``n_skipped``."""
+        n_skipped = sum(1 for x in samples if x is None)
+        samples = [x for x in samples if x is not None]
         if len(samples) == 0:
+            if n_skipped:
+                logger.warning(f"{self.split}: every video of a batch was skipped ({n_skipped})")
             return {}
         indices = torch.tensor([x.index for x in samples], dtype=torch.long)
         src_lengths = torch.tensor([x.source.size(0) for x in samples], dtype=torch.long)
@@ -163,6 +170,7 @@ class SignVideoDataset(FairseqDataset):
             "target_lengths": target_lengths,
             "ntokens": int(target_lengths.sum()),
             "nsentences": len(samples),
+            "n_skipped": n_skipped,
         }
 
     def num_tokens(self, index):
@@ -280,6 +288,7 @@ class SignVideoDatasetCreator:
         seed: int = 1,
         append_tgt_id: Optional[int] = None,
         use_feature_cache: bool = True,
+        skip_bad_videos: bool = False,
     ) -> SignVideoDataset:
         """``append_tgt_id`` (mBART's ``[tgt_lang]``) is appended after EOS to every target;
         ``use_feature_cache=False`` reads the videos even where config.yaml names a cache."""
@@ -309,6 +318,7 @@ class SignVideoDatasetCreator:
         return SignVideoDataset(
             split, is_train, cfg, manifest, ids, sources, n_frames, texts, tokens, tgt_dict,
             line_nums, signers=signers, seed=seed, use_feature_cache=use_feature_cache,
+            skip_bad_videos=skip_bad_videos,
         )
 
 

@@ -1,20 +1,28 @@
 """Spatial video transforms, built from the data config with torchvision's ``transforms.v2``.
 
-A v2 transform applied to a ``T x C x H x W`` tensor draws its random parameters once and applies
-them to every frame, so a video is cropped, rotated, scaled and shifted consistently over time.
+The random parameters (crop offset, rotation, scale, shift) are drawn once per video from a
+``torch.Generator`` the dataset passes in, then applied to every frame with torchvision's
+functional ops, so a video is cropped, rotated, scaled and shifted consistently over time. Drawing
+from a private generator, not the global one, matters: fairseq reads batches in a background
+thread, and reseeding the global generator there would race with dropout in the training thread
+(runs would not repeat, and augmentation would be correlated with dropout).
 
 Defaults follow GFSLT-VLP, which the paper builds on: resize 256 / crop 224 (random in training,
 centre in evaluation) and, in training, rotate (30 deg), scale (+-20%) and translate (10 px), each
 with p=0.5; ImageNet normalisation.
 """
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
-from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def _uniform(low: float, high: float, g: Optional[torch.Generator]) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g))
 
 
 def build_video_transform(
@@ -25,27 +33,32 @@ def build_video_transform(
     scale: float = 0.2,
     translate: float = 10.0,
     p: float = 0.5,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``T x H x W x 3`` uint8 frames -> ``T x 3 x crop x crop`` normalised float32.
+) -> Callable[..., torch.Tensor]:
+    """``T x H x W x 3`` uint8 frames (and a generator) -> ``T x 3 x crop x crop`` float32.
 
     ``resize`` is the size of the shorter side before cropping; ``translate`` is in pixels of the
     cropped frame. Augmentations with a zero magnitude are left out.
     """
-    ops = [v2.Resize(resize, antialias=True)]
-    ops.append(v2.RandomCrop(crop) if train else v2.CenterCrop(crop))
-    if train:
-        if rotate > 0:
-            ops.append(v2.RandomApply([v2.RandomRotation(rotate)], p=p))
-        if scale > 0:
-            ops.append(v2.RandomApply([v2.RandomAffine(degrees=0, scale=(1 - scale, 1 + scale))], p=p))
-        if translate > 0:
-            shift = min(translate / crop, 1.0)
-            ops.append(v2.RandomApply([v2.RandomAffine(degrees=0, translate=(shift, shift))], p=p))
-    ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    pipeline = v2.Compose(ops)
+    if resize < crop:
+        raise ValueError(f"config.yaml: resize ({resize}) must be at least crop ({crop})")
 
-    def apply(frames: torch.Tensor) -> torch.Tensor:
-        # T x H x W x 3 (uint8) -> T x 3 x H x W
-        return pipeline(frames.permute(0, 3, 1, 2).contiguous())
+    def apply(frames: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        x = F.resize(frames.permute(0, 3, 1, 2), [resize], antialias=True)  # T x 3 x H' x W'
+        if train:
+            g = generator
+            top = int(torch.randint(0, x.shape[-2] - crop + 1, (), generator=g))
+            left = int(torch.randint(0, x.shape[-1] - crop + 1, (), generator=g))
+            x = F.crop(x, top, left, crop, crop)
+            angle = _uniform(-rotate, rotate, g) if rotate > 0 and float(torch.rand((), generator=g)) < p else 0.0
+            factor = _uniform(1 - scale, 1 + scale, g) if scale > 0 and float(torch.rand((), generator=g)) < p else 1.0
+            shift = [0, 0]
+            if translate > 0 and float(torch.rand((), generator=g)) < p:
+                shift = [round(_uniform(-translate, translate, g)), round(_uniform(-translate, translate, g))]
+            if angle != 0.0 or factor != 1.0 or shift != [0, 0]:
+                x = F.affine(x, angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+        else:
+            x = F.center_crop(x, [crop, crop])
+        x = F.to_dtype(x, torch.float32, scale=True)
+        return F.normalize(x, IMAGENET_MEAN, IMAGENET_STD)  # T x 3 x crop x crop
 
     return apply

@@ -126,7 +126,14 @@ def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: 
         if not files:
             raise VideoReadError(f"frame folder has no png/jpg frames: {source.path}")
         _check_count(source, len(files), expected_n_frames)
-        return torch.from_numpy(np.stack([_read_image(files[i]) for i in indices]))
+        frames = [_read_image(files[i]) for i in indices]
+        sizes = {f.shape for f in frames}
+        if len(sizes) > 1:
+            raise VideoReadError(
+                f"frame folder {source.path} mixes frame sizes {sorted(s[1::-1] for s in sizes)} "
+                "(width x height); resize its frames to one size"
+            )
+        return torch.from_numpy(np.stack(frames))
     vr = _decord_reader(source.path)
     n_total = len(vr)
     offset = 0

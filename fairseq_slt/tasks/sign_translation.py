@@ -10,6 +10,7 @@ from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Optional
 
+from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -50,6 +51,14 @@ class SignTranslationConfig(FairseqDataclass):
             "'</s> [tgt_lang]' and decoding starts from [tgt_lang], as in mBART fine-tuning"
         },
     )
+    skip_bad_videos: bool = field(
+        default=False,
+        metadata={
+            "help": "log and skip training/validation videos that cannot be read (missing, corrupt, "
+            "wrong frame count) and report their number per epoch (skipped_videos); default: stop "
+            "with an error naming the manifest row"
+        },
+    )
     seed: int = II("common.seed")
 
 
@@ -82,6 +91,7 @@ class SignTranslationTask(FairseqTask):
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
             use_feature_cache=use_feature_cache,
+            skip_bad_videos=self.cfg.skip_bad_videos,
         )
 
     @property
@@ -98,6 +108,24 @@ class SignTranslationTask(FairseqTask):
         if self.data_cfg.feature_cache and not from_checkpoint:
             check_cache_matches(model, self.data_cfg.feature_cache)
         return model
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        loss, sample_size, logging_output = super().train_step(
+            sample, model, criterion, optimizer, update_num, ignore_grad
+        )
+        logging_output["n_skipped"] = 0 if ignore_grad else sample.get("n_skipped", 0)
+        return loss, sample_size, logging_output
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        logging_output["n_skipped"] = sample.get("n_skipped", 0)
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        skipped = sum(log.get("n_skipped", 0) for log in logging_outputs)
+        if self.cfg.skip_bad_videos:  # summed over the epoch: shown in its end-of-epoch line
+            metrics.log_scalar_sum("skipped_videos", skipped, priority=900)
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         if self.tgt_lang_id is not None:  # mBART: [tgt_lang] starts and ends a hypothesis
