@@ -184,3 +184,15 @@ def test_two_process_training_matches_one_process(tiny_corpus, tmp_path):
     # same samples and frames per update; only ResNet BatchNorm statistics differ (2 vs 4 videos)
     for a, b in zip(one, two):
         assert abs(a - b) <= 0.02 * a, (one, two)
+
+
+def test_truncated_mp4_names_the_row(tiny_corpus, tmp_path):
+    root = tmp_path / "c"
+    shutil.copytree(tiny_corpus, root)
+    video = root / "videos" / "test" / "test_00001.mp4"
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # a download cut half-way
+    task = make_task(root)
+    task.load_dataset("test")
+    with pytest.raises(VideoReadError, match=r"test\.tsv row 3 \(id test_00001\): "):
+        task.dataset("test")[1]
