@@ -6,7 +6,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 import torch

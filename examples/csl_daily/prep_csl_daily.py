@@ -11,13 +11,12 @@ character, and scoring is character level (``fairseq-slt-score --char-level``). 
 is missing or empty are dropped and listed in ``dropped_<split>.tsv``.
 """
 
-import argparse
 import logging
 import os
 import pickle
 import sys
 
-from fairseq_slt.data.prep_utils import count_folder_frames, require, write_data_root, write_dropped
+from fairseq_slt.data.prep_utils import count_folder_frames, require, run_prep, write_data_root, write_dropped
 
 logger = logging.getLogger("prep_csl_daily")
 
@@ -92,13 +91,7 @@ def process(args) -> None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="the CSL-Daily release folder")
-    p.add_argument("--out", required=True, help="data root to write")
-    p.add_argument("--vocab-size", type=int, default=3000, help="soft limit of the character vocabulary")
-    p.add_argument("--mbart-dir", help="mBART directory to trim for stage 2 (mbart.cc25 layout)")
-    process(p.parse_args(argv))
+    run_prep(process, __doc__, "the CSL-Daily release folder", 3000, argv)
 
 
 if __name__ == "__main__":

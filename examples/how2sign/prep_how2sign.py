@@ -12,7 +12,6 @@ video is missing, or whose end lies past the end of the video, are dropped, coun
 ``dropped_<split>.tsv``. The ``val`` split is written as ``dev``. Targets are cased English.
 """
 
-import argparse
 import csv
 import logging
 import os
@@ -20,7 +19,7 @@ import sys
 
 from tqdm import tqdm
 
-from fairseq_slt.data.prep_utils import probe_video, require, write_data_root, write_dropped
+from fairseq_slt.data.prep_utils import probe_video, require, run_prep, write_data_root, write_dropped
 from fairseq_slt.data.video_utils import time_range_to_frames
 
 logger = logging.getLogger("prep_how2sign")
@@ -98,13 +97,7 @@ def process(args) -> None:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="the How2Sign release folder")
-    p.add_argument("--out", required=True, help="data root to write")
-    p.add_argument("--vocab-size", type=int, default=8000, help="stage-1 sentencepiece vocabulary")
-    p.add_argument("--mbart-dir", help="mBART directory to trim for stage 2 (mbart.cc25 layout)")
-    process(p.parse_args(argv))
+    run_prep(process, __doc__, "the How2Sign release folder", 8000, argv)
 
 
 if __name__ == "__main__":

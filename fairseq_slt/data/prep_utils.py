@@ -6,9 +6,10 @@ dictionary, ``config.yaml`` and, given an mBART directory, the trimmed mBART and
 ``config_stage2.yaml``. Every file is written atomically, so re-running is safe.
 """
 
+import argparse
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 from tqdm import tqdm
@@ -98,3 +99,15 @@ def write_data_root(
         cfg["bpe_tokenizer"] = {"bpe": "sentencepiece", "sentencepiece_model": "mbart.trimmed/sentence.bpe.model"}
         with open(os.path.join(out_dir, "config_stage2.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
+
+
+def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,
+             argv: Optional[Sequence[str]] = None) -> None:
+    """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]``."""
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help=root_help)
+    p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")
+    p.add_argument("--vocab-size", type=int, default=vocab_size, help="stage-1 sentencepiece vocabulary (soft limit)")
+    p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
+    process(p.parse_args(argv))

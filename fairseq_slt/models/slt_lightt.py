@@ -9,7 +9,7 @@ Tiny: 1 layer, 4 heads, d=256, FFN 1024) trained with label-smoothed cross-entro
 
 import logging
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
