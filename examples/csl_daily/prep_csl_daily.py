@@ -86,7 +86,7 @@ def process(args) -> None:
         out_splits[split] = kept
     write_data_root(
         args.out, out_splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
-        spm_type="char", mbart_dir=args.mbart_dir, resize=256, crop=224, keep_ratio=0.25, max_frames=300,
+        spm_type="char", mbart_dir=args.mbart_dir,
     )
 
 

@@ -70,7 +70,6 @@ def process(args) -> None:
     write_data_root(
         args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
         spm_type="unigram", mbart_dir=args.mbart_dir,
-        resize=256, crop=224, keep_ratio=0.25, max_frames=300,
     )
 
 

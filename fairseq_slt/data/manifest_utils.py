@@ -67,7 +67,8 @@ def gen_config_yaml(out_dir: str, video_root: str, resize: int = 256, crop: int 
                     keep_ratio: float = 0.25, max_frames: int = 300,
                     augment: Optional[Dict[str, float]] = None,
                     spm_model: str = "spm.model", vocab: str = "dict.txt") -> None:
-    """Write ``config.yaml`` (see :class:`fairseq_slt.data.SignDataConfig` for the keys)."""
+    """Write ``config.yaml`` (see :class:`fairseq_slt.data.SignDataConfig` for the keys); the
+    defaults are the paper's: resize 256 / crop 224, 25% of the frames, at most 300 of them."""
     config = {
         "video_root": video_root,
         "vocab_filename": vocab,
