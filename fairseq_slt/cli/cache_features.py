@@ -14,7 +14,7 @@ import os
 import torch
 from tqdm import tqdm
 
-from ..data.transforms import build_video_transform
+from ..data import SignVideoDatasetCreator
 from ..data.feature_cache import visual_fingerprint, write_meta, write_split
 from ..models.pretrained import load_stage1_visual_encoder
 from ..tasks.sign_translation import SignTranslationConfig, SignTranslationTask
@@ -24,10 +24,11 @@ logger = logging.getLogger(__name__)
 
 @torch.no_grad()
 def cache_split(task, visual, split: str, out: str, batch_size: int) -> int:
-    task.load_dataset(split, use_feature_cache=False)
-    dataset = task.dataset(split)
-    dataset.is_train = False  # evaluation transforms for every split
-    dataset.transform = build_video_transform(task.data_cfg.resize, task.data_cfg.crop, train=False)
+    # evaluation transforms for every split, and the videos even where config.yaml names a cache
+    dataset = SignVideoDatasetCreator.from_tsv(
+        task.cfg.data, task.data_cfg, split, task.tgt_dict, task.bpe_tokenizer,
+        is_train=False, use_feature_cache=False,
+    )
     features = [None] * len(dataset)
     for start in tqdm(range(0, len(dataset), batch_size), desc=f"features {split}"):
         batch = dataset.collater([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])

@@ -85,12 +85,11 @@ class SignTranslationTask(FairseqTask):
         logger.info(f"target dictionary: {len(tgt_dict)} types ({dict_path})")
         return cls(cfg, tgt_dict, data_cfg)
 
-    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, use_feature_cache=True, **kwargs):
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         is_train = split.startswith("train")
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
-            use_feature_cache=use_feature_cache,
             skip_bad_videos=self.cfg.skip_bad_videos,
         )
 
