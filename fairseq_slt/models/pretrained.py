@@ -48,7 +48,10 @@ def load_stage1_visual_encoder(path: str) -> Tuple[SignVisualEncoder, Namespace]
     """Build the visual encoder (ResNet-18 + local temporal module) of a stage-1 checkpoint and
     load its weights strictly (``encoder.visual.*``)."""
     if not path:
-        raise ValueError("--stage1-checkpoint is required: the slt_lightt checkpoint of stage 1")
+        raise ValueError(
+            "--stage1-checkpoint is required: the slt_lightt checkpoint of stage 1 (or "
+            "--train-visual-encoder for the joint end-to-end baseline)"
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"stage-1 checkpoint not found: {path} (train stage 1 first)")
     state = load_checkpoint_state(path)

@@ -29,6 +29,7 @@ from .pretrained import (
     load_checkpoint_state,
     load_stage1_visual_encoder,
 )
+from .slt_lightt import add_visual_encoder_args
 from .visual_frontend import MLPAdapter, SignVisualEncoder
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,11 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
         parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N",
                             help="hidden size of the LLM-adapter MLP (default: mBART width)")
         parser.add_argument("--train-visual-encoder", action="store_true",
-                            help="do NOT freeze the visual encoder (joint training, paper Table 4)")
+                            help="do NOT freeze the visual encoder: the joint end-to-end baseline of the "
+                            "paper's Table 4. Without --stage1-checkpoint the visual encoder starts from "
+                            "--resnet-pretrained (ImageNet) or random weights, shaped by --temporal-module "
+                            "and --temporal-dim")
+        add_visual_encoder_args(parser)
         parser.add_argument("--encoder-layers", type=int, metavar="N", help="mBART encoder layers")
         parser.add_argument("--decoder-layers", type=int, metavar="N", help="mBART decoder layers")
         parser.add_argument("--encoder-embed-dim", type=int, metavar="N", help="mBART width")
@@ -109,11 +114,7 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
             check_mbart_dir(args.mbart_dir)
             mbart_state = load_checkpoint_state(os.path.join(args.mbart_dir, "model.pt"))
             take_mbart_arch(args, checkpoint_model_args(mbart_state), args.mbart_dir)
-        if from_checkpoint:  # weights come from our own checkpoint
-            visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, resnet_pretrained=None)
-        else:
-            visual, stage1_args = load_stage1_visual_encoder(getattr(args, "stage1_checkpoint", None))
-            args.temporal_module, args.temporal_dim = stage1_args.temporal_module, stage1_args.temporal_dim
+        visual = build_visual_encoder(args, from_checkpoint)
         base_architecture(args)
 
         tgt_dict = task.target_dictionary
@@ -134,6 +135,28 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
 
     def max_positions(self):
         return (self.encoder.max_positions(), self.decoder.max_positions())
+
+
+def build_visual_encoder(args, from_checkpoint: bool) -> SignVisualEncoder:
+    """The stage-1 visual encoder (factorized, the default), or for the joint baseline
+    (``--train-visual-encoder`` without ``--stage1-checkpoint``) a fresh one from ImageNet or
+    random weights. Sets ``args.temporal_module`` / ``args.temporal_dim`` to what was built."""
+    stage1 = getattr(args, "stage1_checkpoint", None)
+    if from_checkpoint or (getattr(args, "train_visual_encoder", False) and not stage1):
+        args.temporal_module = getattr(args, "temporal_module", None) or "K5"
+        args.temporal_dim = getattr(args, "temporal_dim", None) or 1024
+        pretrained = None if from_checkpoint else getattr(args, "resnet_pretrained", None)
+        return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained)
+    visual, stage1_args = load_stage1_visual_encoder(stage1)
+    for key in ("temporal_module", "temporal_dim"):
+        given, value = getattr(args, key, None), getattr(stage1_args, key)
+        if given is not None and given != value:
+            raise ValueError(
+                f"--{key.replace('_', '-')} {given} does not match the stage-1 checkpoint {stage1} "
+                f"({value}); drop the flag"
+            )
+        setattr(args, key, value)
+    return visual
 
 
 def tag_param_groups(model: nn.Module) -> None:
@@ -200,6 +223,7 @@ def base_architecture(args):
     args.stage1_checkpoint = getattr(args, "stage1_checkpoint", None)
     args.mbart_dir = getattr(args, "mbart_dir", None)
     args.train_visual_encoder = getattr(args, "train_visual_encoder", False)
+    args.resnet_pretrained = getattr(args, "resnet_pretrained", None)
     if not (args.mbart_dir and not hasattr(args, "encoder_embed_dim")):
         # with --mbart-dir the sizes come from its checkpoint (build_model), not from defaults
         _size_defaults(args)

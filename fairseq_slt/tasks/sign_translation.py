@@ -18,6 +18,7 @@ from omegaconf import II, MISSING
 
 from ..data import SignDataConfig, SignVideoDatasetCreator
 from ..data.feature_cache import read_meta, visual_fingerprint
+from .norm_logging import last_layer_norms
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ class SignTranslationConfig(FairseqDataclass):
             "help": "log and skip training/validation videos that cannot be read (missing, corrupt, "
             "wrong frame count) and report their number per epoch (skipped_videos); default: stop "
             "with an error naming the manifest row"
+        },
+    )
+    log_norms_interval: int = field(
+        default=0,
+        metadata={
+            "help": "every N updates, log the gradient and parameter norms of the last visual-encoder "
+            "layer and the last LLM (decoder) layer as gnorm/pnorm_visual_last and gnorm/pnorm_llm_last "
+            "(the paper's Figure 2); 0: off"
         },
     )
     seed: int = II("common.seed")
@@ -114,6 +123,13 @@ class SignTranslationTask(FairseqTask):
         )
         logging_output["n_skipped"] = 0 if ignore_grad else sample.get("n_skipped", 0)
         return loss, sample_size, logging_output
+
+    def optimizer_step(self, optimizer, model, update_num):
+        n = self.cfg.log_norms_interval
+        if n > 0 and update_num % n == 0:  # before the step: the gradient it applies
+            for key, value in last_layer_norms(model, optimizer).items():
+                metrics.log_scalar(key, value, weight=0, round=4)
+        super().optimizer_step(optimizer, model, update_num)
 
     def valid_step(self, sample, model, criterion):
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)

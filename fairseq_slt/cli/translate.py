@@ -1,0 +1,140 @@
+"""Translate sign videos (mp4 files or frame folders) with a stage-1 or stage-2 checkpoint.
+
+    fairseq-slt-translate --path checkpoints/stage2/checkpoint_best.pt signer.mp4 frames/0001/
+    fairseq-slt-translate --path ckpt.pt talk.mp4 --start 12.0 --end 17.5 --beam 5
+    fairseq-slt-translate --path ckpt.pt --input-list videos.tsv --format jsonl --output out.jsonl
+
+``--input-list`` is a TSV with one input per line: ``path`` or ``path<TAB>start<TAB>end`` (seconds).
+Plain-text output is one hypothesis per line in input order; JSON lines carry ``id`` (the input's
+position), ``video``, ``start``, ``end``, ``hypothesis`` and ``score``. An input that cannot be
+read stops the command with its name, unless ``--skip-bad-videos`` (then it is reported and
+written with ``"error"`` in JSON lines, or an empty line in text output).
+"""
+
+import argparse
+import json
+import logging
+import sys
+from typing import List
+
+from tqdm import tqdm
+
+from ..data.video_utils import VideoReadError
+from ..inference import SignTranslator, Translation, VideoInput
+
+logger = logging.getLogger("fairseq_slt.translate")
+
+
+def read_input_list(path: str) -> List[VideoInput]:
+    videos = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split("\t")
+            if not fields[0].strip() or fields[0].startswith("#"):
+                continue
+            try:
+                if len(fields) == 1:
+                    videos.append(VideoInput(fields[0]))
+                elif len(fields) == 3:
+                    videos.append(VideoInput(fields[0], float(fields[1]), float(fields[2])))
+                else:
+                    raise ValueError(f"expected 1 or 3 tab-separated fields, got {len(fields)}")
+            except ValueError as e:
+                raise ValueError(f"{path} line {n}: {e} (format: path[<TAB>start<TAB>end])") from e
+    return videos
+
+
+def collect_inputs(args) -> List[VideoInput]:
+    videos = [VideoInput(v, args.start, args.end) for v in args.videos]
+    if args.input_list:
+        if args.start is not None:
+            raise ValueError("--start/--end apply to videos on the command line; give ranges in --input-list")
+        videos += read_input_list(args.input_list)
+    if not videos:
+        raise ValueError("no input: give video files / frame folders, or --input-list")
+    return videos
+
+
+def format_result(i: int, video: VideoInput, result, fmt: str) -> str:
+    if fmt == "text":
+        return result.hypothesis if isinstance(result, Translation) else ""
+    record = {"id": i, "video": video.path, "start": video.start, "end": video.end}
+    if isinstance(result, Translation):
+        record.update(hypothesis=result.hypothesis, score=round(result.score, 4))
+    else:
+        record.update(hypothesis=None, error=str(result))
+    return json.dumps(record, ensure_ascii=False)
+
+
+def run(args) -> int:
+    """Translate every input; returns the number of inputs that failed (and were skipped)."""
+    videos = collect_inputs(args)
+    translator = SignTranslator.from_checkpoint(
+        args.path, data=args.data, beam=args.beam, max_len_a=args.max_len_a, max_len_b=args.max_len_b,
+        lenpen=args.lenpen, device=args.device, fps=args.fps,
+    )
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    failed = 0
+    try:
+        bar = tqdm(total=len(videos), unit="video", disable=args.no_progress_bar or len(videos) < 2)
+        for start in range(0, len(videos), args.batch_size):
+            batch = videos[start: start + args.batch_size]
+            try:
+                results = translator.translate_batch(batch)
+            except VideoReadError:
+                results = []
+                for v in batch:  # find which input failed
+                    try:
+                        results.append(translator.translate_batch([v])[0])
+                    except VideoReadError as e:
+                        if not args.skip_bad_videos:
+                            raise
+                        logger.warning(f"skipping {v.path}: {e}")
+                        results.append(e)
+                        failed += 1
+            for i, (video, result) in enumerate(zip(batch, results), start):
+                print(format_result(i, video, result, args.format), file=out, flush=True)
+            bar.update(len(batch))
+        bar.close()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        logger.warning(f"{failed} of {len(videos)} inputs could not be read and were skipped")
+    return failed
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("videos", nargs="*", help="video files (mp4, ...) and/or frame folders")
+    p.add_argument("--path", required=True, help="checkpoint of stage 1 (slt_lightt) or stage 2 (slt_mbart)")
+    p.add_argument("--data", help="data root (config.yaml, dictionary, tokenizer) if it moved since training")
+    p.add_argument("--input-list", help="TSV of inputs: path[<TAB>start<TAB>end] per line")
+    p.add_argument("--start", type=float, help="start of the time range, seconds (with --end)")
+    p.add_argument("--end", type=float, help="end of the time range, seconds (exclusive)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of frame folders, for time ranges")
+    p.add_argument("--beam", type=int, default=5, help="beam size")
+    p.add_argument("--max-len-a", type=float, default=0.0, help="max length = a * source frames + b")
+    p.add_argument("--max-len-b", type=int, default=200, help="max length = a * source frames + b")
+    p.add_argument("--lenpen", type=float, default=1.0, help="length penalty")
+    p.add_argument("--batch-size", type=int, default=1, help="videos per beam search")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
+    p.add_argument("--output", help="output file (default: stdout)")
+    p.add_argument("--skip-bad-videos", action="store_true", help="report unreadable inputs and go on")
+    p.add_argument("--no-progress-bar", action="store_true", help="no progress bar on stderr")
+    return p
+
+
+def cli_main():
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
+                        stream=sys.stderr)
+    args = get_parser().parse_args()
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, VideoReadError) as e:
+        sys.exit(f"fairseq-slt-translate: error: {e}")
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -1,0 +1,231 @@
+"""Translate your own sign videos with a trained stage-1 or stage-2 checkpoint.
+
+    from fairseq_slt.inference import SignTranslator
+
+    translator = SignTranslator.from_checkpoint("checkpoints/stage2/checkpoint_best.pt", beam=5)
+    print(translator.translate("signer.mp4", start=12.0, end=17.5).hypothesis)
+
+The checkpoint names its data root (``--data`` at training time), whose ``config.yaml`` gives the
+dictionary, the sentencepiece model and the evaluation transforms (resize, crop, 25% temporal
+sampling, frame cap); ``data=`` points elsewhere when the data root has moved. Inputs are video
+files or frame folders, each optionally restricted to a ``[start, end)`` time range in seconds.
+The frames go through exactly the evaluation path of ``fairseq-generate`` (deterministic
+sampling, centre crop) and fairseq's own beam search.
+"""
+
+import logging
+import os
+from argparse import Namespace
+from dataclasses import dataclass
+from typing import Iterable, Iterator, List, Optional, Sequence
+
+import torch
+
+from .data.transforms import build_video_transform
+from .data.video_utils import (
+    VideoReadError,
+    VideoSource,
+    list_frame_files,
+    read_frames,
+    sample_indices,
+    time_range_to_frames,
+)
+from .models.pretrained import checkpoint_model_args, load_checkpoint_state
+
+logger = logging.getLogger(__name__)
+
+OUR_ARCHS = ("slt_lightt", "slt_lightt_tiny", "slt_mbart")
+OUR_TASK = "sign_translation"
+
+
+class NotOurCheckpointError(ValueError):
+    """The file is not a checkpoint trained with ``--task sign_translation`` and our models."""
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """One video file or frame folder, optionally a ``[start, end)`` range in seconds."""
+
+    path: str
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+    def __post_init__(self):
+        if (self.start is None) != (self.end is None):
+            raise ValueError(f"{self.path}: give both start and end of the time range, or neither")
+        if self.start is not None and not 0 <= self.start < self.end:
+            raise ValueError(f"{self.path}: time range [{self.start}, {self.end}) is empty or negative")
+
+
+@dataclass
+class Translation:
+    video: VideoInput
+    hypothesis: str  # detokenized text
+    score: float  # fairseq's hypothesis score: log-probability (natural log) / length**lenpen
+    tokens: List[int]
+
+
+def check_our_checkpoint(state: dict, path: str) -> Namespace:
+    """The model args of one of our checkpoints; any other file is a clear error."""
+    cfg = state.get("cfg") if isinstance(state, dict) else None
+    if not isinstance(state, dict) or "model" not in state or (cfg is None and "args" not in state):
+        raise NotOurCheckpointError(
+            f"{path} is not a fairseq checkpoint (no model weights and configuration): give the "
+            "checkpoint_best.pt / checkpoint_last.pt that fairseq-train wrote for stage 1 or stage 2"
+        )
+    args = checkpoint_model_args(state)
+    arch = getattr(args, "arch", None) or getattr(args, "_name", None)
+    task_cfg = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
+    task = getattr(task_cfg, "_name", None) if task_cfg is not None else None
+    if task is None and isinstance(task_cfg, dict):
+        task = task_cfg.get("_name")
+    if task is None:
+        task = getattr(state.get("args"), "task", None)
+    if arch not in OUR_ARCHS or task != OUR_TASK:
+        raise NotOurCheckpointError(
+            f"{path} is a fairseq checkpoint of --task {task} --arch {arch}, not a fairseq-slt model "
+            f"(--task {OUR_TASK} with --arch {' / '.join(OUR_ARCHS)})"
+        )
+    return args
+
+
+def _checkpoint_data_root(state: dict) -> Optional[str]:
+    cfg = state.get("cfg") or {}
+    task_cfg = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
+    if task_cfg is None:
+        return getattr(state.get("args"), "data", None)
+    return task_cfg.get("data") if isinstance(task_cfg, dict) else getattr(task_cfg, "data", None)
+
+
+def frame_range(video: VideoInput, fps: float) -> tuple:
+    """``(VideoSource, first frame, frames in the source, frames in the range)`` of an input (a
+    frame folder's time range is converted with ``fps``; a video file's with its own frame rate)."""
+    if not os.path.exists(video.path):
+        raise VideoReadError(f"video not found: {video.path}")
+    if os.path.isdir(video.path):
+        n_total = len(list_frame_files(video.path))
+        if n_total == 0:
+            raise VideoReadError(f"frame folder has no png/jpg frames: {video.path}")
+        frames = range(n_total) if video.start is None else time_range_to_frames(video.start, video.end, fps)
+        if frames.stop > n_total or len(frames) == 0:
+            raise VideoReadError(
+                f"time range [{video.start}, {video.end}) s at {fps} fps is frames "
+                f"[{frames.start}, {frames.stop}) but {video.path} holds {n_total} frames"
+            )
+        return VideoSource(video.path), frames.start, n_total, len(frames)
+    from .data.prep_utils import probe_video
+
+    try:
+        video_fps, n_total = probe_video(video.path)
+    except Exception as e:
+        raise VideoReadError(f"cannot open {video.path} as a video: {e}") from e
+    if video.start is None:
+        return VideoSource(video.path), 0, n_total, n_total
+    frames = time_range_to_frames(video.start, video.end, video_fps)
+    if frames.stop > n_total or len(frames) == 0:
+        raise VideoReadError(
+            f"time range [{video.start}, {video.end}) s is frames [{frames.start}, {frames.stop}) "
+            f"but {video.path} holds {n_total} frames at {video_fps:g} fps"
+        )
+    return VideoSource(video.path, video.start, video.end), 0, len(frames), len(frames)
+
+
+class SignTranslator:
+    """A loaded model, its task (dictionary, tokenizer, data config) and a beam-search generator."""
+
+    def __init__(self, model, task, generator, device: torch.device, fps: float = 25.0):
+        self.model, self.task, self.generator = model, task, generator
+        self.device = device
+        self.fps = fps
+        cfg = task.data_cfg
+        self.keep_ratio, self.max_frames = cfg.keep_ratio, cfg.max_frames
+        self.transform = build_video_transform(cfg.resize, cfg.crop, train=False)
+        self.strip = {generator.eos} | set(getattr(generator, "symbols_to_strip_from_output", set()))
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str,
+        data: Optional[str] = None,
+        beam: int = 5,
+        max_len_a: float = 0.0,
+        max_len_b: int = 200,
+        lenpen: float = 1.0,
+        device: Optional[str] = None,
+        fps: float = 25.0,
+    ) -> "SignTranslator":
+        """Load a checkpoint of ``slt_lightt`` / ``slt_mbart``; ``data`` overrides its data root."""
+        from fairseq import checkpoint_utils
+        from fairseq.dataclass.configs import GenerationConfig
+
+        import fairseq_slt  # noqa: F401 (registers the task and models)
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        try:
+            state = load_checkpoint_state(path)
+        except Exception as e:
+            raise NotOurCheckpointError(f"{path} cannot be loaded as a torch checkpoint: {e}") from e
+        check_our_checkpoint(state, path)
+        data = data or _checkpoint_data_root(state)
+        if not data or not os.path.isfile(os.path.join(data, "config.yaml")):
+            raise FileNotFoundError(
+                f"the data root of {path} ({data}) has no config.yaml: pass the data root (config.yaml, "
+                "dictionary, sentencepiece model) with --data"
+            )
+        models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = models[0].to(device).eval()
+        gen_cfg = GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, lenpen=lenpen)
+        generator = task.build_generator([model], gen_cfg)
+        logger.info(f"loaded {path} (data root {data}) on {device}, beam {beam}")
+        return cls(model, task, generator, device, fps)
+
+    def load_frames(self, video: VideoInput) -> torch.Tensor:
+        """``T x 3 x crop x crop`` model input of one video (evaluation sampling and transforms)."""
+        source, first, n_total, n = frame_range(video, self.fps)
+        idx = sample_indices(n, self.keep_ratio, self.max_frames, train=False)
+        frames = read_frames(source, [first + int(i) for i in idx], n_total)
+        return self.transform(frames)
+
+    def _sample(self, frames: List[torch.Tensor]) -> dict:
+        from .data.sign_video_dataset import collate_frames
+
+        lengths = torch.tensor([f.size(0) for f in frames], dtype=torch.long)
+        src = collate_frames(frames)  # B x T x 3 x H x W
+        return {
+            "id": torch.arange(len(frames)),
+            "net_input": {"src_tokens": src.to(self.device), "src_lengths": lengths.to(self.device)},
+        }
+
+    def decode(self, tokens: torch.Tensor) -> str:
+        text = self.task.target_dictionary.string(tokens.int().cpu(), extra_symbols_to_ignore=self.strip)
+        bpe = self.task.bpe_tokenizer
+        return bpe.decode(text) if bpe is not None else text
+
+    @torch.no_grad()
+    def translate_batch(self, videos: Sequence[VideoInput]) -> List[Translation]:
+        frames = [self.load_frames(v) for v in videos]
+        hypos = self.task.inference_step(self.generator, [self.model], self._sample(frames))
+        out = []
+        for video, nbest in zip(videos, hypos):
+            best = nbest[0]
+            out.append(Translation(video, self.decode(best["tokens"]), float(best["score"]), best["tokens"].tolist()))
+        return out
+
+    def translate(self, video, start: Optional[float] = None, end: Optional[float] = None) -> Translation:
+        """Translate one video file or frame folder (optionally ``[start, end)`` seconds)."""
+        if not isinstance(video, VideoInput):
+            video = VideoInput(str(video), start, end)
+        return self.translate_batch([video])[0]
+
+    def translate_all(self, videos: Iterable[VideoInput], batch_size: int = 1) -> Iterator[Translation]:
+        """Translations in input order, ``batch_size`` videos per beam search."""
+        batch = []
+        for video in videos:
+            batch.append(video)
+            if len(batch) == batch_size:
+                yield from self.translate_batch(batch)
+                batch = []
+        if batch:
+            yield from self.translate_batch(batch)
