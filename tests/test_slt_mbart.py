@@ -1,5 +1,6 @@
 """Stage 2: loading mBART and the stage-1 visual encoder, freezing, vocabulary trimming."""
 
+import json
 import os
 import re
 from argparse import Namespace
@@ -189,39 +190,93 @@ def test_trim_keeps_logits_of_kept_tokens(mbart_dir, tmp_path):
     torch.testing.assert_close(logits_small, logits_full[..., kept], rtol=1e-5, atol=1e-5)
 
 
-def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbart_dir, tmp_path):
-    from conftest import PLUGIN_DIR, run_cli
-
-    data = tmp_path / "stage2"
-    data.mkdir()
+def stage2_data_root(tiny_corpus, mbart_dir, out):
+    """The tiny corpus with mBART's dictionary and sentencepiece model."""
+    out.mkdir()
     for split in ("train", "dev", "test"):
-        (data / f"{split}.tsv").write_text((tiny_corpus / f"{split}.tsv").read_text())
-    (data / "config.yaml").write_text(
+        (out / f"{split}.tsv").write_text((tiny_corpus / f"{split}.tsv").read_text())
+    (out / "config.yaml").write_text(
         f"video_root: {tiny_corpus}\n"
         f"vocab_filename: {mbart_dir / 'dict.txt'}\n"
         f"bpe_tokenizer: {{bpe: sentencepiece, sentencepiece_model: {mbart_dir / 'sentence.bpe.model'}}}\n"
         "video: {resize: 48, crop: 48, keep_ratio: 0.25}\n"
     )
-    task = ["--user-dir", PLUGIN_DIR, "--task", "sign_translation", "--langs", LANGS, "--tgt-lang", "en_XX"]
-    save_dir = tmp_path / "ckpt"
-    log = run_cli([
-        "fairseq-train", data, *task, "--arch", "slt_mbart",
-        "--stage1-checkpoint", stage1_run[0] / "checkpoint_last.pt", "--mbart-dir", mbart_dir,
-        "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
-        "--optimizer", "adam_grouped", "--lr", "1e-3", "--group-lr-scales", "llm:0.01",
-        "--lr-scheduler", "cosine", "--max-tokens", "200", "--max-update", "3",
+    return out
+
+
+STAGE2_TASK = ["--task", "sign_translation", "--langs", LANGS, "--tgt-lang", "en_XX"]
+
+
+def stage2_train_cmd(data, mbart_dir, save_dir, *model_args):
+    from conftest import PLUGIN_DIR
+
+    return [
+        "fairseq-train", data, "--user-dir", PLUGIN_DIR, *STAGE2_TASK, "--arch", "slt_mbart", *model_args,
+        "--mbart-dir", mbart_dir, "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy",
+        "--label-smoothing", "0.2", "--optimizer", "adam_grouped", "--lr", "1e-3", "--group-lr-scales",
+        "llm:0.01", "--lr-scheduler", "cosine", "--max-tokens", "200", "--max-update", "3",
         "--save-dir", save_dir, "--num-workers", "0", "--no-progress-bar", "--log-interval", "1",
-    ])
+        "--log-format", "json", "--log-norms-interval", "1",
+    ]
+
+
+def train_inner_records(log: str) -> list:
+    return [json.loads(m) for m in re.findall(r"\| train_inner \| (\{.*\})$", log, re.M)]
+
+
+def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbart_dir, tmp_path):
+    from conftest import PLUGIN_DIR, run_cli
+
+    from fairseq_slt.inference import SignTranslator
+
+    data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "stage2")
+    save_dir = tmp_path / "ckpt"
+    log = run_cli(stage2_train_cmd(
+        data, mbart_dir, save_dir, "--stage1-checkpoint", stage1_run[0] / "checkpoint_last.pt"
+    ))
     assert re.search(r"param group llm: [\d.]+M parameters, lr x 0.01", log)
     assert re.search(r"param group default: [\d.]+M parameters, lr x 1.0", log)
     assert re.search(r"slt_mbart: [\d.]+M trainable, [\d.]+M frozen parameters", log)
     assert "mBART weights loaded from" in log and "visual encoder loaded from" in log
+    # --log-norms-interval: the frozen visual encoder has a parameter norm and no gradient
+    records = train_inner_records(log)
+    assert len(records) == 3
+    for r in records:
+        assert "gnorm_visual_last" not in r and float(r["pnorm_visual_last"]) > 0
+        assert float(r["gnorm_llm_last"]) > 0 and float(r["pnorm_llm_last"]) > 0
+    assert len({r["pnorm_visual_last"] for r in records}) == 1  # frozen: constant
     out = run_cli([
-        "fairseq-generate", data, *task, "--gen-subset", "test", "--path", save_dir / "checkpoint_last.pt",
+        "fairseq-generate", data, "--user-dir", PLUGIN_DIR, *STAGE2_TASK, "--gen-subset", "test",
+        "--path", save_dir / "checkpoint_last.pt",
         "--beam", "5", "--max-tokens", "400", "--max-len-b", "10", "--scoring", "sacrebleu",
     ])
     assert sorted(int(i) for i in re.findall(r"^H-(\d+)\t", out, re.M)) == list(range(5))
     assert "mBART weights loaded from" not in out  # generation takes every weight from the checkpoint
+    # the translate API strips [tgt_lang] and detokenizes exactly as fairseq-generate does
+    hyps = dict((int(i), h) for i, h in re.findall(r"^D-(\d+)\t[^\t]*\t(.*)$", out, re.M))
+    translator = SignTranslator.from_checkpoint(str(save_dir / "checkpoint_last.pt"), max_len_b=10, device="cpu")
+    rows = [line.split("\t") for line in (tiny_corpus / "test.tsv").read_text().splitlines()[1:]]
+    got = [translator.translate(str(tiny_corpus / r[1])).hypothesis for r in rows]
+    assert got == [hyps[i] for i in range(5)]
+
+
+def test_joint_baseline_trains_the_visual_encoder(tiny_corpus, mbart_dir, tmp_path):
+    from conftest import run_cli
+
+    data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "joint")
+    log = run_cli(stage2_train_cmd(
+        data, mbart_dir, tmp_path / "ckpt", "--train-visual-encoder", "--temporal-module", "K3",
+        "--temporal-dim", "8",
+    ))
+    assert "ResNet-18 is randomly initialised" in log and "visual encoder trained" in log
+    assert re.search(r"param group visual: [\d.]+M parameters", log)
+    records = train_inner_records(log)
+    assert len(records) == 3
+    for r in records:  # both last layers get gradients in joint training
+        assert float(r["gnorm_visual_last"]) > 0 and float(r["gnorm_llm_last"]) > 0
+    assert len({r["pnorm_visual_last"] for r in records}) > 1  # trained: it moves
+    state = torch.load(tmp_path / "ckpt" / "checkpoint_last.pt")
+    assert state["model"]["encoder.visual.temporal.layers.0.0.weight"].shape == (8, 512, 3)
 
 
 def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_dir, tmp_path):
