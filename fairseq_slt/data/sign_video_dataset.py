@@ -44,9 +44,10 @@ class SignVideoDatasetItem:
 def collate_frames(frames: List[torch.Tensor]) -> torch.Tensor:
     """Zero-pad ``T_i x 3 x H x W`` videos into ``B x T_max x 3 x H x W``."""
     max_len = max(v.size(0) for v in frames)
-    out = frames[0].new_zeros((len(frames), max_len) + tuple(frames[0].shape[1:]))
-    for i, v in enumerate(frames):
+    out = frames[0].new_empty((len(frames), max_len) + tuple(frames[0].shape[1:]))
+    for i, v in enumerate(frames):  # one write per element: the frames, then zeros in the padding
         out[i, : v.size(0)] = v
+        out[i, v.size(0):] = 0
     return out
 
 

@@ -126,14 +126,7 @@ def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: 
         if not files:
             raise VideoReadError(f"frame folder has no png/jpg frames: {source.path}")
         _check_count(source, len(files), expected_n_frames)
-        frames = [_read_image(files[i]) for i in indices]
-        sizes = {f.shape for f in frames}
-        if len(sizes) > 1:
-            raise VideoReadError(
-                f"frame folder {source.path} mixes frame sizes {sorted(s[1::-1] for s in sizes)} "
-                "(width x height); resize its frames to one size"
-            )
-        return torch.from_numpy(np.stack(frames))
+        return torch.from_numpy(_read_images(source.path, [files[i] for i in indices]))
     vr = _decord_reader(source.path)
     n_total = len(vr)
     offset = 0
@@ -159,13 +152,32 @@ def _check_count(source: VideoSource, found: int, expected: int) -> None:
 
 
 def _read_image(path: str) -> np.ndarray:
+    """One frame as ``H x W x 3`` uint8 (one copy out of PIL; no convert() copy for RGB frames)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            im.load()
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except Exception as e:
         raise VideoReadError(f"cannot read frame {path}: {e}") from e
+
+
+def _read_images(folder: str, files: Sequence[str]) -> np.ndarray:
+    """Frames ``files`` of a frame folder as ``T x H x W x 3`` uint8, decoded into one buffer."""
+    first = _read_image(files[0])
+    out = np.empty((len(files),) + first.shape, dtype=np.uint8)  # T x H x W x 3
+    out[0] = first
+    for t in range(1, len(files)):
+        frame = _read_image(files[t])
+        if frame.shape != first.shape:
+            sizes = sorted({first.shape[1::-1], frame.shape[1::-1]})
+            raise VideoReadError(
+                f"frame folder {folder} mixes frame sizes {sizes} (width x height); resize its "
+                "frames to one size"
+            )
+        out[t] = frame
+    return out
 
 
 def num_sampled_frames(n_frames: int, keep_ratio: float, max_frames: int) -> int:
