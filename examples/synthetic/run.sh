@@ -7,7 +7,8 @@
 #   bash examples/synthetic/run.sh [extra fairseq-train arguments for stage 1]
 #
 # Variables (override from the environment): WORK_DIR (default runs/synthetic), SEED,
-# stage / stop_stage (default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2).
+# stage / stop_stage (default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2),
+# STAGE2_ARGS (extra fairseq-train arguments for stage 2, word-split).
 set -euo pipefail
 
 WORK_DIR=${WORK_DIR:-runs/synthetic}
@@ -17,6 +18,7 @@ stop_stage=${stop_stage:-6}
 N_TRAIN=${N_TRAIN:-800}
 MAX_EPOCH=${MAX_EPOCH:-10}
 MAX_UPDATE2=${MAX_UPDATE2:-1000}
+read -r -a stage2_args <<< "${STAGE2_ARGS:-}"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 plugin_dir=$(cd "${here}/../../fairseq_slt" && pwd)
@@ -87,7 +89,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
     --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 --lr-scheduler cosine \
     --warmup-updates 50 --batch-size 16 --max-update "${MAX_UPDATE2}" --seed "${SEED}" \
-    --save-dir "${SAVE_DIR2}" --no-epoch-checkpoints --num-workers 0 --log-interval 20 --no-progress-bar
+    --save-dir "${SAVE_DIR2}" --no-epoch-checkpoints --num-workers 0 --log-interval 20 --no-progress-bar \
+    ${stage2_args[@]+"${stage2_args[@]}"}
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Factorized (stage 1, then frozen stage 2) vs joint end-to-end training on the synthetic corpus,
+# with the same budget, and the paper's Figure 2 (gradient / parameter norms of the last
+# visual-encoder layer and the last LLM layer) for both. Paper: Table 4 and Figure 2.
+#
+#   bash examples/synthetic/factorized_vs_joint.sh
+#
+# Budget: both runs see every training video the same number of times. Factorized = stage 1 for
+# MAX_EPOCH epochs + stage 2 for MAX_UPDATE2 updates of 16 videos; joint = the stage-2
+# architecture (same small mBART, same visual-encoder shape, random ResNet-18 as in stage 1) with
+# the visual encoder trained, for as many epochs as the two stages together, at stage 1's batch
+# size and learning rate (1e-3; mBART x0.1 as in stage 2). Each run logs the norms every
+# NORM_INTERVAL updates (--log-norms-interval) to a json log under ${WORK_DIR}/logs.
+#
+# Variables: WORK_DIR (default runs/factorized_vs_joint), SEED, N_TRAIN, MAX_EPOCH, MAX_UPDATE2,
+# NORM_INTERVAL, stage / stop_stage (1 factorized, 2 joint, 3 decode + score + plots).
+set -euo pipefail
+
+WORK_DIR=${WORK_DIR:-runs/factorized_vs_joint}
+SEED=${SEED:-1}
+N_TRAIN=${N_TRAIN:-800}
+MAX_EPOCH=${MAX_EPOCH:-10}
+MAX_UPDATE2=${MAX_UPDATE2:-1000}
+NORM_INTERVAL=${NORM_INTERVAL:-20}
+stage=${stage:-1}
+stop_stage=${stop_stage:-3}
+export WORK_DIR SEED N_TRAIN MAX_EPOCH MAX_UPDATE2
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+plugin_dir=$(cd "${here}/../../fairseq_slt" && pwd)
+bin_dir=${BIN_DIR:-$(dirname "$(command -v python)")}
+DATA=${WORK_DIR}/data
+LOGS=${WORK_DIR}/logs
+JOINT_DIR=${WORK_DIR}/checkpoints_joint
+# stage 2 sees MAX_UPDATE2 x 16 videos: as many epochs of N_TRAIN videos
+EPOCHS2=$(( (MAX_UPDATE2 * 16 + N_TRAIN - 1) / N_TRAIN ))
+JOINT_EPOCHS=$(( MAX_EPOCH + EPOCHS2 ))
+norms=(--log-format json --log-norms-interval "${NORM_INTERVAL}")
+
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [factorized_vs_joint] $*"; }
+mkdir -p "${LOGS}"
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+  log "factorized: the demo's both stages (run.sh), norms logged"
+  t0=$(date +%s)
+  STAGE2_ARGS="${norms[*]} --log-file ${LOGS}/stage2.log" \
+    bash "${here}/run.sh" "${norms[@]}" --log-file "${LOGS}/stage1.log"
+  echo $(( $(date +%s) - t0 )) > "${LOGS}/factorized.seconds"
+fi
+
+joint_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
+            --langs en_XX --tgt-lang en_XX)
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  log "joint: slt_mbart with the visual encoder trained, ${JOINT_EPOCHS} epochs -> ${JOINT_DIR}"
+  # stage 2's data config without the feature cache: the joint model reads the videos
+  grep -v '^feature_cache:' "${DATA}/config_stage2.yaml" > "${DATA}/config_joint.yaml"
+  t0=$(date +%s)
+  "${bin_dir}/fairseq-train" "${DATA}" "${joint_task[@]}" --arch slt_mbart --train-visual-encoder \
+    --temporal-module K5 --temporal-dim 256 --mbart-dir "${WORK_DIR}/mbart.trimmed" \
+    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
+    --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 \
+    --lr-scheduler inverse_sqrt --warmup-updates 50 --max-tokens 320 --max-epoch "${JOINT_EPOCHS}" \
+    --seed "${SEED}" --save-dir "${JOINT_DIR}" --no-epoch-checkpoints --num-workers 1 \
+    --log-interval 20 --no-progress-bar "${norms[@]}" --log-file "${LOGS}/joint.log"
+  echo $(( $(date +%s) - t0 )) > "${LOGS}/joint.seconds"
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "decode the test split with the joint model, beam 5"
+  "${bin_dir}/fairseq-generate" "${DATA}" "${joint_task[@]}" --gen-subset test \
+    --path "${JOINT_DIR}/checkpoint_last.pt" --beam 5 --batch-size 16 \
+    --scoring sacrebleu --results-path "${WORK_DIR}/generate_joint"
+  {
+    echo "| run | test BLEU-4 | ROUGE-L | training time (s) |"
+    echo "|---|---|---|---|"
+    for run in stage1:generate:factorized stage2:generate_stage2:factorized joint:generate_joint:joint; do
+      IFS=: read -r name gen secs <<< "${run}"
+      score=$("${bin_dir}/fairseq-slt-score" "${WORK_DIR}/${gen}/generate-test.txt")
+      bleu4=$(grep -oP 'BLEU-4 \K[\d.]+' <<< "${score}")
+      rouge=$(grep -oP 'ROUGE-L \K[\d.]+' <<< "${score}")
+      echo "| ${name} | ${bleu4} | ${rouge} | $(cat "${LOGS}/${secs}.seconds") |"
+    done
+  } | tee "${WORK_DIR}/results.md"
+  log "plots -> ${WORK_DIR}/norms.svg, ${WORK_DIR}/curves.svg"
+  "${bin_dir}/fairseq-slt-plot" norms "${LOGS}/joint.log" "${LOGS}/stage1.log" "${LOGS}/stage2.log" \
+    --label joint --label "factorized stage 1" --label "factorized stage 2" --out "${WORK_DIR}/norms.svg"
+  "${bin_dir}/fairseq-slt-plot" curves "${LOGS}/joint.log" "${LOGS}/stage1.log" "${LOGS}/stage2.log" \
+    --label joint --label "factorized stage 1" --label "factorized stage 2" --metric loss \
+    --out "${WORK_DIR}/curves.svg"
+fi
+log "done"
