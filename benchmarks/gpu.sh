@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Stage-1 training throughput on one CUDA GPU: videos/s with bf16, fp16 and fp32, and the share of
+# the step time the training loop spends waiting for the data loader. Prints a markdown table.
+#
+#   bash benchmarks/gpu.sh [extra fairseq-train arguments]        # on a CUDA machine
+#   TINY=1 bash benchmarks/gpu.sh                                 # tiny end-to-end check on CPU
+#   DRY_RUN=1 bash benchmarks/gpu.sh                              # print the commands only
+#
+# Setting (the paper's stage 1, examples/slt.sh): --arch slt_lightt, batch 8 videos, SGD momentum
+# 0.9, lr 1e-2, cosine, label smoothing 0.2; frames resized to 256 and cropped to 224 with the
+# training augmentation, 25% of the frames kept (config.yaml defaults). The videos are rendered
+# on the fly by fairseq-slt-synth (SIZE x SIZE mp4 or png frame folders, ~100-150 frames each,
+# in SHARDS parallel processes) into WORK_DIR/data and reused by later runs.
+# No validation and no checkpoints during the timed runs.
+#
+# Measures, per precision, from a timer around fairseq's Trainer.train_step (with a CUDA sync)
+# inside an unmodified fairseq-train run, after WARMUP updates:
+#   videos/s     = videos trained / wall time of the timed updates
+#   loader share = time between two train steps (waiting for the next batch, plus fairseq's
+#                  per-step bookkeeping) / wall time
+# and, as one more row, the loader alone (the same batches, workers and augmentation, no model).
+#
+# The package must be installed in the python that runs this: PYTHON (default: python on PATH,
+# i.e. the active virtualenv). Every tool runs as "$PYTHON -m ...", so no console script has to be
+# on PATH.
+#
+# Variables: PYTHON, WORK_DIR (default runs/gpu_bench), PRECISIONS (default "bf16 fp16 fp32"; also
+# "amp"), UPDATES (timed run length, default 150), WARMUP (default 30), BATCH (default 8),
+# NUM_WORKERS (default: CPU cores - 2, at most 12), N_TRAIN (default 512 videos), SHARDS (parallel
+# generator processes, default: CPU cores, at most 16), SIZE (default 256), FORMAT (mp4 | frames,
+# default mp4), GOAL (videos/s, default 50), ARCH (default slt_lightt), TINY=1, DRY_RUN=1.
+set -euo pipefail
+
+PYTHON=${PYTHON:-python}
+TINY=${TINY:-0}
+DRY_RUN=${DRY_RUN:-0}
+ncpu=$(nproc 2>/dev/null || echo 4)
+if [ "${TINY}" = 1 ]; then
+  # CPU, 32-px frames, Light-T "Tiny" with a small temporal module: checks the script end to end
+  WORK_DIR=${WORK_DIR:-runs/gpu_bench_tiny}
+  PRECISIONS=${PRECISIONS:-fp32}
+  UPDATES=${UPDATES:-6}
+  WARMUP=${WARMUP:-2}
+  BATCH=${BATCH:-4}
+  NUM_WORKERS=${NUM_WORKERS:-1}
+  N_TRAIN=${N_TRAIN:-24}
+  LOG_INTERVAL=${LOG_INTERVAL:-2}
+  SIZE=${SIZE:-32}
+  RESIZE=${RESIZE:-32}
+  CROP=${CROP:-32}
+  ARCH=${ARCH:-slt_lightt_tiny}
+  DEVICE_ARGS=(--cpu --temporal-dim 64)
+else
+  WORK_DIR=${WORK_DIR:-runs/gpu_bench}
+  PRECISIONS=${PRECISIONS:-bf16 fp16 fp32}
+  UPDATES=${UPDATES:-150}
+  WARMUP=${WARMUP:-30}
+  BATCH=${BATCH:-8}
+  NUM_WORKERS=${NUM_WORKERS:-$(( ncpu > 14 ? 12 : (ncpu > 2 ? ncpu - 2 : 1) ))}
+  N_TRAIN=${N_TRAIN:-512}
+  LOG_INTERVAL=${LOG_INTERVAL:-10}
+  SIZE=${SIZE:-256}
+  RESIZE=${RESIZE:-256}
+  CROP=${CROP:-224}
+  ARCH=${ARCH:-slt_lightt}
+  DEVICE_ARGS=()
+fi
+SHARDS=${SHARDS:-$(( ncpu > 16 ? 16 : ncpu ))}
+FORMAT=${FORMAT:-mp4}
+GOAL=${GOAL:-50}
+DATA=${WORK_DIR}/data
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+plugin_dir=$(cd "${here}/../fairseq_slt" && pwd)
+
+exec 3>&2  # progress messages go to the script's stderr, even from commands whose output is logged
+log() { echo "$(date '+%H:%M:%S') [gpu.sh] $*" >&3; }
+die() { echo "gpu.sh: error: $*" >&2; exit 1; }
+run() {  # print the command (an inline python program as <...>); run it unless DRY_RUN=1
+  local a shown=()
+  for a in "$@"; do if [[ "${a}" == *$'\n'* ]]; then shown+=("<${a%%$'\n'*}...>"); else shown+=("${a}"); fi; done
+  log "+ ${shown[*]}"
+  if [ "${DRY_RUN}" != 1 ]; then "$@"; fi
+}
+
+[ "${WARMUP}" -lt "${UPDATES}" ] || die "WARMUP (${WARMUP}) must be below UPDATES (${UPDATES})"
+case "${FORMAT}" in mp4|frames) ;; *) die "FORMAT must be mp4 or frames, not ${FORMAT}";; esac
+for p in ${PRECISIONS}; do
+  case "${p}" in bf16|fp16|fp32|amp) ;; *) die "unknown precision ${p} (bf16, fp16, fp32, amp)";; esac
+done
+if [ "${DRY_RUN}" != 1 ]; then
+  "${PYTHON}" -c "import fairseq_slt" 2>/dev/null \
+    || die "${PYTHON} cannot import fairseq_slt; activate the virtualenv or set PYTHON=.venv/bin/python"
+  if [ "${TINY}" != 1 ]; then
+    "${PYTHON}" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+      || die "no CUDA device visible to ${PYTHON}; use TINY=1 for the CPU check"
+  fi
+fi
+
+# ---------------------------------------------------------------- data: SHARDS generators in parallel
+make_data() {
+  local per=$(( (N_TRAIN + SHARDS - 1) / SHARDS )) k pids=()
+  mkdir -p "${DATA}"
+  for (( k = 0; k < SHARDS; k++ )); do
+    # shard 0 also writes the dev split, the sentencepiece model and config.yaml used by all
+    "${PYTHON}" -m fairseq_slt.synthetic.generate --out "${DATA}/shard${k}" --seed $(( k + 1 )) \
+      --n-train "${per}" --n-dev $(( k == 0 ? 8 : 1 )) --n-test 1 --size "${SIZE}" \
+      --resize "${RESIZE}" --crop "${CROP}" --formats "${FORMAT}" --source "${FORMAT}" \
+      --rotate 30 --scale 0.2 --translate 10 > "${DATA}/shard${k}.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "${pid}" || die "the generator failed; see ${DATA}/shard*.log"; done
+  cp "${DATA}/shard0/config.yaml" "${DATA}/shard0/spm.model" "${DATA}/shard0/dict.txt" "${DATA}/"
+  # one manifest over all shards: ids and video paths prefixed with the shard
+  for split in train dev; do
+    head -n 1 "${DATA}/shard0/${split}.tsv" > "${DATA}/${split}.tsv.tmp"
+    for (( k = 0; k < SHARDS; k++ )); do
+      awk -F '\t' -v OFS='\t' -v s="shard${k}" 'NR > 1 { $1 = s "_" $1; $2 = s "/" $2; print }' \
+        "${DATA}/shard${k}/${split}.tsv" >> "${DATA}/${split}.tsv.tmp"
+    done
+    mv "${DATA}/${split}.tsv.tmp" "${DATA}/${split}.tsv"
+  done
+}
+
+if [ -f "${DATA}/train.tsv" ] && [ -f "${DATA}/.complete" ]; then
+  log "reusing ${DATA} ($(( $(wc -l < "${DATA}/train.tsv") - 1 )) training videos)"
+else
+  log "rendering ${N_TRAIN} training videos (${SIZE}x${SIZE} ${FORMAT}, resize ${RESIZE} / crop ${CROP}) -> ${DATA}"
+  if [ "${DRY_RUN}" = 1 ]; then
+    log "+ ${PYTHON} -m fairseq_slt.synthetic.generate --out ${DATA}/shard<k> ... (${SHARDS} shards)"
+  else
+    start=$(date +%s)
+    make_data
+    touch "${DATA}/.complete"
+    log "data ready in $(( $(date +%s) - start )) s"
+  fi
+fi
+
+# ---------------------------------------------------------------- timed fairseq-train runs
+train_args=(
+  "${DATA}" --user-dir "${plugin_dir}" --task sign_translation --arch "${ARCH}" "${DEVICE_ARGS[@]}"
+  --criterion label_smoothed_cross_entropy --label-smoothing 0.2
+  --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine
+  --batch-size "${BATCH}" --max-update "${UPDATES}" --num-workers "${NUM_WORKERS}"
+  --disable-validation --no-save --seed 1
+  --log-format json --log-interval "${LOG_INTERVAL}"
+)
+
+# fairseq-train in-process, Trainer.train_step timed; writes the per-step times as JSON to $1
+read -r -d '' TIMED_TRAIN <<'PY' || true
+import json, logging, os, sys, time
+# the log format of fairseq-train (fairseq_cli.train sets it up before importing fairseq)
+logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
+                    level=os.environ.get("LOGLEVEL", "INFO").upper(), stream=sys.stdout)
+import torch
+from fairseq.trainer import Trainer
+from fairseq_cli import train
+
+out, argv = sys.argv[1], sys.argv[2:]
+steps = []
+train_step = Trainer.train_step
+
+def timed_train_step(self, samples, raise_oom=False):
+    start = time.perf_counter()
+    result = train_step(self, samples, raise_oom)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    videos = sum(int(s.get("nsentences", 0)) for s in samples if s)
+    steps.append([start, time.perf_counter(), videos])
+    return result
+
+Trainer.train_step = timed_train_step
+sys.argv = ["fairseq-train"] + argv
+try:
+    train.cli_main()
+finally:
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    with open(out, "w") as f:
+        json.dump({"steps": steps, "peak_gib": peak}, f)
+PY
+
+# the data loader alone: the training batches with the same workers, no model; writes JSON to $1
+read -r -d '' LOADER_ONLY <<'PY' || true
+import json, sys, time
+from fairseq import options, tasks
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+out, updates, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), argv))
+task = tasks.setup_task(cfg.task)
+task.load_dataset(cfg.dataset.train_subset, combine=False, epoch=1)
+epoch_itr = task.get_batch_iterator(
+    dataset=task.dataset(cfg.dataset.train_subset), max_tokens=cfg.dataset.max_tokens,
+    max_sentences=cfg.dataset.batch_size, max_positions=task.max_positions(), ignore_invalid_inputs=True,
+    required_batch_size_multiple=cfg.dataset.required_batch_size_multiple, seed=cfg.common.seed,
+    num_workers=cfg.dataset.num_workers, data_buffer_size=cfg.dataset.data_buffer_size,
+)
+steps = []
+while len(steps) < updates:
+    itr = epoch_itr.next_epoch_itr(shuffle=True)
+    start = time.perf_counter()
+    for batch in itr:
+        now = time.perf_counter()
+        steps.append([start, now, int(batch.get("nsentences", 0))])
+        start = now
+        if len(steps) >= updates:
+            break
+with open(out, "w") as f:
+    json.dump({"steps": steps, "peak_gib": None}, f)
+PY
+
+# one markdown row from a steps JSON: videos/s and loader share after the warm-up
+read -r -d '' SUMMARY <<'PY' || true
+import json, sys
+
+path, name, warmup, goal = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+result = json.load(open(path))
+steps = result["steps"]
+if len(steps) <= warmup + 1:
+    sys.exit(f"{path}: only {len(steps)} steps recorded, need more than WARMUP={warmup} + 1")
+timed = steps[warmup + 1:]
+wall = timed[-1][1] - steps[warmup][1]
+videos = sum(s[2] for s in timed)
+busy = sum(s[1] - s[0] for s in timed)
+rate = videos / wall
+if name == "loader only":
+    share, met = "-", "-"
+else:
+    share = f"{100 * (wall - busy) / wall:.1f}%"
+    met = "yes" if rate >= goal else "no"
+peak = f"{result['peak_gib']:.1f}" if result.get("peak_gib") else "-"
+print(f"| {name} | {rate:.1f} | {1000 * wall / len(timed):.0f} | {share} | {peak} | {met} |")
+PY
+
+mkdir -p "${WORK_DIR}"
+rows=()
+failed=0
+for precision in ${PRECISIONS}; do
+  case "${precision}" in
+    bf16) flags=(--bf16) ;;
+    fp16) flags=(--fp16) ;;
+    amp)  flags=(--amp) ;;
+    fp32) flags=() ;;
+  esac
+  log "training ${UPDATES} updates, ${precision}"
+  rm -f "${WORK_DIR}/steps_${precision}.json"
+  if ! run "${PYTHON}" -c "${TIMED_TRAIN}" "${WORK_DIR}/steps_${precision}.json" \
+      "${train_args[@]}" "${flags[@]}" "$@" > "${WORK_DIR}/train_${precision}.log" 2>&1; then
+    # one precision failing (e.g. an op without fp16 support) still reports the others
+    log "fairseq-train (${precision}) failed; see ${WORK_DIR}/train_${precision}.log:"
+    tail -n 5 "${WORK_DIR}/train_${precision}.log" >&3
+    rows+=("| ${precision} | failed: see ${WORK_DIR}/train_${precision}.log | | | | no |")
+    failed=1
+    continue
+  fi
+  [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_${precision}.json" \
+    "${precision}" "${WARMUP}" "${GOAL}")")
+done
+log "the loader alone, ${UPDATES} batches"
+run "${PYTHON}" -c "${LOADER_ONLY}" "${WORK_DIR}/steps_loader.json" "${UPDATES}" \
+  "${train_args[@]}" "$@" > "${WORK_DIR}/loader.log" 2>&1 \
+  || die "the loader-only run failed; see ${WORK_DIR}/loader.log"
+[ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_loader.json" \
+  "loader only" "${WARMUP}" "${GOAL}")")
+
+if [ "${DRY_RUN}" = 1 ]; then exit 0; fi
+device=$("${PYTHON}" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')")
+echo
+echo "stage 1, --arch ${ARCH}, batch ${BATCH}, ${SIZE}px ${FORMAT} -> crop ${CROP}, ${NUM_WORKERS} loader workers," \
+  "${UPDATES} updates (first ${WARMUP} not timed), ${device}, goal >= ${GOAL} videos/s"
+echo
+echo "| precision | videos/s | ms/update | loader share | peak GPU GiB | goal met |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+exit "${failed}"
