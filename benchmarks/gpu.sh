@@ -19,6 +19,8 @@
 #   loader share = time between two train steps (waiting for the next batch, plus fairseq's
 #                  per-step bookkeeping) / wall time
 # and, as one more row, the loader alone (the same batches, workers and augmentation, no model).
+# "fairseq bsz x ups" cross-checks videos/s with fairseq's own train_inner records (same window,
+# averaged over its LOG_INTERVAL-update records).
 #
 # The package must be installed in the python that runs this: PYTHON (default: python on PATH,
 # i.e. the active virtualenv). Every tool runs as "$PYTHON -m ...", so no console script has to be
@@ -28,7 +30,8 @@
 # "amp"), UPDATES (timed run length, default 150), WARMUP (default 30), BATCH (default 8),
 # NUM_WORKERS (default: CPU cores - 2, at most 12), N_TRAIN (default 512 videos), SHARDS (parallel
 # generator processes, default: CPU cores, at most 16), SIZE (default 256), FORMAT (mp4 | frames,
-# default mp4), GOAL (videos/s, default 50), ARCH (default slt_lightt), TINY=1, DRY_RUN=1.
+# default mp4), GOAL (videos/s, default 50), ARCH (default slt_lightt), LOG_INTERVAL (default 10),
+# TINY=1, DRY_RUN=1. Outputs (steps_*.json, train_*.log, loader.log) stay in WORK_DIR.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -142,7 +145,7 @@ train_args=(
   --criterion label_smoothed_cross_entropy --label-smoothing 0.2
   --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine
   --batch-size "${BATCH}" --max-update "${UPDATES}" --num-workers "${NUM_WORKERS}"
-  --disable-validation --no-save --seed 1
+  --disable-validation --no-save --seed 1 --distributed-world-size 1
   --log-format json --log-interval "${LOG_INTERVAL}"
 )
 
@@ -214,6 +217,7 @@ read -r -d '' SUMMARY <<'PY' || true
 import json, sys
 
 path, name, warmup, goal = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+train_log = sys.argv[5] if len(sys.argv) > 5 else None
 result = json.load(open(path))
 steps = result["steps"]
 if len(steps) <= warmup + 1:
@@ -229,7 +233,15 @@ else:
     share = f"{100 * (wall - busy) / wall:.1f}%"
     met = "yes" if rate >= goal else "no"
 peak = f"{result['peak_gib']:.1f}" if result.get("peak_gib") else "-"
-print(f"| {name} | {rate:.1f} | {1000 * wall / len(timed):.0f} | {share} | {peak} | {met} |")
+# cross-check: fairseq's own bsz x ups of the train_inner records after the warm-up
+fairseq_rate = []
+for line in open(train_log) if train_log else []:
+    if "| train_inner | {" in line:
+        rec = json.loads(line.split("| train_inner | ", 1)[1])
+        if int(rec["num_updates"]) > warmup and float(rec.get("ups", 0)) > 0:
+            fairseq_rate.append(float(rec["bsz"]) * float(rec["ups"]))
+fairseq_rate = f"{sum(fairseq_rate) / len(fairseq_rate):.1f}" if fairseq_rate else "-"
+print(f"| {name} | {rate:.1f} | {fairseq_rate} | {1000 * wall / len(timed):.0f} | {share} | {peak} | {met} |")
 PY
 
 mkdir -p "${WORK_DIR}"
@@ -249,12 +261,12 @@ for precision in ${PRECISIONS}; do
     # one precision failing (e.g. an op without fp16 support) still reports the others
     log "fairseq-train (${precision}) failed; see ${WORK_DIR}/train_${precision}.log:"
     tail -n 5 "${WORK_DIR}/train_${precision}.log" >&3
-    rows+=("| ${precision} | failed: see ${WORK_DIR}/train_${precision}.log | | | | no |")
+    rows+=("| ${precision} | failed: see ${WORK_DIR}/train_${precision}.log | | | | | no |")
     failed=1
     continue
   fi
   [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_${precision}.json" \
-    "${precision}" "${WARMUP}" "${GOAL}")")
+    "${precision}" "${WARMUP}" "${GOAL}" "${WORK_DIR}/train_${precision}.log")")
 done
 log "the loader alone, ${UPDATES} batches"
 run "${PYTHON}" -c "${LOADER_ONLY}" "${WORK_DIR}/steps_loader.json" "${UPDATES}" \
@@ -269,7 +281,7 @@ echo
 echo "stage 1, --arch ${ARCH}, batch ${BATCH}, ${SIZE}px ${FORMAT} -> crop ${CROP}, ${NUM_WORKERS} loader workers," \
   "${UPDATES} updates (first ${WARMUP} not timed), ${device}, goal >= ${GOAL} videos/s"
 echo
-echo "| precision | videos/s | ms/update | loader share | peak GPU GiB | goal met |"
-echo "|---|---|---|---|---|---|"
+echo "| precision | videos/s | fairseq bsz x ups | ms/update | loader share | peak GPU GiB | goal met |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 exit "${failed}"

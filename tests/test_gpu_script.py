@@ -54,11 +54,11 @@ def test_tiny_cpu_run_prints_the_table(tmp_path):
     proc = run_script(tmp_path, TINY="1", SHARDS="2")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = proc.stdout
-    assert "| precision | videos/s | ms/update | loader share | peak GPU GiB | goal met |" in out
-    fp32 = re.search(r"^\| fp32 \| ([\d.]+) \| (\d+) \| ([\d.]+)% \| - \| (yes|no) \|$", out, re.M)
+    assert "| precision | videos/s | fairseq bsz x ups | ms/update | loader share | peak GPU GiB | goal met |" in out
+    fp32 = re.search(r"^\| fp32 \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+)% \| - \| (yes|no) \|$", out, re.M)
     assert fp32, out
-    assert float(fp32.group(1)) > 0 and 0 <= float(fp32.group(3)) <= 100
-    loader = re.search(r"^\| loader only \| ([\d.]+) \| (\d+) \| - \| - \| - \|$", out, re.M)
+    assert float(fp32.group(1)) > 0 and float(fp32.group(2)) > 0 and 0 <= float(fp32.group(4)) <= 100
+    loader = re.search(r"^\| loader only \| ([\d.]+) \| - \| (\d+) \| - \| - \| - \|$", out, re.M)
     assert loader and float(loader.group(1)) > 0, out
     bench = tmp_path / "bench"
     # 24 videos over the generator shards, one manifest; fairseq's JSON log of the timed run

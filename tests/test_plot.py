@@ -34,13 +34,14 @@ def inner(update, loss, **extra):
     rec = {"epoch": 1, "update": round(update / 100, 3), "loss": f"{loss:.3f}", "nll_loss": "5.1",
            "ups": "2.5", "bsz": "8", "num_updates": str(update), "lr": "0.01", "gnorm": "1.5",
            "train_wall": "3", "wall": str(update)}
-    rec.update({k: f"{v:g}" for k, v in extra.items()})
+    rec.update({k: None if v is None else f"{v:g}" for k, v in extra.items()})
     return rec
 
 
 def write_synthetic_log(path, norms=True, valid="dev", epochs=2, bleu=True):
     """A fairseq stdout log of ``epochs`` x 20 updates (log interval 5): train_inner records (norm
-    keys only on every second one), a validation record and the end-of-epoch train record."""
+    values only on every second one, null on later ones in between, as fairseq prints a metric
+    that was not logged in the interval), a validation record and the end-of-epoch train record."""
     lines = ["2026-01-01 12:00:00 | INFO | fairseq_cli.train | {'_name': None, 'common': {}}\n"]
     for epoch in range(1, epochs + 1):
         for update in range((epoch - 1) * 20 + 5, epoch * 20 + 1, 5):
@@ -48,6 +49,10 @@ def write_synthetic_log(path, norms=True, valid="dev", epochs=2, bleu=True):
             if norms and update % 10 == 0:
                 extra = dict(gnorm_visual_last=0.5 / update, gnorm_llm_last=0.05 / update,
                              pnorm_visual_last=10 + update / 100, pnorm_llm_last=30 + update / 100)
+            elif norms and update > 10:
+                # fairseq prints a metric logged on no update of the interval as null
+                extra = dict.fromkeys(("gnorm_visual_last", "gnorm_llm_last", "pnorm_visual_last",
+                                       "pnorm_llm_last"))
             lines.append(fairseq_line("train_inner", inner(update, 7 - update / 20, **extra)))
         v = {"epoch": epoch, f"{valid}_loss": f"{6.5 - epoch / 5:.3f}", f"{valid}_nll_loss": "5.0",
              f"{valid}_num_updates": str(epoch * 20)}
@@ -145,10 +150,10 @@ def test_errors_name_the_file(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def json_run(tiny_corpus, tmp_path_factory):
     """A 3-update (2-epoch) stage-1 fairseq-train run logged as JSON: stdout, --log-file and (when
-    tensorboard is installed) --tensorboard-logdir."""
+    tensorboard is installed) --tensorboard-logdir; the last-layer norms every 2 updates."""
     out = tmp_path_factory.mktemp("plot_run")
     cmd = stage1_train_cmd(tiny_corpus, out / "ckpt", 3) + [
-        "--log-format", "json", "--log-file", out / "train.log", "--no-save",
+        "--log-format", "json", "--log-file", out / "train.log", "--no-save", "--log-norms-interval", "2",
     ]
     if HAS_TENSORBOARD:
         cmd += ["--tensorboard-logdir", out / "tb"]
@@ -168,6 +173,13 @@ def test_real_fairseq_train_log(json_run, tmp_path, capsys):
                    "--label", "log-file", "--metric", "loss", "--metric", "valid_loss", "--metric", "lr",
                    "--out", str(out)])
     assert "wrote" in capsys.readouterr().out
+    assert_png(out)
+    # --log-norms-interval 2: norms on updates 1 and 3, null in the records in between
+    run = plot.read_log(str(json_run / "train.log"))
+    for key in plot.NORM_KEYS.values():
+        assert [s for s, _ in run[key]] == [1, 3], key
+    out = tmp_path / "norms.png"
+    plot.cli_main(["norms", str(json_run / "stdout.log"), "--out", str(out)])
     assert_png(out)
 
 
