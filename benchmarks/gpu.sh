@@ -23,7 +23,7 @@
 # averaged over its LOG_INTERVAL-update records).
 #
 # The package must be installed in the python that runs this: PYTHON (default: python on PATH,
-# i.e. the active virtualenv). Every tool runs as "$PYTHON -m ...", so no console script has to be
+# i.e. the active virtualenv). Every tool runs through "$PYTHON" (-m / -c), so no console script has to be
 # on PATH.
 #
 # Variables: PYTHON, WORK_DIR (default runs/gpu_bench), PRECISIONS (default "bf16 fp16 fp32"; also
