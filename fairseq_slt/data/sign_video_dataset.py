@@ -22,6 +22,7 @@ from .video_utils import (
     IMAGE_EXTENSIONS,
     VideoReadError,
     VideoSource,
+    empty_frames,
     num_sampled_frames,
     read_frames,
     sample_indices,
@@ -44,7 +45,7 @@ class SignVideoDatasetItem:
 def collate_frames(frames: List[torch.Tensor]) -> torch.Tensor:
     """Zero-pad ``T_i x 3 x H x W`` videos into ``B x T_max x 3 x H x W``."""
     max_len = max(v.size(0) for v in frames)
-    out = frames[0].new_empty((len(frames), max_len) + tuple(frames[0].shape[1:]))
+    out = empty_frames((len(frames), max_len) + tuple(frames[0].shape[1:]), frames[0].dtype)
     for i, v in enumerate(frames):  # one write per element: the frames, then zeros in the padding
         out[i, : v.size(0)] = v
         out[i, v.size(0):] = 0

@@ -22,6 +22,8 @@ from typing import Callable, Optional
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from .video_utils import empty_frames
+
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 _MEAN_255 = torch.tensor(IMAGENET_MEAN).mul(255).view(3, 1, 1)
@@ -34,7 +36,7 @@ def normalize_frames(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.float32 and x.is_contiguous():
         out = x  # a fresh float tensor of ours: normalise in place
     else:
-        out = torch.empty(x.shape, dtype=torch.float32)  # contiguous, whatever x's layout
+        out = empty_frames(x.shape)  # contiguous float32, whatever x's layout
         out.copy_(x)
     return out.sub_(_MEAN_255).mul_(_INV_STD_255)
 
@@ -77,7 +79,7 @@ def build_video_transform(
         if angle != 0.0 or factor != 1.0 or shift != [0, 0]:
             # nearest neighbour on [0, 255] floats = the same pixels as on uint8, without the
             # uint8 <-> float round trip torchvision would do; zero fill = black borders
-            x = F.affine(torch.empty(x.shape).copy_(x), angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+            x = F.affine(empty_frames(x.shape).copy_(x), angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
         return normalize_frames(x)  # T x 3 x crop x crop
 
     return apply
