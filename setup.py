@@ -27,8 +27,13 @@ setup(
         "Pillow>=9.0",
         "PyYAML>=6.0",
         "tqdm>=4.60",
+        "matplotlib>=3.5",  # fairseq-slt-plot
     ],
-    extras_require={"test": ["pytest>=7.0"]},
+    extras_require={
+        # fairseq-slt-plot reads --tensorboard-logdir folders with tensorboard's event reader
+        "tensorboard": ["tensorboard>=2.10"],
+        "test": ["pytest>=7.0", "tensorboard>=2.10"],
+    },
     entry_points={
         "console_scripts": [
             "fairseq-slt-synth=fairseq_slt.synthetic.generate:cli_main",
