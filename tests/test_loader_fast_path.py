@@ -1,0 +1,106 @@
+"""The loader's fast path (issue #5, P1): recycled frame buffers, fused normalisation, and the
+transforms still computing what torchvision's straightforward pipeline computes."""
+
+import gc
+
+import pytest
+import torch
+from torchvision.transforms.v2 import functional as F
+
+from fairseq_slt.data import collate_frames
+from fairseq_slt.data import video_utils
+from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_video_transform, normalize_frames
+from fairseq_slt.data.video_utils import HUGEPAGE_MIN_BYTES, empty_frames
+
+BIG = (12, 3, 224, 224)  # 7 MiB of float32: above HUGEPAGE_MIN_BYTES
+
+
+def test_empty_frames_shapes_and_small_fallback():
+    assert torch.Size(BIG).numel() * 4 >= HUGEPAGE_MIN_BYTES
+    for shape, dtype in ((BIG, torch.float32), ((2, 3, 8, 8), torch.float32), (BIG, torch.uint8)):
+        x = empty_frames(shape, dtype)
+        assert x.shape == shape and x.dtype == dtype and x.is_contiguous()
+        x.fill_(3)
+        assert float(x.sum()) == 3 * x.numel()
+
+
+def test_pooled_buffer_is_not_reused_while_any_view_lives():
+    a = empty_frames(BIG)
+    a.fill_(1)
+    view = a[2:4]
+    ptr = a.data_ptr()
+    del a
+    gc.collect()
+    b = empty_frames(BIG)  # the first mapping is still used by `view`
+    assert b.data_ptr() != ptr
+    b.fill_(2)
+    assert torch.all(view == 1)
+    ptrs = {ptr, b.data_ptr()}
+    del view, b
+    gc.collect()
+    c = empty_frames(BIG)  # both free now: one of them is recycled
+    assert c.data_ptr() in ptrs
+    assert len(video_utils._POOL.maps) <= video_utils._POOL.max_maps
+
+
+def test_collate_zeroes_padding_in_recycled_buffers():
+    stale = collate_frames([torch.full((10, 3, 224, 224), 7.0)] * 2)
+    del stale
+    gc.collect()
+    out = collate_frames([torch.ones(10, 3, 224, 224), torch.ones(4, 3, 224, 224)])
+    assert out.shape == (2, 10, 3, 224, 224)
+    assert torch.all(out[0] == 1) and torch.all(out[1, :4] == 1) and torch.all(out[1, 4:] == 0)
+
+
+def _reference_normalise(x_uint8):
+    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
+    std = torch.tensor(IMAGENET_STD)[:, None, None]
+    return (x_uint8.float() / 255 - mean) / std
+
+
+def test_normalize_frames_any_layout():
+    frames = torch.randint(0, 256, (5, 20, 16, 3), dtype=torch.uint8)
+    x = frames.permute(0, 3, 1, 2)  # channels-last strides, as the resize returns them
+    out = normalize_frames(x)
+    assert out.is_contiguous() and out.dtype == torch.float32
+    torch.testing.assert_close(out, _reference_normalise(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_train_transform_matches_straightforward_torchvision(seed):
+    """resize -> crop -> affine on uint8 -> float -> normalise (the pre-P1 pipeline), same draws."""
+    frames = torch.randint(0, 256, (3, 52, 42, 3), dtype=torch.uint8)
+    fast = build_video_transform(48, 40, train=True, rotate=30, scale=0.2, translate=4, p=0.7)
+    got = fast(frames, torch.Generator().manual_seed(seed))
+
+    g = torch.Generator().manual_seed(seed)  # the same draws, in the same order
+    x = F.resize(frames.permute(0, 3, 1, 2), [48], antialias=True)
+    top = int(torch.randint(0, x.shape[-2] - 40 + 1, (), generator=g))
+    left = int(torch.randint(0, x.shape[-1] - 40 + 1, (), generator=g))
+    x = F.crop(x, top, left, 40, 40)
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+    angle = uniform(-30, 30) if float(torch.rand((), generator=g)) < 0.7 else 0.0
+    factor = uniform(0.8, 1.2) if float(torch.rand((), generator=g)) < 0.7 else 1.0
+    shift = [0, 0]
+    if float(torch.rand((), generator=g)) < 0.7:
+        shift = [round(uniform(-4, 4)), round(uniform(-4, 4))]
+    x = F.affine(x, angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+    torch.testing.assert_close(got, _reference_normalise(x), atol=1e-5, rtol=1e-5)
+
+
+def test_collated_batch_crosses_dataloader_worker():
+    """Pooled tensors go through a worker's shared-memory hand-over intact."""
+
+    class Videos(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return empty_frames(BIG).fill_(i)
+
+    loader = torch.utils.data.DataLoader(Videos(), batch_size=2, num_workers=1, collate_fn=collate_frames)
+    batches = [b[:, :, 0, 0, 0].clone() for b in loader]
+    assert [b[:, 0].tolist() for b in batches] == [[0.0, 1.0], [2.0, 3.0]]
