@@ -1,7 +1,7 @@
 """Data-loader benchmark (issue #5, P1): frames/s delivered to the model.
 
-    python benchmarks/loader.py               # 16 videos, 5 interleaved passes, one table
-    python benchmarks/loader.py --quick       # 4 videos, 2 passes (a smoke run)
+    python benchmarks/loader.py               # 8 videos, 3 interleaved passes, one table
+    python benchmarks/loader.py --quick       # 3 videos, 2 passes (a smoke run)
     python benchmarks/loader.py --videos 32
 
 It generates, into a temporary folder (nothing is kept), photo-like videos in PHOENIX-2014-T's
@@ -21,8 +21,6 @@ the frames, ImageNet normalisation), in train (random crop + augmentation) and e
   ``torch.utils.data.DataLoader`` with its collater.
 * ``raw decode``: decoding only the frames the model gets (eval sampling), no transform: PIL
   ``open + load`` per png, decord's ``get_batch`` for mp4 (or PyAV where faster).
-* ``SignVideoDataset`` on ``packed``: the frame folders converted by ``fairseq-slt-pack-frames``
-  (if that module is present).
 
 "frames delivered" counts frames in the model input (``src_lengths`` summed). Every loader runs in
 one process with one torch thread (as a DataLoader worker does); passes are interleaved and the
@@ -32,7 +30,6 @@ Not part of the test suite.
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import tempfile
@@ -157,7 +154,6 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     from torchvision import transforms as T
     from torchvision.transforms import functional as TF
 
-    from fairseq_slt.data.sign_video_dataset import collate_frames
     from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from fairseq_slt.data.video_utils import sample_indices
 
@@ -187,7 +183,8 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
         idx = sample_indices(len(frames), KEEP, 300, train, rng)
         batch.append(frames[torch.from_numpy(idx)])
         if len(batch) == BATCH or i == len(rows) - 1:
-            out = collate_frames(batch)
+            max_len = max(len(b) for b in batch)  # zero-pad and stack, as GFSLT-VLP's collate
+            out = torch.stack([torch.cat([b, b.new_zeros((max_len - len(b),) + b.shape[1:])]) for b in batch])
             delivered += sum(len(b) for b in batch)
             assert out.shape[-1] == CROP
             batch = []
@@ -281,36 +278,24 @@ def _one_thread():
         torch.set_num_threads(old)
 
 
-def _pack(root: str) -> bool:
-    """Pack the png folders with fairseq-slt-pack-frames (if present): ``packed.tsv``."""
-    try:
-        from fairseq_slt.cli import pack_frames
-    except ImportError:
-        return False
-    with contextlib.redirect_stderr(io.StringIO()):
-        pack_frames.pack_data_root(root, splits=["png"], out_suffix="packed", progress=False)
-    return os.path.isfile(os.path.join(root, "packed.tsv"))
-
-
 def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: bool = True) -> List[Dict]:
     """Generate the corpus, time every loader; one dict per table row."""
     import logging
 
     from fairseq_slt.data import SignVideoDatasetCreator
 
-    n_videos = n_videos or (4 if quick else 16)
-    passes = passes or (2 if quick else 5)
+    n_videos = n_videos or (3 if quick else 8)
+    passes = passes or (2 if quick else 3)
     for name in ("fairseq_slt", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="slt_loader_bench_") as root, _one_thread():
         t0 = time.perf_counter()
         info = write_corpus(root, n_videos)
-        packed = _pack(root)
         if verbose:
             print(
                 f"corpus: {n_videos} videos, {info['frames']} frames of {WIDTH}x{HEIGHT}, "
                 f"png {info['png_kb']:.0f} KB/frame, mp4 {info['mp4_kb']:.1f} KB/frame "
-                f"({time.perf_counter() - t0:.0f} s to write{', packed' if packed else ''})",
+                f"({time.perf_counter() - t0:.0f} s to write)",
                 file=sys.stderr,
             )
         rows = {k: SignVideoDatasetCreator.read_manifest(os.path.join(root, f"{k}.tsv")) for k in ("png", "mp4")}
@@ -326,10 +311,6 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
         cases[("raw decode (PIL)", "png", "eval")] = lambda: raw_png_pass(root, rows["png"])
         cases[("raw decode (decord)", "mp4", "eval")] = lambda: raw_mp4_pass(root, rows["mp4"], "decord")
         cases[("raw decode (PyAV)", "mp4", "eval")] = lambda: raw_mp4_pass(root, rows["mp4"], "pyav")
-        if packed:
-            for mode in ("eval", "train"):
-                ds = dataset(root, "packed", mode == "train")
-                cases[("SignVideoDataset", "packed", mode)] = lambda ds=ds: ours_pass(ds)
         best = {k: float("inf") for k in cases}
         frames = {}
         for p in range(passes):
@@ -343,10 +324,9 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
         "png": rate[("raw decode (PIL)", "png", "eval")],
         "mp4": max(rate[("raw decode (decord)", "mp4", "eval")], rate[("raw decode (PyAV)", "mp4", "eval")]),
     }
-    raw["packed"] = raw["png"]  # the frames the packed file was made from
     out = []
     for (loader, kind, mode), r in rate.items():
-        base_key = ("baseline (GFSLT-VLP style)", "png" if kind == "packed" else kind, mode)
+        base_key = ("baseline (GFSLT-VLP style)", kind, mode)
         out.append({
             "loader": loader, "input": kind, "mode": mode, "frames": frames[(loader, kind, mode)],
             "seconds": best[(loader, kind, mode)], "frames_per_s": r,
@@ -372,8 +352,8 @@ def markdown(rows: List[Dict]) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--videos", type=int, default=None, help="videos to generate (default 16; 4 with --quick)")
-    parser.add_argument("--passes", type=int, default=None, help="timed passes per loader, best kept (default 5)")
+    parser.add_argument("--videos", type=int, default=None, help="videos to generate (default 8; 3 with --quick)")
+    parser.add_argument("--passes", type=int, default=None, help="timed passes per loader, best kept (default 3; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
     args = parser.parse_args()
     rows = run(quick=args.quick, n_videos=args.videos, passes=args.passes)
@@ -381,7 +361,7 @@ def main():
     print(
         "\nframes/s: frames in the model input per second (one process, one torch thread, best of "
         "the passes); x raw decode: against decoding only the frames the model gets (png: PIL; "
-        "mp4: the faster of decord and PyAV; packed: the png frames it was made from)."
+        "mp4: the faster of decord and PyAV)."
     )
 
 

@@ -43,6 +43,18 @@ def test_pooled_buffer_is_not_reused_while_any_view_lives():
     assert len(video_utils._POOL.maps) <= video_utils._POOL.max_maps
 
 
+def test_pool_caps_its_mappings():
+    pool = video_utils._FrameBufferPool(max_maps=2, max_bytes=8 << 20)
+    a, b, c = pool.take(3 << 20), pool.take(3 << 20), pool.take(3 << 20)  # 4 MiB each (2 MiB pages)
+    assert len(a) == 4 << 20 and len(pool.maps) == 2 and all(m is not c for m in pool.maps)
+    del a, c
+    assert pool.take(2 << 20) in pool.maps  # the free 4 MiB mapping is recycled
+    big = pool.take(5 << 20)  # 6 MiB: the free one is too small and dropped; 4 + 6 MiB > max_bytes
+    assert len(big) == 6 << 20 and len(pool.maps) == 1 and pool.maps[0] is b
+    huge = pool.take(64 << 20)  # over max_bytes: not pooled, and the pool is left alone
+    assert len(huge) == 64 << 20 and len(pool.maps) == 1
+
+
 def test_collate_zeroes_padding_in_recycled_buffers():
     stale = collate_frames([torch.full((10, 3, 224, 224), 7.0)] * 2)
     del stale

@@ -30,11 +30,12 @@ _MEAN_255 = torch.tensor(IMAGENET_MEAN).mul(255).view(3, 1, 1)
 _INV_STD_255 = torch.tensor(IMAGENET_STD).mul(255).reciprocal().view(3, 1, 1)
 
 
-def normalize_frames(x: torch.Tensor) -> torch.Tensor:
+def normalize_frames(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """``T x 3 x H x W`` frames with values in [0, 255] (uint8 or float, any strides) ->
-    contiguous float32 ``(x / 255 - mean) / std`` (ImageNet), in two passes over the output."""
-    if x.dtype == torch.float32 and x.is_contiguous():
-        out = x  # a fresh float tensor of ours: normalise in place
+    contiguous float32 ``(x / 255 - mean) / std`` (ImageNet), in two passes over the output.
+    ``inplace`` reuses ``x`` where it is a contiguous float32 tensor."""
+    if inplace and x.dtype == torch.float32 and x.is_contiguous():
+        out = x
     else:
         out = empty_frames(x.shape)  # contiguous float32, whatever x's layout
         out.copy_(x)
@@ -80,6 +81,7 @@ def build_video_transform(
             # nearest neighbour on [0, 255] floats = the same pixels as on uint8, without the
             # uint8 <-> float round trip torchvision would do; zero fill = black borders
             x = F.affine(empty_frames(x.shape).copy_(x), angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+            return normalize_frames(x, inplace=True)  # T x 3 x crop x crop
         return normalize_frames(x)  # T x 3 x crop x crop
 
     return apply

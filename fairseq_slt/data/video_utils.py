@@ -194,11 +194,12 @@ class _FrameBufferPool:
     A mapping is handed out as the buffer of one tensor (``torch.frombuffer``), whose storage keeps
     a reference to it; it is free again once that reference is gone, i.e. once no tensor uses its
     memory, so it can be reused without a page fault or the kernel zeroing it. At most
-    ``max_maps`` mappings are kept; beyond that, fresh (unpooled) mappings are made.
+    ``max_maps`` mappings of ``max_bytes`` in all are kept (per process: each DataLoader worker has
+    its own pool); beyond that, fresh mappings are made and unmapped with their tensor.
     """
 
-    def __init__(self, max_maps: int = 12):
-        self.max_maps = max_maps
+    def __init__(self, max_maps: int = 12, max_bytes: int = 1 << 30):
+        self.max_maps, self.max_bytes = max_maps, max_bytes
         self.maps: List[mmap.mmap] = []
         self.lock = threading.Lock()
 
@@ -215,11 +216,16 @@ class _FrameBufferPool:
             m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             with contextlib.suppress(OSError):  # THP disabled in this kernel: plain pages
                 m.madvise(mmap.MADV_HUGEPAGE)
-            if len(self.maps) >= self.max_maps and free:
-                del self.maps[free[0]]  # drop an unused mapping to make room
-            if len(self.maps) < self.max_maps:
+            for i in sorted(free, reverse=True):  # drop unused mappings to make room
+                if size > self.max_bytes or len(self.maps) < self.max_maps and self._bytes() + size <= self.max_bytes:
+                    break
+                del self.maps[i]
+            if len(self.maps) < self.max_maps and self._bytes() + size <= self.max_bytes:
                 self.maps.append(m)
             return m
+
+    def _bytes(self) -> int:
+        return sum(len(m) for m in self.maps)
 
 
 _POOL = _FrameBufferPool()
