@@ -28,6 +28,7 @@ VOCAB = 3000
 LANGS = "ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,lt_LT," \
         "lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN"
 GOALS = {"stage1": 0.25, "stage2": 1.0}
+CASES = ("stage1", "stage1:bf16", "stage2", "stage2:bf16")
 
 
 def write_clip(path: str) -> None:
@@ -61,7 +62,7 @@ def write_data_root(work: str) -> None:
         f.write("vocab_filename: dict.txt\nvideo: {resize: 256, crop: 224, keep_ratio: 0.25, max_frames: 300}\n")
 
 
-def build_translator(work: str, stage: str):
+def build_translator(work: str, stage: str, precision: str = "fp32"):
     import torch
     from fairseq.dataclass.configs import GenerationConfig
 
@@ -89,16 +90,17 @@ def build_translator(work: str, stage: str):
     model.eval()
     gen = GenerationConfig(beam=5, max_len_a=0, max_len_b=TOKENS, min_len=TOKENS)
     generator = task.build_generator([model], gen)
-    return SignTranslator(model, task, generator, torch.device("cpu"))
+    return SignTranslator(model, task, generator, torch.device("cpu"), precision=precision)
 
 
-def case(stage: str, repeats: int) -> dict:
+def case(name: str, repeats: int) -> dict:
     import torch
 
+    stage, _, precision = name.partition(":")
     with tempfile.TemporaryDirectory() as work:
         clip = os.path.join(work, "clip.mp4")
         write_clip(clip)
-        translator = build_translator(work, stage)
+        translator = build_translator(work, stage, precision or "fp32")
         params = sum(p.numel() for p in translator.model.parameters())
         result = translator.translate(clip)  # warm-up
         times = []
@@ -112,7 +114,7 @@ def case(stage: str, repeats: int) -> dict:
         load_s = time.perf_counter() - start
     seconds = statistics.median(times)
     return {
-        "stage": stage, "seconds": seconds, "rtf": seconds / SECONDS, "load_s": load_s,
+        "stage": stage, "precision": precision or "fp32", "seconds": seconds, "rtf": seconds / SECONDS, "load_s": load_s,
         "frames_in": SECONDS * FPS, "frames_model": int(frames.size(0)), "tokens": len(result.tokens),
         "params_m": params / 1e6, "threads": torch.get_num_threads(),
     }
@@ -120,14 +122,14 @@ def case(stage: str, repeats: int) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--case", choices=sorted(GOALS), help="run one case and print its JSON")
+    p.add_argument("--case", choices=CASES, help="run one case and print its JSON")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     if args.case:
         print(json.dumps(case(args.case, args.repeats)))
         return
     rows = []
-    for name in GOALS:
+    for name in CASES:
         out = subprocess.run([sys.executable, __file__, "--case", name, "--repeats", str(args.repeats)],
                              capture_output=True, text=True)
         if out.returncode != 0:
@@ -140,13 +142,13 @@ def markdown(rows) -> str:
     lines = [
         f"inference on CPU ({os.cpu_count()} cores): {SECONDS} s clip, {FPS} fps, {SIZE} px, beam 5, "
         f"{TOKENS} tokens",
-        "| model | params | frames in clip / to model | load s | total s | RTF | goal |",
-        "|---|---|---|---|---|---|---|",
+        "| model | precision | params | frames in clip / to model | load s | total s | RTF | goal |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     labels = {"stage1": "stage 1 slt_lightt (3+3, d=512)", "stage2": "stage 2 slt_mbart (mBART-large, 3k vocab)"}
     for r in rows:
         lines.append(
-            f"| {labels[r['stage']]} | {r['params_m']:.1f}M | {r['frames_in']} / {r['frames_model']} | "
+            f"| {labels[r['stage']]} | {r['precision']} | {r['params_m']:.1f}M | {r['frames_in']} / {r['frames_model']} | "
             f"{r['load_s']:.2f} | {r['seconds']:.2f} | {r['rtf']:.3f} | <= {GOALS[r['stage']]} "
             f"{'met' if r['rtf'] <= GOALS[r['stage']] else 'MISSED'} |"
         )

@@ -31,10 +31,12 @@ from .data.video_utils import (
     time_range_to_frames,
 )
 from .models.pretrained import checkpoint_model_args, load_checkpoint_state
+from .models.visual_frontend import fuse_batchnorm
 
 logger = logging.getLogger(__name__)
 
 OUR_ARCHS = ("slt_lightt", "slt_lightt_tiny", "slt_mbart")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OUR_TASK = "sign_translation"
 
 
@@ -97,6 +99,14 @@ def _checkpoint_data_root(state: dict) -> Optional[str]:
     return task_cfg.get("data") if isinstance(task_cfg, dict) else getattr(task_cfg, "data", None)
 
 
+def fuse_visual_batchnorm(model) -> None:
+    """Fold the ResNet-18's BatchNorm layers into its convolutions (the model only translates)."""
+    visual = model.encoder.visual
+    visual = getattr(visual, "module", visual)  # stage 2: FrozenModule
+    visual.backbone.eval()
+    fuse_batchnorm(visual.backbone)
+
+
 def frame_range(video: VideoInput, fps: float) -> tuple:
     """``(VideoSource, first frame, frames in the source, frames in the range)`` of an input (a
     frame folder's time range is converted with ``fps``; a video file's with its own frame rate)."""
@@ -133,10 +143,16 @@ def frame_range(video: VideoInput, fps: float) -> tuple:
 class SignTranslator:
     """A loaded model, its task (dictionary, tokenizer, data config) and a beam-search generator."""
 
-    def __init__(self, model, task, generator, device: torch.device, fps: float = 25.0):
+    def __init__(self, model, task, generator, device: torch.device, fps: float = 25.0, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision}")
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError("fp16 inference needs a GPU; on CPU use bf16")
         self.model, self.task, self.generator = model, task, generator
         self.device = device
         self.fps = fps
+        self.precision = precision
+        fuse_visual_batchnorm(model)
         cfg = task.data_cfg
         self.keep_ratio, self.max_frames = cfg.keep_ratio, cfg.max_frames
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=False)
@@ -153,6 +169,7 @@ class SignTranslator:
         lenpen: float = 1.0,
         device: Optional[str] = None,
         fps: float = 25.0,
+        precision: str = "fp32",
     ) -> "SignTranslator":
         """Load a checkpoint of ``slt_lightt`` / ``slt_mbart``; ``data`` overrides its data root."""
         from fairseq import checkpoint_utils
@@ -179,7 +196,7 @@ class SignTranslator:
         gen_cfg = GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, lenpen=lenpen)
         generator = task.build_generator([model], gen_cfg)
         logger.info(f"loaded {path} (data root {data}) on {device}, beam {beam}")
-        return cls(model, task, generator, device, fps)
+        return cls(model, task, generator, device, fps, precision)
 
     def load_frames(self, video: VideoInput) -> torch.Tensor:
         """``T x 3 x crop x crop`` model input of one video (evaluation sampling and transforms)."""
@@ -206,7 +223,8 @@ class SignTranslator:
     @torch.no_grad()
     def translate_batch(self, videos: Sequence[VideoInput]) -> List[Translation]:
         frames = [self.load_frames(v) for v in videos]
-        hypos = self.task.inference_step(self.generator, [self.model], self._sample(frames))
+        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision], enabled=self.precision != "fp32"):
+            hypos = self.task.inference_step(self.generator, [self.model], self._sample(frames))
         out = []
         for video, nbest in zip(videos, hypos):
             best = nbest[0]

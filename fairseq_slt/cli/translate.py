@@ -71,7 +71,7 @@ def run(args) -> int:
     videos = collect_inputs(args)
     translator = SignTranslator.from_checkpoint(
         args.path, data=args.data, beam=args.beam, max_len_a=args.max_len_a, max_len_b=args.max_len_b,
-        lenpen=args.lenpen, device=args.device, fps=args.fps,
+        lenpen=args.lenpen, device=args.device, fps=args.fps, precision=args.precision,
     )
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     failed = 0
@@ -119,6 +119,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lenpen", type=float, default=1.0, help="length penalty")
     p.add_argument("--batch-size", type=int, default=1, help="videos per beam search")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast precision (bf16 on CPUs with AVX512-BF16/AMX or GPUs; fp16 on GPUs)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--output", help="output file (default: stdout)")
     p.add_argument("--skip-bad-videos", action="store_true", help="report unreadable inputs and go on")
