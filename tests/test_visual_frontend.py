@@ -75,3 +75,30 @@ def test_resnet_weights_from_local_file(tmp_path, caplog):
     torch.testing.assert_close(net.conv1.weight, ref.conv1.weight)
     with pytest.raises(FileNotFoundError, match="ResNet-18 weights not found"):
         build_resnet18(str(tmp_path / "missing.pth"))
+
+
+def test_gradients_are_contiguous_for_fairseq_flattening():
+    """Channels-last input must not leak into the weights' gradient layout: fairseq's fp16
+    optimizer and legacy DDP flatten gradients with ``.view(-1)``."""
+    from fairseq_slt.models.visual_frontend import SignVisualEncoder
+
+    enc = SignVisualEncoder("K3", 8)
+    feats, _ = enc(torch.randn(2, 4, 3, 32, 32), torch.tensor([4, 3]))
+    feats.sum().backward()
+    assert all(p.grad.is_contiguous() for p in enc.parameters() if p.grad is not None)
+
+
+def test_fused_batchnorm_matches_eval_backbone():
+    from fairseq_slt.models.visual_frontend import build_resnet18, fuse_batchnorm
+
+    torch.manual_seed(0)
+    net = build_resnet18()
+    net.train()
+    net(torch.randn(4, 3, 32, 32))  # move the BatchNorm statistics away from their init
+    net.eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        fused = fuse_batchnorm(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        torch.testing.assert_close(fused(x), ref, rtol=1e-4, atol=1e-5)

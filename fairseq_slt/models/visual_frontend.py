@@ -48,13 +48,13 @@ def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
             "starts from ImageNet weights"
         )
     net.fc = nn.Identity()
-    # NHWC: oneDNN (CPU) and cuDNN under AMP run ResNet convolutions faster in channels-last
-    return net.to(memory_format=torch.channels_last)
+    return net
 
 
 def fuse_batchnorm(net: nn.Module) -> nn.Module:
     """Fold every BatchNorm2d of an eval-mode torchvision ResNet into the convolution before it
-    (inference only: the statistics are frozen into the weights). Returns ``net``, modified."""
+    and store the weights channels-last (inference only: the statistics are frozen into the
+    weights). Returns ``net``, modified."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     if net.training:
@@ -66,7 +66,7 @@ def fuse_batchnorm(net: nn.Module) -> nn.Module:
             block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
             if block.downsample is not None:
                 block.downsample = nn.Sequential(fuse_conv_bn_eval(*block.downsample))
-    return net
+    return net.to(memory_format=torch.channels_last)
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -136,6 +136,9 @@ class SignVisualEncoder(nn.Module):
         """Run the backbone on the real frames only: ``B x T x 3 x H x W -> B x T x 512``."""
         bsz, max_len = frames.shape[:2]
         valid = ~lengths_to_padding_mask(lengths, max_len)  # B x T
+        # channels-last input: oneDNN (CPU) and cuDNN under AMP convolve NHWC faster; the weights
+        # stay contiguous, so their gradients do too (fairseq's fp16 optimizer and legacy DDP
+        # flatten gradients with .view)
         feats = self.backbone(frames[valid].contiguous(memory_format=torch.channels_last))  # N x 512
         out = feats.new_zeros(bsz, max_len, feats.size(-1))
         out[valid] = feats
