@@ -19,8 +19,8 @@ set -euo pipefail
 WORK_DIR=${WORK_DIR:-runs/factorized_vs_joint}
 SEED=${SEED:-1}
 N_TRAIN=${N_TRAIN:-800}
-MAX_EPOCH=${MAX_EPOCH:-10}
-MAX_UPDATE2=${MAX_UPDATE2:-1000}
+MAX_EPOCH=${MAX_EPOCH:-5}
+MAX_UPDATE2=${MAX_UPDATE2:-500}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
 stage=${stage:-1}
 stop_stage=${stop_stage:-3}
@@ -42,10 +42,8 @@ mkdir -p "${LOGS}"
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "factorized: the demo's both stages (run.sh), norms logged"
-  t0=$(date +%s)
   STAGE2_ARGS="${norms[*]} --log-file ${LOGS}/stage2.log" \
     bash "${here}/run.sh" "${norms[@]}" --log-file "${LOGS}/stage1.log"
-  echo $(( $(date +%s) - t0 )) > "${LOGS}/factorized.seconds"
 fi
 
 joint_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
@@ -54,7 +52,6 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "joint: slt_mbart with the visual encoder trained, ${JOINT_EPOCHS} epochs -> ${JOINT_DIR}"
   # stage 2's data config without the feature cache: the joint model reads the videos
   grep -v '^feature_cache:' "${DATA}/config_stage2.yaml" > "${DATA}/config_joint.yaml"
-  t0=$(date +%s)
   "${bin_dir}/fairseq-train" "${DATA}" "${joint_task[@]}" --arch slt_mbart --train-visual-encoder \
     --temporal-module K5 --temporal-dim 256 --mbart-dir "${WORK_DIR}/mbart.trimmed" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
@@ -62,7 +59,6 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     --lr-scheduler inverse_sqrt --warmup-updates 50 --max-tokens 320 --max-epoch "${JOINT_EPOCHS}" \
     --seed "${SEED}" --save-dir "${JOINT_DIR}" --no-epoch-checkpoints --num-workers 1 \
     --log-interval 20 --no-progress-bar "${norms[@]}" --log-file "${LOGS}/joint.log"
-  echo $(( $(date +%s) - t0 )) > "${LOGS}/joint.seconds"
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
@@ -70,15 +66,29 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   "${bin_dir}/fairseq-generate" "${DATA}" "${joint_task[@]}" --gen-subset test \
     --path "${JOINT_DIR}/checkpoint_last.pt" --beam 5 --batch-size 16 \
     --scoring sacrebleu --results-path "${WORK_DIR}/generate_joint"
+  # fairseq's "wall" of a run's last training record: seconds of training incl. validation
+  last_wall() { grep -oP '"wall": "?\K[\d.]+' "$1" | tail -1; }
   {
-    echo "| run | test BLEU-4 | ROUGE-L | training time (s) |"
-    echo "|---|---|---|---|"
-    for run in stage1:generate:factorized stage2:generate_stage2:factorized joint:generate_joint:joint; do
-      IFS=: read -r name gen secs <<< "${run}"
+    echo "| run | updates | test BLEU-4 | test ROUGE-L | training wall time (s) |"
+    echo "|---|---|---|---|---|"
+    for run in stage1:generate factorized:generate_stage2 joint:generate_joint; do
+      IFS=: read -r name gen <<< "${run}"
       score=$("${bin_dir}/fairseq-slt-score" "${WORK_DIR}/${gen}/generate-test.txt")
       bleu4=$(grep -oP 'BLEU-4 \K[\d.]+' <<< "${score}")
       rouge=$(grep -oP 'ROUGE-L \K[\d.]+' <<< "${score}")
-      echo "| ${name} | ${bleu4} | ${rouge} | $(cat "${LOGS}/${secs}.seconds") |"
+      if [ "${name}" = factorized ]; then
+        logs=("${LOGS}/stage1.log" "${LOGS}/stage2.log"); name="factorized (stage 1 + stage 2)"
+      elif [ "${name}" = stage1 ]; then
+        logs=("${LOGS}/stage1.log"); name="stage 1 alone (Light-T)"
+      else
+        logs=("${LOGS}/joint.log"); name="joint (visual encoder + mBART)"
+      fi
+      updates=0; wall=0
+      for f in "${logs[@]}"; do
+        updates=$(( updates + $(grep -oP '"num_updates": "?\K\d+' "${f}" | tail -1) ))
+        wall=$(( wall + $(printf '%.0f' "$(last_wall "${f}")") ))
+      done
+      echo "| ${name} | ${updates} | ${bleu4} | ${rouge} | ${wall} |"
     done
   } | tee "${WORK_DIR}/results.md"
   log "plots -> ${WORK_DIR}/norms.svg, ${WORK_DIR}/curves.svg"
