@@ -166,6 +166,7 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
             images = [Image.open(p).convert("RGB") for p in _png_files(root, row["video"])]
         else:
             with av.open(path) as container:
+                container.streams.video[0].codec_context.thread_count = 1  # one thread, as ours
                 images = [f.to_image() for f in container.decode(video=0)]
         images = [TF.resize(im, RESIZE) for im in images]
         w, h = images[0].size
@@ -247,6 +248,9 @@ def raw_mp4_pass(root: str, rows: List[Dict], decoder: str) -> int:
         else:
             wanted = set(int(i) for i in idx)
             with av.open(path) as container:
+                # one decoding thread, as decord and every loader here (PyAV's default uses all
+                # cores, which would compare a 2-thread decoder with 1-thread loaders)
+                container.streams.video[0].codec_context.thread_count = 1
                 for j, frame in enumerate(container.decode(video=0)):
                     if j in wanted:
                         frame.to_ndarray(format="rgb24")
