@@ -69,20 +69,14 @@ class Translation:
 
 def check_our_checkpoint(state: dict, path: str) -> Namespace:
     """The model args of one of our checkpoints; any other file is a clear error."""
-    cfg = state.get("cfg") if isinstance(state, dict) else None
-    if not isinstance(state, dict) or "model" not in state or (cfg is None and "args" not in state):
+    if not isinstance(state, dict) or "model" not in state or (state.get("cfg") is None and "args" not in state):
         raise NotOurCheckpointError(
             f"{path} is not a fairseq checkpoint (no model weights and configuration): give the "
             "checkpoint_best.pt / checkpoint_last.pt that fairseq-train wrote for stage 1 or stage 2"
         )
     args = checkpoint_model_args(state)
     arch = getattr(args, "arch", None) or getattr(args, "_name", None)
-    task_cfg = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
-    task = getattr(task_cfg, "_name", None) if task_cfg is not None else None
-    if task is None and isinstance(task_cfg, dict):
-        task = task_cfg.get("_name")
-    if task is None:
-        task = getattr(state.get("args"), "task", None)
+    task = checkpoint_task_field(state, "_name", legacy="task")
     if arch not in OUR_ARCHS or task != OUR_TASK:
         raise NotOurCheckpointError(
             f"{path} is a fairseq checkpoint of --task {task} --arch {arch}, not a fairseq-slt model "
@@ -91,12 +85,14 @@ def check_our_checkpoint(state: dict, path: str) -> Namespace:
     return args
 
 
-def _checkpoint_data_root(state: dict) -> Optional[str]:
+def checkpoint_task_field(state: dict, key: str, legacy: str) -> Optional[str]:
+    """``cfg.task.<key>`` of a fairseq checkpoint, else the legacy ``args.<legacy>``."""
     cfg = state.get("cfg") or {}
     task_cfg = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
-    if task_cfg is None:
-        return getattr(state.get("args"), "data", None)
-    return task_cfg.get("data") if isinstance(task_cfg, dict) else getattr(task_cfg, "data", None)
+    value = None
+    if task_cfg is not None:
+        value = task_cfg.get(key) if isinstance(task_cfg, dict) else getattr(task_cfg, key, None)
+    return value if value is not None else getattr(state.get("args"), legacy, None)
 
 
 def fuse_visual_batchnorm(model) -> None:
@@ -184,7 +180,7 @@ class SignTranslator:
         except Exception as e:
             raise NotOurCheckpointError(f"{path} cannot be loaded as a torch checkpoint: {e}") from e
         check_our_checkpoint(state, path)
-        data = data or _checkpoint_data_root(state)
+        data = data or checkpoint_task_field(state, "data", legacy="data")
         if not data or not os.path.isfile(os.path.join(data, "config.yaml")):
             raise FileNotFoundError(
                 f"the data root of {path} ({data}) has no config.yaml: pass the data root (config.yaml, "
