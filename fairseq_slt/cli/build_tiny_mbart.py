@@ -22,6 +22,8 @@ import tempfile
 import sentencepiece as sp
 import torch
 
+from . import setup_logging
+
 logger = logging.getLogger(__name__)
 
 
@@ -109,7 +111,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def cli_main() -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     build(get_parser().parse_args())
 
 

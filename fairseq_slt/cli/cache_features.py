@@ -18,6 +18,7 @@ from ..data import SignVideoDatasetCreator
 from ..data.feature_cache import visual_fingerprint, write_meta, write_split
 from ..models.pretrained import load_stage1_visual_encoder
 from ..tasks.sign_translation import SignTranslationConfig, SignTranslationTask
+from . import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def main(args) -> None:
 
 
 def cli_main() -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="data root (config.yaml and <split>.tsv)")
     p.add_argument("--stage1-checkpoint", required=True, help="slt_lightt checkpoint of stage 1")

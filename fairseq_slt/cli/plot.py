@@ -35,6 +35,8 @@ import sys
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from . import setup_logging
+
 logger = logging.getLogger("fairseq_slt.cli.plot")
 
 # a run: metric key -> (update, value) pairs sorted by update
@@ -405,8 +407,7 @@ def main(args: argparse.Namespace) -> str:
 
 def cli_main(argv: Optional[Sequence[str]] = None) -> None:
     # force: importing fairseq may already have configured the root logger (at DEBUG)
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
-                        stream=sys.stderr, force=True)
+    setup_logging(force=True)
     for noisy in ("matplotlib", "tensorboard", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = get_parser().parse_args(argv)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..data.video_utils import VideoReadError
 from ..inference import SignTranslator, Translation, VideoInput
+from . import setup_logging
 
 logger = logging.getLogger("fairseq_slt.translate")
 
@@ -129,8 +130,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def cli_main():
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
-                        stream=sys.stderr)
+    setup_logging()
     args = get_parser().parse_args()
     try:
         run(args)

@@ -21,6 +21,7 @@ import torch
 from fairseq.data import Dictionary
 
 from ..models.pretrained import MBART_FILES, check_mbart_dir
+from . import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def read_lines(paths: List[str]) -> List[str]:
 
 
 def cli_main() -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mbart-dir", required=True, help=f"mBART directory ({', '.join(MBART_FILES)})")
     p.add_argument("--text", action="append", required=True,

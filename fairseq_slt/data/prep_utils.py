@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 from tqdm import tqdm
 
+from ..cli import setup_logging
 from .manifest_utils import gen_config_yaml, gen_vocab, write_manifest
 from .video_utils import list_frame_files
 
@@ -104,7 +105,7 @@ def write_data_root(
 def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,
              argv: Optional[Sequence[str]] = None) -> None:
     """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]``."""
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help=root_help)
     p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")

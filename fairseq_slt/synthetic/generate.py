@@ -16,6 +16,7 @@ from typing import List
 import numpy as np
 from tqdm import tqdm
 
+from ..cli import setup_logging
 from ..data.manifest_utils import gen_config_yaml, gen_vocab, write_manifest
 from .grammar import sample_sentence
 from .render import render_sentence
@@ -122,7 +123,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def cli_main() -> None:
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO)
+    setup_logging()
     args = get_parser().parse_args()
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     generate(args)
