@@ -102,7 +102,8 @@ def write_mp4(frames: np.ndarray, path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with av.open(path, "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.height, stream.width = frames.shape[1:3]  # T x H x W x 3
+        stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "fast"}
         for f in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))

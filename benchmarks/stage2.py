@@ -25,19 +25,27 @@ LANGS = (
 )
 
 
-def build(work, mbart_size: str, vocab: int):
+def write_stage1_checkpoint(work: str) -> str:
+    """A stage-1 checkpoint holding a random paper-size visual encoder (K5, 1024 channels)."""
     import torch
-    from fairseq.data import Dictionary
 
-    import fairseq_slt  # noqa: F401
-    from fairseq_slt.models.slt_mbart import SLTMBartModel
     from fairseq_slt.models.visual_frontend import SignVisualEncoder
-    from fairseq_slt.tasks.sign_translation import add_mbart_symbols
 
     visual = SignVisualEncoder("K5", 1024)
     ckpt = os.path.join(work, "stage1.pt")
     torch.save({"cfg": {"model": Namespace(arch="slt_lightt", temporal_module="K5", temporal_dim=1024)},
                 "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()}}, ckpt)
+    return ckpt
+
+
+def build(work, mbart_size: str, vocab: int):
+    from fairseq.data import Dictionary
+
+    import fairseq_slt  # noqa: F401
+    from fairseq_slt.models.slt_mbart import SLTMBartModel
+    from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+
+    ckpt = write_stage1_checkpoint(work)
     d = Dictionary()
     for i in range(vocab - len(d) - 26):
         d.add_symbol(f"w{i}")
