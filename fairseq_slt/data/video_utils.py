@@ -242,7 +242,7 @@ def empty_frames(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> to
     """
     shape = tuple(int(n) for n in shape)
     numel = math.prod(shape)
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    nbytes = numel * dtype.itemsize
     if nbytes < HUGEPAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.empty(shape, dtype=dtype)
     return torch.frombuffer(_POOL.take(nbytes), dtype=dtype, count=numel).view(shape)
