@@ -1,4 +1,4 @@
-"""Data-loader benchmark (issue #5, P1): frames/s delivered to the model.
+"""Data-loader benchmark: frames/s delivered to the model.
 
     python benchmarks/loader.py               # 8 videos, 3 interleaved passes, one table
     python benchmarks/loader.py --quick       # 3 videos, 2 passes (a smoke run)
@@ -142,7 +142,7 @@ def write_corpus(root: str, n_videos: int, seed: int = 1) -> Dict[str, float]:
 
 
 def _png_files(root: str, video: str) -> List[str]:
-    from fairseq_slt.data.video_utils import list_frame_files
+    from fairseq_slt.data.video_io import list_frame_files
 
     return list_frame_files(os.path.join(root, video))
 
@@ -156,7 +156,7 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     from torchvision.transforms import functional as TF
 
     from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from fairseq_slt.data.video_utils import sample_indices
+    from fairseq_slt.data.sampling import sample_indices
 
     to_tensor = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     rng = np.random.default_rng(seed)
@@ -220,7 +220,7 @@ def raw_png_pass(root: str, rows: List[Dict]) -> int:
     """PIL decode of the frames the model gets, nothing else."""
     from PIL import Image
 
-    from fairseq_slt.data.video_utils import sample_indices
+    from fairseq_slt.data.sampling import sample_indices
 
     delivered = 0
     for row in rows:
@@ -237,7 +237,7 @@ def raw_mp4_pass(root: str, rows: List[Dict], decoder: str) -> int:
     import av
     import decord
 
-    from fairseq_slt.data.video_utils import sample_indices
+    from fairseq_slt.data.sampling import sample_indices
 
     delivered = 0
     for row in rows:

@@ -19,10 +19,7 @@ import time
 from argparse import Namespace
 
 MBART_LARGE_VOCAB = 250027  # mbart.cc25: dict.txt + 4 specials + 25 languages + <mask>
-LANGS = (
-    "ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,lt_LT,"
-    "lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN"
-)
+LANGS = "cc25"  # --langs: mBART-large-cc25's 25 languages (fairseq_slt.mbart.CC25_LANGS)
 
 
 def write_stage1_checkpoint(work: str) -> str:
@@ -107,7 +104,8 @@ def load_batch(folders, n_frames: int):
 
     from fairseq_slt.data.sign_video_dataset import collate_frames
     from fairseq_slt.data.transforms import build_video_transform
-    from fairseq_slt.data.video_utils import VideoSource, read_frames, sample_indices
+    from fairseq_slt.data.sampling import sample_indices
+    from fairseq_slt.data.video_io import VideoSource, read_frames
 
     transform = build_video_transform(256, 224, train=False)
     idx = sample_indices(n_frames, 0.25, 300, train=False)

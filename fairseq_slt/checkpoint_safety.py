@@ -1,4 +1,4 @@
-"""Checkpoint safety: torch's weights-only loading for fairseq checkpoints, and atomic copies.
+"""The two import-time patches of fairseq that the plugin makes (see docs/fairseq.md).
 
 1. Let torch >= 2.6's ``weights_only`` loader read fairseq checkpoints, and nothing more.
 
@@ -7,12 +7,14 @@ fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` calls ``torch.load`` witho
 ``argparse.Namespace`` (legacy ``args``) and numpy scalars (best validation loss, meter state), so
 loading fails in ``fairseq-generate`` and when resuming training. We allow-list exactly those
 globals; the weights-only check itself stays on, so a checkpoint holding any other pickled object
-is still refused.
+is still refused. The project's own loaders (:func:`fairseq_slt.checkpoints.load_checkpoint_state`)
+do not rely on this: they pass ``weights_only=True`` and the same list in a ``safe_globals`` context.
 
 2. fairseq writes the first checkpoint of a save atomically (``.tmp`` + rename) but then
 ``PathManager.copy``-es it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) with a
 plain ``shutil.copyfile``: a job killed during that copy leaves a half-written
-``checkpoint_last.pt`` and the restart fails. Local copies are made atomic the same way.
+``checkpoint_last.pt`` and the restart fails. Local copies are made atomic the same way; the log
+says so once, at the first copy.
 """
 
 import argparse
@@ -60,9 +62,17 @@ def make_checkpoint_copies_atomic() -> None:
     if getattr(original, "_fairseq_slt_atomic", False):
         return
 
+    announced = []
+
     def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         if "://" in src_path or "://" in dst_path:  # remote storage: fairseq's own handling
             return original(src_path, dst_path, overwrite)
+        if not announced:
+            announced.append(True)
+            logger.info(
+                "fairseq-slt: checkpoint copies are atomic (fairseq's PathManager.copy writes a .tmp "
+                "file and renames it; see docs/fairseq.md)"
+            )
         return atomic_copy(src_path, dst_path, overwrite)
 
     copy._fairseq_slt_atomic = True

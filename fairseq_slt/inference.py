@@ -21,21 +21,28 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 
 import torch
 
+from .checkpoints import (
+    checkpoint_arch,
+    checkpoint_model_args,
+    checkpoint_task_field,
+    load_checkpoint_state,
+    registered_model_of_arch,
+)
+from .data.sampling import sample_indices
 from .data.transforms import build_video_transform
-from .data.video_utils import (
+from .data.video_io import (
     VideoReadError,
     VideoSource,
+    checked_time_range,
     list_frame_files,
+    probe_video,
     read_frames,
-    sample_indices,
-    time_range_to_frames,
 )
-from .models.pretrained import checkpoint_model_args, load_checkpoint_state
 from .models.visual_frontend import fuse_batchnorm
 
 logger = logging.getLogger(__name__)
 
-OUR_ARCHS = ("slt_lightt", "slt_lightt_tiny", "slt_mbart")
+OUR_MODELS = ("slt_lightt", "slt_mbart")  # registered models; their archs come from fairseq's registry
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OUR_TASK = "sign_translation"
 
@@ -75,30 +82,19 @@ def check_our_checkpoint(state: dict, path: str) -> Namespace:
             "checkpoint_best.pt / checkpoint_last.pt that fairseq-train wrote for stage 1 or stage 2"
         )
     args = checkpoint_model_args(state)
-    arch = getattr(args, "arch", None) or getattr(args, "_name", None)
-    task = checkpoint_task_field(state, "_name", legacy="task")
-    if arch not in OUR_ARCHS or task != OUR_TASK:
+    arch = checkpoint_arch(state)
+    task = checkpoint_task_field(state, "_name")
+    if registered_model_of_arch(arch) not in OUR_MODELS or task != OUR_TASK:
         raise NotOurCheckpointError(
             f"{path} is a fairseq checkpoint of --task {task} --arch {arch}, not a fairseq-slt model "
-            f"(--task {OUR_TASK} with --arch {' / '.join(OUR_ARCHS)})"
+            f"(--task {OUR_TASK} with an arch of {' / '.join(OUR_MODELS)})"
         )
     return args
 
 
-def checkpoint_task_field(state: dict, key: str, legacy: str) -> Optional[str]:
-    """``cfg.task.<key>`` of a fairseq checkpoint, else the legacy ``args.<legacy>``."""
-    cfg = state.get("cfg") or {}
-    task_cfg = cfg.get("task") if isinstance(cfg, dict) else getattr(cfg, "task", None)
-    value = None
-    if task_cfg is not None:
-        value = task_cfg.get(key) if isinstance(task_cfg, dict) else getattr(task_cfg, key, None)
-    return value if value is not None else getattr(state.get("args"), legacy, None)
-
-
 def fuse_visual_batchnorm(model) -> None:
     """Fold the ResNet-18's BatchNorm layers into its convolutions (the model only translates)."""
-    visual = model.encoder.visual
-    visual = getattr(visual, "module", visual)  # stage 2: FrozenModule
+    visual = model.encoder.visual_encoder
     visual.backbone.eval()
     fuse_batchnorm(visual.backbone)
 
@@ -112,27 +108,17 @@ def frame_range(video: VideoInput, fps: float) -> tuple:
         n_total = len(list_frame_files(video.path))
         if n_total == 0:
             raise VideoReadError(f"frame folder has no png/jpg frames: {video.path}")
-        frames = range(n_total) if video.start is None else time_range_to_frames(video.start, video.end, fps)
-        if frames.stop > n_total or len(frames) == 0:
-            raise VideoReadError(
-                f"time range [{video.start}, {video.end}) s at {fps} fps is frames "
-                f"[{frames.start}, {frames.stop}) but {video.path} holds {n_total} frames"
-            )
+        if video.start is None:
+            return VideoSource(video.path), 0, n_total, n_total
+        frames = checked_time_range(video.path, video.start, video.end, fps, n_total)
         return VideoSource(video.path), frames.start, n_total, len(frames)
-    from .data.prep_utils import probe_video
-
     try:
         video_fps, n_total = probe_video(video.path)
     except Exception as e:
         raise VideoReadError(f"cannot open {video.path} as a video: {e}") from e
     if video.start is None:
         return VideoSource(video.path), 0, n_total, n_total
-    frames = time_range_to_frames(video.start, video.end, video_fps)
-    if frames.stop > n_total or len(frames) == 0:
-        raise VideoReadError(
-            f"time range [{video.start}, {video.end}) s is frames [{frames.start}, {frames.stop}) "
-            f"but {video.path} holds {n_total} frames at {video_fps:g} fps"
-        )
+    frames = checked_time_range(video.path, video.start, video.end, video_fps, n_total)
     return VideoSource(video.path, video.start, video.end), 0, len(frames), len(frames)
 
 
@@ -180,7 +166,7 @@ class SignTranslator:
         except Exception as e:
             raise NotOurCheckpointError(f"{path} cannot be loaded as a torch checkpoint: {e}") from e
         check_our_checkpoint(state, path)
-        data = data or checkpoint_task_field(state, "data", legacy="data")
+        data = data or checkpoint_task_field(state, "data")
         if not data or not os.path.isfile(os.path.join(data, "config.yaml")):
             raise FileNotFoundError(
                 f"the data root of {path} ({data}) has no config.yaml: pass the data root (config.yaml, "

@@ -1,4 +1,4 @@
-"""The loader's fast path (issue #5, P1): recycled frame buffers, fused normalisation, and the
+"""The loader's fast path: recycled frame buffers, fused normalisation, and the
 transforms still computing what torchvision's straightforward pipeline computes."""
 
 import gc
@@ -8,9 +8,9 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from fairseq_slt.data import collate_frames
-from fairseq_slt.data import video_utils
+from fairseq_slt.data import frame_buffers
 from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_video_transform, normalize_frames
-from fairseq_slt.data.video_utils import HUGEPAGE_MIN_BYTES, empty_frames
+from fairseq_slt.data.frame_buffers import HUGEPAGE_MIN_BYTES, empty_frames
 
 BIG = (12, 3, 224, 224)  # 7 MiB of float32: above HUGEPAGE_MIN_BYTES
 
@@ -40,11 +40,11 @@ def test_pooled_buffer_is_not_reused_while_any_view_lives():
     gc.collect()
     c = empty_frames(BIG)  # both free now: one of them is recycled
     assert c.data_ptr() in ptrs
-    assert len(video_utils._POOL.maps) <= video_utils._POOL.max_maps
+    assert len(frame_buffers._POOL.maps) <= frame_buffers._POOL.max_maps
 
 
 def test_pool_caps_its_mappings():
-    pool = video_utils._FrameBufferPool(max_maps=2, max_bytes=8 << 20)
+    pool = frame_buffers._FrameBufferPool(max_maps=2, max_bytes=8 << 20)
     a, b, c = pool.take(3 << 20), pool.take(3 << 20), pool.take(3 << 20)  # 4 MiB each (2 MiB pages)
     assert len(a) == 4 << 20 and len(pool.maps) == 2 and all(m is not c for m in pool.maps)
     del a, c
@@ -80,7 +80,8 @@ def test_normalize_frames_any_layout():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_train_transform_matches_straightforward_torchvision(seed):
-    """resize -> crop -> affine on uint8 -> float -> normalise (the pre-P1 pipeline), same draws."""
+    """resize -> crop -> affine on uint8 -> float -> normalise (the pipeline before the fast
+    path), same draws."""
     frames = torch.randint(0, 256, (3, 52, 42, 3), dtype=torch.uint8)
     fast = build_video_transform(48, 40, train=True, rotate=30, scale=0.2, translate=4, p=0.7)
     got = fast(frames, torch.Generator().manual_seed(seed))

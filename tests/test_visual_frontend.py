@@ -6,6 +6,9 @@ from fairseq_slt.models.visual_frontend import (
     SignVisualEncoder,
     TemporalModule,
     build_resnet18,
+    lengths_to_padding_mask,
+    parse_temporal_spec,
+    tconv_out_lengths,
 )
 
 
@@ -65,7 +68,7 @@ def test_masked_batchnorm_uses_valid_steps_only():
     assert torch.all(y[1, :, 2:] == 0)
 
 
-def test_resnet_weights_from_local_file(tmp_path, caplog):
+def test_resnet_weights_from_local_file(tmp_path):
     ref = build_resnet18(None)
     path = tmp_path / "resnet18.pth"
     full = {k: v for k, v in ref.state_dict().items()}
@@ -102,3 +105,20 @@ def test_fused_batchnorm_matches_eval_backbone():
         fused = fuse_batchnorm(net)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
         torch.testing.assert_close(fused(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_temporal_spec_and_lengths():
+    assert parse_temporal_spec("K5, P2") == [("K", 5), ("P", 2)]
+    for bad in ("", "K", "C3", "K0", "K5;P2"):
+        with pytest.raises(ValueError):
+            parse_temporal_spec(bad)
+    lengths = torch.tensor([10, 7, 1])
+    assert tconv_out_lengths(lengths, "K5").tolist() == [10, 7, 1]
+    assert tconv_out_lengths(lengths, "K4").tolist() == [9, 6, 1]  # even kernel loses one step
+    assert tconv_out_lengths(lengths, "P2").tolist() == [5, 3, 1]
+    assert tconv_out_lengths(lengths, "K5,P2,K5,P2").tolist() == [2, 1, 1]
+
+
+def test_lengths_to_padding_mask():
+    mask = lengths_to_padding_mask(torch.tensor([3, 1]), 4)
+    assert mask.tolist() == [[False, False, False, True], [False, True, True, True]]

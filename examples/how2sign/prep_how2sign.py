@@ -19,8 +19,8 @@ import sys
 
 from tqdm import tqdm
 
-from fairseq_slt.data.prep_utils import probe_video, require, run_prep, write_data_root, write_dropped
-from fairseq_slt.data.video_utils import time_range_to_frames
+from fairseq_slt.data.prep_utils import require, run_prep, write_data_root, write_dropped
+from fairseq_slt.data.video_io import probe_video, time_range_to_frames
 
 logger = logging.getLogger("prep_how2sign")
 

@@ -1,10 +1,4 @@
-"""Console scripts of fairseq-slt (see setup.py's entry points)."""
+"""Console scripts of fairseq-slt (see setup.py's entry points).
 
-import logging
-
-LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"  # fairseq_cli's format
-
-
-def setup_logging(force: bool = False) -> None:
-    """INFO logging to stderr in fairseq's format, for a console script's ``cli_main``."""
-    logging.basicConfig(format=LOG_FORMAT, level=logging.INFO, force=force)
+Each is a thin command line over a library module; nothing outside ``cli/`` imports them.
+"""

@@ -22,7 +22,9 @@ import tempfile
 import sentencepiece as sp
 import torch
 
-from . import setup_logging
+from ..checkpoints import load_checkpoint_state
+from ..data.vocab import train_sentencepiece, write_fairseq_dict
+from ..logging_utils import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +48,16 @@ def build(args) -> None:
             for path in args.text:
                 with open(path, encoding="utf-8") as g:
                     f.writelines(line for line in g if line.strip())
+        with open(text, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
         prefix = os.path.join(work, "spm")
-        sp.SentencePieceTrainer.train(
-            input=text, model_prefix=prefix, vocab_size=args.vocab_size, model_type="bpe",
-            hard_vocab_limit=False, character_coverage=1.0, bos_id=0, pad_id=1, eos_id=2,
-            unk_id=3, minloglevel=2, num_threads=1,
-        )
-        model = sp.SentencePieceProcessor(model_file=prefix + ".model")
+        spm_model = train_sentencepiece(lines, prefix, args.vocab_size, model_type="bpe")
+        write_fairseq_dict(spm_model, os.path.join(work, "dict.txt"))
+        model = sp.SentencePieceProcessor(model_file=spm_model)
         pieces_path = os.path.join(work, "train.spm")
-        with open(text, encoding="utf-8") as f, open(pieces_path, "w", encoding="utf-8") as g:
-            for line in f:
-                g.write(" ".join(model.encode(line.strip(), out_type=str)) + "\n")
-        with open(os.path.join(work, "dict.txt"), "w", encoding="utf-8") as f:
-            for i in range(model.get_piece_size()):
-                if not model.is_control(i) and not model.is_unknown(i):
-                    f.write(f"{model.id_to_piece(i)} 1\n")
+        with open(pieces_path, "w", encoding="utf-8") as g:
+            for line in lines:
+                g.write(" ".join(model.encode(line, out_type=str)) + "\n")
 
         data = os.path.join(work, "bin")
         _run([
@@ -88,7 +85,7 @@ def build(args) -> None:
             "--no-epoch-checkpoints", "--disable-validation", "--num-workers", "0",
             "--save-interval-updates", args.updates, "--no-progress-bar", "--log-interval", "50",
         ])
-        state = torch.load(os.path.join(save_dir, "checkpoint_last.pt"), map_location="cpu")
+        state = load_checkpoint_state(os.path.join(save_dir, "checkpoint_last.pt"))
         state["optimizer_history"], state["last_optimizer_state"] = [], None
         torch.save(state, os.path.join(args.out, "model.pt"))
         shutil.copyfile(os.path.join(work, "dict.txt"), os.path.join(args.out, "dict.txt"))

@@ -18,7 +18,7 @@ from ..data import SignVideoDatasetCreator
 from ..data.feature_cache import visual_fingerprint, write_meta, write_split
 from ..models.pretrained import load_stage1_visual_encoder
 from ..tasks.sign_translation import SignTranslationConfig, SignTranslationTask
-from . import setup_logging
+from ..logging_utils import setup_logging
 
 logger = logging.getLogger(__name__)
 

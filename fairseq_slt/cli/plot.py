@@ -35,7 +35,7 @@ import sys
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import setup_logging
+from ..logging_utils import setup_logging
 
 logger = logging.getLogger("fairseq_slt.cli.plot")
 

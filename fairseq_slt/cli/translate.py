@@ -19,9 +19,9 @@ from typing import List
 
 from tqdm import tqdm
 
-from ..data.video_utils import VideoReadError
+from ..data.video_io import VideoReadError
 from ..inference import SignTranslator, Translation, VideoInput
-from . import setup_logging
+from ..logging_utils import setup_logging
 
 logger = logging.getLogger("fairseq_slt.translate")
 

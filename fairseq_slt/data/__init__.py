@@ -6,7 +6,7 @@ from .sign_video_dataset import (
     SignVideoDatasetItem,
     collate_frames,
 )
-from .video_utils import VideoReadError, VideoSource
+from .video_io import VideoReadError, VideoSource
 
 __all__ = [
     "ManifestError",

@@ -62,7 +62,7 @@ class FeatureCache:
         for path in (feats_path, lengths_path):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"feature cache lacks {path}: run fairseq-slt-cache-features for split {split}")
-        self.meta = read_meta(cache_dir)
+        read_meta(cache_dir)  # a cache without meta.json (no fingerprint) is refused
         self.features = np.load(feats_path, mmap_mode="r")
         self.lengths = np.load(lengths_path)
         if len(self.lengths) != n_samples:

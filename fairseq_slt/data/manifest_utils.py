@@ -1,16 +1,26 @@
-"""Writing a data root: TSV manifests, sentencepiece model + dictionary, ``config.yaml``.
+"""Writing a data root: TSV manifests, sentencepiece model + dictionary, ``config.yaml``, and the
+data configs derived from it (``config_stage2.yaml``: stage 2's tokenizer and vocabulary, feature
+cache).
 
-Used by the synthetic corpus generator and the dataset prep scripts (as fairseq's
-``examples/speech_to_text/data_utils.py`` is by its prep scripts).
+Used by the synthetic corpus generator, the dataset prep scripts (as fairseq's
+``examples/speech_to_text/data_utils.py`` is by its prep scripts) and ``fairseq-slt-data-config``.
 """
 
 import csv
+import logging
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import yaml
 
+from .vocab import train_sentencepiece, write_fairseq_dict
+
+logger = logging.getLogger(__name__)
+
 MANIFEST_COLUMNS = ["id", "video", "n_frames", "tgt_text"]
+# the files of an mBART directory (mbart.cc25 layout) that a data config points at
+MBART_VOCAB = "dict.txt"
+MBART_SPM = "sentence.bpe.model"
 
 
 def write_manifest(path: str, rows: List[Dict[str, object]], columns: Optional[List[str]] = None) -> None:
@@ -31,36 +41,10 @@ def write_manifest(path: str, rows: List[Dict[str, object]], columns: Optional[L
 
 def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: str = "unigram",
               prefix: str = "spm") -> None:
-    """Train a sentencepiece model on ``texts`` and write ``<prefix>.model`` and ``dict.txt``.
-
-    Special ids follow fairseq's dictionary (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3),
-    as in S2T's ``gen_vocab``; ``vocab_size`` is a soft limit for small corpora.
-    """
-    import sentencepiece as sp
-
-    text_path = os.path.join(out_dir, f"{prefix}.train.txt")
-    with open(text_path, "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(t.strip() + "\n")
-    sp.SentencePieceTrainer.train(
-        input=text_path,
-        model_prefix=os.path.join(out_dir, prefix),
-        vocab_size=vocab_size,
-        model_type=model_type,
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        bos_id=0, pad_id=1, eos_id=2, unk_id=3,
-        num_threads=1,
-        minloglevel=2,
-    )
-    os.remove(text_path)
-    model = sp.SentencePieceProcessor(model_file=os.path.join(out_dir, f"{prefix}.model"))
-    specials = {"<s>", "<pad>", "</s>", "<unk>"}
-    with open(os.path.join(out_dir, "dict.txt"), "w", encoding="utf-8") as f:
-        for i in range(model.get_piece_size()):
-            piece = model.id_to_piece(i)
-            if piece not in specials:
-                f.write(f"{piece} 1\n")
+    """Train a sentencepiece model on ``texts`` and write ``<prefix>.model`` and ``dict.txt``
+    (S2T's ``gen_vocab``; see :mod:`fairseq_slt.data.vocab`)."""
+    spm_model = train_sentencepiece(texts, os.path.join(out_dir, prefix), vocab_size, model_type)
+    write_fairseq_dict(spm_model, os.path.join(out_dir, "dict.txt"))
 
 
 def gen_config_yaml(out_dir: str, video_root: str, resize: int = 256, crop: int = 224,
@@ -76,5 +60,78 @@ def gen_config_yaml(out_dir: str, video_root: str, resize: int = 256, crop: int 
         "video": {"resize": resize, "crop": crop, "keep_ratio": keep_ratio, "max_frames": max_frames},
         "augment": augment or {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5},
     }
-    with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as f:
+    write_yaml(os.path.join(out_dir, "config.yaml"), config)
+
+
+def data_root_path(data_root: str, path: str) -> str:
+    """``path`` (absolute, or relative to the working directory) as a data config writes it:
+    relative to ``data_root`` when it lies inside it, otherwise absolute.
+    :class:`~fairseq_slt.data.SignDataConfig` resolves either form to ``path``."""
+    root, target = os.path.abspath(data_root), os.path.abspath(path)
+    if os.path.commonpath([root, target]) == root:
+        return os.path.relpath(target, root)
+    return target
+
+
+def point_at_mbart(config: Dict[str, Any], data_root: str, mbart_dir: str) -> Dict[str, Any]:
+    """A copy of ``config`` whose target vocabulary and sentencepiece model are those of
+    ``mbart_dir`` (absolute, or relative to the working directory). Other keys of
+    ``bpe_tokenizer`` are kept; keys keep their order."""
+    for name in (MBART_VOCAB, MBART_SPM):
+        if not os.path.isfile(os.path.join(mbart_dir, name)):
+            raise FileNotFoundError(f"mBART directory {mbart_dir} lacks {name}")
+    config = dict(config)
+    config["vocab_filename"] = data_root_path(data_root, os.path.join(mbart_dir, MBART_VOCAB))
+    bpe = dict(config.get("bpe_tokenizer") or {})
+    bpe["bpe"] = "sentencepiece"
+    bpe["sentencepiece_model"] = data_root_path(data_root, os.path.join(mbart_dir, MBART_SPM))
+    config["bpe_tokenizer"] = bpe
+    return config
+
+
+def write_yaml(path: str, config: Dict[str, Any]) -> None:
+    """Write ``config`` to ``path`` atomically (a temporary file, then ``os.replace``), in the
+    order of its keys."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False)
+    os.replace(tmp, path)
+
+
+def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[str] = None,
+                       feature_cache: Optional[str] = None, drop_feature_cache: bool = False) -> str:
+    """Write the data config ``<data_root>/<out>``, derived from ``<data_root>/<src>``.
+
+    Args:
+        data_root: the data root (the folder of the manifests and of ``src``).
+        src: data config to start from, e.g. ``config.yaml`` (relative to ``data_root``).
+        out: data config to write, e.g. ``config_stage2.yaml`` (relative to ``data_root``; may be
+            ``src`` itself).
+        mbart_dir: an mBART directory (mbart.cc25 layout; absolute, or relative to the working
+            directory): ``vocab_filename`` and ``bpe_tokenizer.sentencepiece_model`` are pointed
+            at its ``dict.txt`` and ``sentence.bpe.model``, relative to the data root when the
+            directory is inside it and absolute otherwise.
+        feature_cache: set ``feature_cache`` (a folder of ``fairseq-slt-cache-features``,
+            written as given: relative to the data root, or absolute).
+        drop_feature_cache: remove ``feature_cache`` (a model that reads the videos).
+
+    Every other key is copied unchanged and keeps its place (a new ``feature_cache`` comes last).
+    Returns the path written.
+    """
+    if feature_cache is not None and drop_feature_cache:
+        raise ValueError("feature_cache and drop_feature_cache exclude each other")
+    src_path, out_path = os.path.join(data_root, src), os.path.join(data_root, out)
+    with open(src_path, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{src_path}: expected a mapping of keys, got {type(config).__name__}")
+    if mbart_dir is not None:
+        config = point_at_mbart(config, data_root, mbart_dir)
+    if feature_cache is not None:
+        config["feature_cache"] = feature_cache
+    elif drop_feature_cache:
+        config.pop("feature_cache", None)
+    write_yaml(out_path, config)
+    logger.info(f"{src_path} -> {out_path} (vocabulary {config.get('vocab_filename')}, "
+                f"feature cache {config.get('feature_cache')})")
+    return out_path

@@ -11,12 +11,11 @@ import logging
 import os
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import yaml
 from tqdm import tqdm
 
-from ..cli import setup_logging
-from .manifest_utils import gen_config_yaml, gen_vocab, write_manifest
-from .video_utils import list_frame_files
+from ..logging_utils import setup_logging
+from .manifest_utils import derive_config_yaml, gen_config_yaml, gen_vocab, write_manifest
+from .video_io import list_frame_files
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +33,6 @@ def count_folder_frames(folders: List[str], desc: str) -> Dict[str, int]:
     for folder in tqdm(folders, desc=desc, unit="video", mininterval=1.0):
         counts[folder] = len(list_frame_files(folder)) if os.path.isdir(folder) else 0
     return counts
-
-
-def probe_video(path: str) -> Tuple[float, int]:
-    """``(fps, n_frames)`` of a video file (decord, with PyAV where decord cannot open it)."""
-    try:
-        import decord
-
-        vr = decord.VideoReader(path, num_threads=1)
-        return float(vr.get_avg_fps()), len(vr)
-    except Exception:
-        import av
-
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            n = stream.frames or sum(1 for _ in container.decode(stream))
-            return float(stream.average_rate), int(n)
 
 
 def write_dropped(out_dir: str, split: str, dropped: List[Tuple[str, str]]) -> Optional[str]:
@@ -90,16 +73,12 @@ def write_data_root(
     gen_vocab(train_text, out_dir, vocab_size=vocab_size, model_type=spm_type)
     gen_config_yaml(out_dir, video_root=video_root, **config)
     if mbart_dir:
-        from ..cli.trim_mbart import trim
+        from ..mbart.trim import trim
 
         trimmed = os.path.join(out_dir, "mbart.trimmed")
         trim(mbart_dir, train_text, trimmed)
-        with open(os.path.join(out_dir, "config.yaml"), encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
-        cfg["vocab_filename"] = "mbart.trimmed/dict.txt"
-        cfg["bpe_tokenizer"] = {"bpe": "sentencepiece", "sentencepiece_model": "mbart.trimmed/sentence.bpe.model"}
-        with open(os.path.join(out_dir, "config_stage2.yaml"), "w", encoding="utf-8") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
+        # inside the data root, so written as mbart.trimmed/dict.txt, mbart.trimmed/sentence.bpe.model
+        derive_config_yaml(out_dir, "config.yaml", "config_stage2.yaml", mbart_dir=trimmed)
 
 
 def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,

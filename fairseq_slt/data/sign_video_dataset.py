@@ -18,15 +18,9 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
 from .transforms import build_video_transform
-from .video_utils import (
-    IMAGE_EXTENSIONS,
-    VideoReadError,
-    VideoSource,
-    empty_frames,
-    num_sampled_frames,
-    read_frames,
-    sample_indices,
-)
+from .frame_buffers import empty_frames
+from .sampling import num_sampled_frames, sample_indices
+from .video_io import IMAGE_EXTENSIONS, VideoReadError, VideoSource, read_frames
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +67,6 @@ class SignVideoDataset(FairseqDataset):
         tgt_tokens: List[torch.Tensor],
         tgt_dict: Dictionary,
         rows: List[int],
-        signers: Optional[List[str]] = None,
         seed: int = 1,
         use_feature_cache: bool = True,
         skip_bad_videos: bool = False,
@@ -82,7 +75,7 @@ class SignVideoDataset(FairseqDataset):
         self.split, self.is_train, self.cfg, self.manifest = split, is_train, cfg, manifest
         self.ids, self.sources, self.n_frames = ids, sources, n_frames
         self.tgt_texts, self.tgt_tokens, self.tgt_dict = tgt_texts, tgt_tokens, tgt_dict
-        self.rows, self.signers, self.seed = rows, signers, seed
+        self.rows, self.seed = rows, seed
         self.n_samples = len(ids)
         for name in ("sources", "n_frames", "tgt_texts", "tgt_tokens", "rows"):
             assert len(getattr(self, name)) == self.n_samples, name
@@ -207,9 +200,6 @@ class SignVideoDataset(FairseqDataset):
             batches = list(batches) + [np.asarray(indices[covered:], dtype=np.int64)]
         return batches
 
-    def prefetch(self, indices):
-        raise NotImplementedError
-
 
 class SignVideoDatasetCreator:
     """Builds a :class:`SignVideoDataset` from ``<data>/<split>.tsv``."""
@@ -316,10 +306,9 @@ class SignVideoDatasetCreator:
             texts.append(text)
             tokens.append(toks)
             line_nums.append(row["_row"])
-        signers = [r.get(cls.KEY_SIGNER, "") for r in rows] if cls.KEY_SIGNER in rows[0] else None
         return SignVideoDataset(
             split, is_train, cfg, manifest, ids, sources, n_frames, texts, tokens, tgt_dict,
-            line_nums, signers=signers, seed=seed, use_feature_cache=use_feature_cache,
+            line_nums, seed=seed, use_feature_cache=use_feature_cache,
             skip_bad_videos=skip_bad_videos,
         )
 

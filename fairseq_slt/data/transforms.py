@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from .video_utils import empty_frames
+from .frame_buffers import empty_frames
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]

@@ -1,4 +1,4 @@
-"""Loading pre-trained components: the stage-1 visual encoder and an mBART directory.
+"""Loading pre-trained components (the stage-1 visual encoder) and freezing them.
 
 Strict by default (fairseq's ``load_pretrained_component_from_model`` convention): a missing file,
 a checkpoint of another architecture or sizes that do not match are errors that say what to do.
@@ -12,31 +12,12 @@ from typing import Dict, Iterable, Tuple
 import torch
 import torch.nn as nn
 
+from ..checkpoints import checkpoint_arch, checkpoint_model_args, load_checkpoint_state, registered_model_of_arch
 from .visual_frontend import SignVisualEncoder
 
 logger = logging.getLogger(__name__)
 
-STAGE1_ARCHS = ("slt_lightt", "slt_lightt_tiny")
-MBART_FILES = ("model.pt", "dict.txt", "sentence.bpe.model")
-
-
-def checkpoint_model_args(state: Dict) -> Namespace:
-    """The model arguments of a fairseq checkpoint (``cfg.model`` or legacy ``args``)."""
-    cfg = state.get("cfg") or {}
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else getattr(cfg, "model", None)
-    if model_cfg is None and state.get("args") is not None:
-        model_cfg = state["args"]
-    if model_cfg is None:
-        raise ValueError("the checkpoint holds no model configuration (cfg.model or args)")
-    if isinstance(model_cfg, Namespace):
-        return model_cfg
-    return Namespace(**dict(model_cfg))
-
-
-def load_checkpoint_state(path: str) -> Dict:
-    """A fairseq checkpoint as saved (torch's weights-only loader with our allow-list); unlike
-    ``checkpoint_utils.load_checkpoint_to_cpu`` it does not rebuild the training config."""
-    return torch.load(path, map_location="cpu")
+STAGE1_MODEL = "slt_lightt"  # the registered stage-1 model; its archs come from fairseq's registry
 
 
 def prefixed_state(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
@@ -56,11 +37,9 @@ def load_stage1_visual_encoder(path: str) -> Tuple[SignVisualEncoder, Namespace]
         raise FileNotFoundError(f"stage-1 checkpoint not found: {path} (train stage 1 first)")
     state = load_checkpoint_state(path)
     args = checkpoint_model_args(state)
-    arch = getattr(args, "arch", None) or getattr(args, "_name", None)
-    if arch not in STAGE1_ARCHS:
-        raise ValueError(
-            f"{path} is a checkpoint of --arch {arch}, not of stage 1 ({', '.join(STAGE1_ARCHS)})"
-        )
+    arch = checkpoint_arch(state)
+    if registered_model_of_arch(arch) != STAGE1_MODEL:
+        raise ValueError(f"{path} is a checkpoint of --arch {arch}, not of stage 1 (a {STAGE1_MODEL} arch)")
     visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, resnet_pretrained=None)
     weights = prefixed_state(state["model"], "encoder.visual.")
     try:
@@ -98,19 +77,6 @@ class FrozenModule(nn.Module):
     def forward(self, *args, **kwargs):
         with torch.no_grad():
             return self.module(*args, **kwargs)
-
-
-def check_mbart_dir(path: str) -> None:
-    if not path:
-        return
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"mBART directory not found: {path}")
-    missing = [f for f in MBART_FILES if not os.path.isfile(os.path.join(path, f))]
-    if missing:
-        raise FileNotFoundError(
-            f"mBART directory {path} lacks {', '.join(missing)} (expected the layout of fairseq's "
-            f"mbart.cc25 archive: {', '.join(MBART_FILES)})"
-        )
 
 
 def count_parameters(params: Iterable[nn.Parameter]) -> int:

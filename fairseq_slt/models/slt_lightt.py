@@ -22,26 +22,22 @@ from fairseq.models import (
 from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.modules import FairseqDropout, LayerNorm, PositionalEmbedding, TransformerEncoderLayer
 
-from ..data.video_utils import lengths_to_padding_mask
-from .visual_frontend import MLPAdapter, SignVisualEncoder
+from .model_args import add_transformer_size_args, add_visual_encoder_args
+from .visual_frontend import (
+    DEFAULT_TEMPORAL_DIM,
+    DEFAULT_TEMPORAL_MODULE,
+    MLPAdapter,
+    SignEncoderMixin,
+    SignVisualEncoder,
+    lengths_to_padding_mask,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def add_visual_encoder_args(parser) -> None:
-    """Options of the stage-1 visual encoder (shared with stage 2, which loads it)."""
-    parser.add_argument("--resnet-pretrained", type=str, metavar="PATH",
-                        help="local torchvision ResNet-18 ImageNet state dict (nothing is downloaded;"
-                        " without it the backbone is randomly initialised)")
-    parser.add_argument("--temporal-module", type=str, metavar="SPEC",
-                        help="local temporal module: comma-separated K<k> (Conv1d+BN+ReLU, 'same' "
-                        "padding) and P<k> (max-pool) items; paper: one conv, 'K5'")
-    parser.add_argument("--temporal-dim", type=int, metavar="N",
-                        help="channels of the sign-wise features out of the temporal module")
-
-
-class SLTLightTEncoder(FairseqEncoder):
-    """Frames -> sign-wise features -> VL-adapter -> Transformer encoder (``T' x B x D``)."""
+class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
+    """Frames -> sign-wise features -> VL-adapter -> Transformer encoder (``T' x B x D``); the
+    visual encoder trains (:class:`SignEncoderMixin` defaults)."""
 
     def __init__(self, args):
         super().__init__(None)
@@ -106,16 +102,7 @@ class SLTLightTModel(FairseqEncoderDecoderModel):
         add_visual_encoder_args(parser)
         parser.add_argument("--adapter-hidden-dim", type=int, metavar="N",
                             help="hidden size of the VL-adapter MLP (default: encoder embed dim)")
-        parser.add_argument("--encoder-embed-dim", type=int, metavar="N", help="Light-T width")
-        parser.add_argument("--encoder-ffn-embed-dim", type=int, metavar="N", help="encoder FFN dim")
-        parser.add_argument("--encoder-layers", type=int, metavar="N", help="encoder layers")
-        parser.add_argument("--encoder-attention-heads", type=int, metavar="N", help="encoder heads")
-        parser.add_argument("--decoder-embed-dim", type=int, metavar="N", help="decoder width")
-        parser.add_argument("--decoder-ffn-embed-dim", type=int, metavar="N", help="decoder FFN dim")
-        parser.add_argument("--decoder-layers", type=int, metavar="N", help="decoder layers")
-        parser.add_argument("--decoder-attention-heads", type=int, metavar="N", help="decoder heads")
-        parser.add_argument("--dropout", type=float, metavar="D", help="dropout probability")
-        parser.add_argument("--attention-dropout", type=float, metavar="D", help="attention dropout")
+        add_transformer_size_args(parser, "Light-T")
         parser.add_argument("--activation-dropout", type=float, metavar="D", help="FFN dropout")
 
     @classmethod
@@ -139,8 +126,8 @@ class SLTLightTModel(FairseqEncoderDecoderModel):
 def base_architecture(args):
     """Light-T "Base" (paper Table 6): 3+3 layers, 8 heads, d=512, FFN 2048, sinusoidal positions."""
     args.resnet_pretrained = getattr(args, "resnet_pretrained", None)
-    args.temporal_module = getattr(args, "temporal_module", "K5")
-    args.temporal_dim = getattr(args, "temporal_dim", 1024)
+    args.temporal_module = getattr(args, "temporal_module", None) or DEFAULT_TEMPORAL_MODULE
+    args.temporal_dim = getattr(args, "temporal_dim", None) or DEFAULT_TEMPORAL_DIM
     args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 512)
     args.adapter_hidden_dim = getattr(args, "adapter_hidden_dim", None) or args.encoder_embed_dim
     args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 2048)

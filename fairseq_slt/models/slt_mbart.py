@@ -20,17 +20,18 @@ import torch.nn as nn
 from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
 from fairseq.models.transformer import Embedding, TransformerDecoder, TransformerEncoder
 
-from ..data.video_utils import lengths_to_padding_mask
-from .pretrained import (
-    FrozenModule,
-    check_mbart_dir,
-    checkpoint_model_args,
-    count_parameters,
-    load_checkpoint_state,
-    load_stage1_visual_encoder,
+from ..checkpoints import checkpoint_model_args, load_checkpoint_state
+from ..mbart import check_mbart_dir
+from .pretrained import FrozenModule, count_parameters, load_stage1_visual_encoder
+from .model_args import add_transformer_size_args, add_visual_encoder_args
+from .visual_frontend import (
+    DEFAULT_TEMPORAL_DIM,
+    DEFAULT_TEMPORAL_MODULE,
+    MLPAdapter,
+    SignEncoderMixin,
+    SignVisualEncoder,
+    lengths_to_padding_mask,
 )
-from .slt_lightt import add_visual_encoder_args
-from .visual_frontend import MLPAdapter, SignVisualEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,28 @@ MBART_ARCH_KEYS = (
 )
 
 
-class SLTMBartEncoder(TransformerEncoder):
-    """Frames -> frozen visual encoder -> LLM-adapter -> mBART encoder (``T' x B x D``)."""
+class SLTMBartEncoder(SignEncoderMixin, TransformerEncoder):
+    """Frames -> frozen visual encoder -> LLM-adapter -> mBART encoder (``T' x B x D``).
+
+    With a frozen visual encoder ``forward`` also takes cached sign-wise features."""
 
     def __init__(self, args, dictionary, embed_tokens, visual: SignVisualEncoder, freeze_visual: bool):
         super().__init__(args, dictionary, embed_tokens)
         self.visual = FrozenModule(visual) if freeze_visual else visual
         self.adapter = MLPAdapter(visual.out_dim, args.llm_adapter_hidden_dim, args.encoder_embed_dim)
         self.placeholder_idx = dictionary.unk()
+
+    @property
+    def visual_encoder(self) -> SignVisualEncoder:
+        return self.visual.module if self.visual_frozen else self.visual
+
+    @property
+    def visual_frozen(self) -> bool:
+        return isinstance(self.visual, FrozenModule)
+
+    @property
+    def accepts_cached_features(self) -> bool:
+        return self.visual_frozen
 
     def sign_features(self, frames: torch.Tensor, lengths: torch.Tensor):
         """``B x T x 3 x H x W`` frames -> ``B x T' x C`` sign-wise features and lengths."""
@@ -95,20 +110,11 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
                             "--resnet-pretrained (ImageNet) or random weights, shaped by --temporal-module "
                             "and --temporal-dim")
         add_visual_encoder_args(parser)
-        parser.add_argument("--encoder-layers", type=int, metavar="N", help="mBART encoder layers")
-        parser.add_argument("--decoder-layers", type=int, metavar="N", help="mBART decoder layers")
-        parser.add_argument("--encoder-embed-dim", type=int, metavar="N", help="mBART width")
-        parser.add_argument("--decoder-embed-dim", type=int, metavar="N", help="mBART width")
-        parser.add_argument("--encoder-ffn-embed-dim", type=int, metavar="N", help="FFN dim")
-        parser.add_argument("--decoder-ffn-embed-dim", type=int, metavar="N", help="FFN dim")
-        parser.add_argument("--encoder-attention-heads", type=int, metavar="N", help="heads")
-        parser.add_argument("--decoder-attention-heads", type=int, metavar="N", help="heads")
-        parser.add_argument("--dropout", type=float, metavar="D", help="dropout probability")
-        parser.add_argument("--attention-dropout", type=float, metavar="D", help="attention dropout")
+        add_transformer_size_args(parser, "mBART")
 
     @classmethod
     def build_model(cls, args, task):
-        from_checkpoint = getattr(task, "building_from_checkpoint", False)
+        from_checkpoint = task.building_from_checkpoint
         mbart_state = None
         if args_mbart_dir(args) and not from_checkpoint:
             check_mbart_dir(args.mbart_dir)
@@ -143,8 +149,8 @@ def build_visual_encoder(args, from_checkpoint: bool) -> SignVisualEncoder:
     random weights. Sets ``args.temporal_module`` / ``args.temporal_dim`` to what was built."""
     stage1 = getattr(args, "stage1_checkpoint", None)
     if from_checkpoint or (getattr(args, "train_visual_encoder", False) and not stage1):
-        args.temporal_module = getattr(args, "temporal_module", None) or "K5"
-        args.temporal_dim = getattr(args, "temporal_dim", None) or 1024
+        args.temporal_module = getattr(args, "temporal_module", None) or DEFAULT_TEMPORAL_MODULE
+        args.temporal_dim = getattr(args, "temporal_dim", None) or DEFAULT_TEMPORAL_DIM
         pretrained = None if from_checkpoint else getattr(args, "resnet_pretrained", None)
         return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained)
     visual, stage1_args = load_stage1_visual_encoder(stage1)

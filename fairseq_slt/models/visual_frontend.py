@@ -12,17 +12,56 @@ the BatchNorm statistics and set to -inf before max pooling.
 
 import logging
 import os
-from typing import Optional, Tuple
+import re
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torchvision
 
-from ..data.video_utils import lengths_to_padding_mask, parse_temporal_spec, tconv_out_lengths
-
 logger = logging.getLogger(__name__)
 
 RESNET18_DIM = 512
+# the paper's local temporal module: one Conv1D (kernel 5) + BatchNorm + ReLU, 1024 channels
+DEFAULT_TEMPORAL_MODULE = "K5"
+DEFAULT_TEMPORAL_DIM = 1024
+
+
+# length arithmetic of the visual encoder (pure functions)
+
+def parse_temporal_spec(spec: str) -> List[tuple]:
+    """Parse a local temporal module spec such as ``"K5"`` or ``"K5,P2,K5,P2"`` (GFSLT-VLP's
+    notation): ``K<k>`` is a Conv1d of kernel k with 'same' padding + BatchNorm + ReLU, ``P<k>``
+    a max-pool of kernel and stride k."""
+    layers = []
+    for tok in spec.replace(" ", "").split(","):
+        m = re.fullmatch(r"([KP])(\d+)", tok)
+        if m is None or int(m.group(2)) < 1:
+            raise ValueError(f"bad temporal module spec {spec!r}: expected items like K5 or P2, got {tok!r}")
+        layers.append((m.group(1), int(m.group(2))))
+    return layers
+
+
+def tconv_out_lengths(lengths: torch.Tensor, spec: str) -> torch.Tensor:
+    """Output lengths of the local temporal module for input ``lengths``.
+
+    'Same'-padded convolutions keep the length (an even kernel loses one step); a pool of size k
+    floors the length by k and keeps at least one step.
+    """
+    out = lengths.clone()
+    for kind, k in parse_temporal_spec(spec):
+        if kind == "K":
+            out = out + 2 * ((k - 1) // 2) - (k - 1)
+        else:
+            out = torch.div(out, k, rounding_mode="floor")
+        out = out.clamp(min=1)
+    return out
+
+
+def lengths_to_padding_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
+    """``B`` lengths -> ``B x T`` bool mask, True at padded positions (fairseq's convention)."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
 def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
@@ -147,6 +186,32 @@ class SignVisualEncoder(nn.Module):
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         x = self.frame_features(frames, lengths)  # B x T x 512
         return self.temporal(x, lengths)  # B x T' x C, B
+
+
+class SignEncoderMixin:
+    """The interface of our encoders (both stages) to the task, norm logging and inference.
+
+    * :attr:`visual_encoder`: the :class:`SignVisualEncoder` (ResNet-18 + local temporal module),
+      unwrapped where stage 2 freezes it;
+    * :attr:`visual_frozen`: whether it is frozen (stage 2's factorized default);
+    * :attr:`accepts_cached_features`: whether ``forward`` also takes cached sign-wise features
+      (``B x T' x C``, ``fairseq-slt-cache-features``) in place of frames; only a frozen visual
+      encoder has features that a cache can hold.
+    """
+
+    visual: nn.Module
+
+    @property
+    def visual_encoder(self) -> "SignVisualEncoder":
+        return self.visual
+
+    @property
+    def visual_frozen(self) -> bool:
+        return False
+
+    @property
+    def accepts_cached_features(self) -> bool:
+        return False
 
 
 class MLPAdapter(nn.Module):

@@ -16,7 +16,7 @@ from typing import List
 import numpy as np
 from tqdm import tqdm
 
-from ..cli import setup_logging
+from ..logging_utils import setup_logging
 from ..data.manifest_utils import gen_config_yaml, gen_vocab, write_manifest
 from .grammar import sample_sentence
 from .render import render_sentence

@@ -16,9 +16,6 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-METRIC_NAMES = ("gnorm_visual_last", "pnorm_visual_last", "gnorm_llm_last", "pnorm_llm_last")
-
-
 def unwrap_model(model: nn.Module) -> nn.Module:
     """Strip distributed wrappers (``.module``) down to the fairseq model."""
     while not hasattr(model, "encoder") and hasattr(model, "module"):
@@ -31,8 +28,7 @@ def last_layers(model: nn.Module) -> Dict[str, nn.Module]:
     module's last Conv1d + BatchNorm, or ResNet-18's last block without a temporal conv);
     ``llm``: the last decoder layer (mBART in stage 2, Light-T in stage 1)."""
     model = unwrap_model(model)
-    visual = model.encoder.visual
-    visual = getattr(visual, "module", visual)  # FrozenModule
+    visual = model.encoder.visual_encoder
     blocks = [b for b in visual.temporal.layers if any(True for _ in b.parameters())]
     return {
         "visual": blocks[-1] if blocks else visual.backbone.layer4[-1],

@@ -18,6 +18,7 @@ from omegaconf import II, MISSING
 
 from ..data import SignDataConfig, SignVideoDatasetCreator
 from ..data.feature_cache import read_meta, visual_fingerprint
+from ..mbart import parse_langs
 from .norm_logging import last_layer_norms
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class SignTranslationConfig(FairseqDataclass):
         default=None,
         metadata={
             "help": "stage 2: comma-separated pre-training languages of mBART in their order (as "
-            "translation_from_pretrained_bart's --langs); the dictionary gets [lang] for each, then <mask>"
+            "translation_from_pretrained_bart's --langs), or 'cc25' for mBART-large-cc25's 25; the "
+            "dictionary gets [lang] for each, then <mask>"
         },
     )
     tgt_lang: Optional[str] = field(
@@ -82,6 +84,9 @@ class SignTranslationTask(FairseqTask):
         self.tgt_dict = tgt_dict
         self.data_cfg = data_cfg
         self.bpe_tokenizer = self.build_bpe(None)
+        # True while build_model restores a checkpoint: the models then skip loading pre-trained
+        # parts (stage-1 encoder, mBART, ImageNet weights) that the checkpoint overwrites
+        self.building_from_checkpoint = False
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
@@ -107,7 +112,6 @@ class SignTranslationTask(FairseqTask):
         return self.tgt_dict.index(f"[{self.cfg.tgt_lang}]") if self.cfg.tgt_lang else None
 
     def build_model(self, cfg, from_checkpoint=False):
-        # models read this to skip loading pre-trained parts that the checkpoint overwrites
         self.building_from_checkpoint = from_checkpoint
         try:
             model = super().build_model(cfg, from_checkpoint)
@@ -177,7 +181,7 @@ def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Opti
         if tgt_lang:
             raise ValueError("--tgt-lang needs --langs (mBART's pre-training languages, in order)")
         return
-    names = [lang.strip() for lang in langs.split(",") if lang.strip()]
+    names = parse_langs(langs)
     if tgt_lang and tgt_lang not in names:
         raise ValueError(f"--tgt-lang {tgt_lang} is not one of --langs ({', '.join(names)})")
     for lang in names:
@@ -188,13 +192,13 @@ def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Opti
 def check_cache_matches(model, cache_dir: str) -> None:
     """A feature cache is only valid for the frozen visual encoder it was computed with."""
     encoder = model.encoder
-    if not hasattr(encoder, "forward_features") or not hasattr(encoder.visual, "module"):
+    if not encoder.accepts_cached_features:
         raise ValueError(
             f"config.yaml names the feature cache {cache_dir}, but this model trains its visual "
             "encoder (stage 1 or --train-visual-encoder): remove feature_cache from config.yaml"
         )
     meta = read_meta(cache_dir)
-    if meta["visual_fingerprint"] != visual_fingerprint(encoder.visual.module.state_dict()):
+    if meta["visual_fingerprint"] != visual_fingerprint(encoder.visual_encoder.state_dict()):
         raise ValueError(
             f"the feature cache {cache_dir} was computed from {meta['stage1_checkpoint']}, whose "
             "visual encoder differs from this model's: rebuild it with fairseq-slt-cache-features"

@@ -2,68 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from fairseq_slt.data.video_utils import (
-    VideoSource,
-    lengths_to_padding_mask,
-    list_frame_files,
-    num_sampled_frames,
-    parse_temporal_spec,
-    read_frames,
-    sample_indices,
-    tconv_out_lengths,
-    time_range_to_frames,
-)
+from fairseq_slt.data.sampling import sample_indices
+from fairseq_slt.data.video_io import VideoSource, list_frame_files, read_frames, time_range_to_frames
 
 
 def psnr(a, b):
     mse = ((a - b) ** 2).mean()
     return float(10 * torch.log10(255.0**2 / mse))
-
-
-def test_num_sampled_frames_ratio_and_cap():
-    assert num_sampled_frames(100, 0.25, 300) == 25
-    assert num_sampled_frames(10, 0.25, 300) == 3  # ceil(2.5)
-    assert num_sampled_frames(1, 0.25, 300) == 1
-    assert num_sampled_frames(2000, 0.25, 300) == 300  # capped
-    assert num_sampled_frames(2000, 0.25, 0) == 500  # 0: no cap
-
-
-def test_sample_indices_eval_is_uniform_and_deterministic():
-    # k = 3 segments of 10/3 frames; the middle of each: floor(1.67), floor(5), floor(8.33)
-    assert sample_indices(10, 0.25, 300, train=False).tolist() == [1, 5, 8]
-    assert sample_indices(8, 0.5, 300, train=False).tolist() == [1, 3, 5, 7]
-    assert sample_indices(3, 1.0, 300, train=False).tolist() == [0, 1, 2]
-    # over-long video: capped, spread over the whole video
-    idx = sample_indices(1000, 0.25, 10, train=False)
-    assert idx.tolist() == [50, 150, 250, 350, 450, 550, 650, 750, 850, 950]
-
-
-def test_sample_indices_train_random_sorted_unique():
-    rng = np.random.default_rng(0)
-    draws = [sample_indices(40, 0.25, 300, train=True, rng=rng) for _ in range(20)]
-    for idx in draws:
-        assert len(idx) == 10
-        assert np.all(np.diff(idx) > 0) and idx.min() >= 0 and idx.max() < 40
-    assert len({tuple(d) for d in draws}) > 1  # actually random
-    again = sample_indices(40, 0.25, 300, train=True, rng=np.random.default_rng(5))
-    assert again.tolist() == sample_indices(40, 0.25, 300, train=True, rng=np.random.default_rng(5)).tolist()
-
-
-def test_temporal_spec_and_lengths():
-    assert parse_temporal_spec("K5, P2") == [("K", 5), ("P", 2)]
-    for bad in ("", "K", "C3", "K0", "K5;P2"):
-        with pytest.raises(ValueError):
-            parse_temporal_spec(bad)
-    lengths = torch.tensor([10, 7, 1])
-    assert tconv_out_lengths(lengths, "K5").tolist() == [10, 7, 1]
-    assert tconv_out_lengths(lengths, "K4").tolist() == [9, 6, 1]  # even kernel loses one step
-    assert tconv_out_lengths(lengths, "P2").tolist() == [5, 3, 1]
-    assert tconv_out_lengths(lengths, "K5,P2,K5,P2").tolist() == [2, 1, 1]
-
-
-def test_lengths_to_padding_mask():
-    mask = lengths_to_padding_mask(torch.tensor([3, 1]), 4)
-    assert mask.tolist() == [[False, False, False, True], [False, True, True, True]]
 
 
 def test_list_frame_files_numeric_order(tmp_path):
@@ -105,7 +50,7 @@ def test_time_range_reads_the_right_frames(tiny_corpus):
 
 def test_decord_and_pyav_decode_the_same_frames(tmp_path):
     """decord reads 64 px wide videos itself; 48 px wide ones go through the PyAV fallback."""
-    from fairseq_slt.data.video_utils import _decord_reader, _pyav_frames
+    from fairseq_slt.data.video_io import _decord_reader, _pyav_frames
     from fairseq_slt.synthetic.generate import write_mp4
 
     rng = np.random.default_rng(0)

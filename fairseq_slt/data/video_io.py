@@ -1,6 +1,6 @@
-"""Pure helpers for reading sign videos and for the length arithmetic of the visual encoder.
+"""Reading sign videos: video files and frame folders, only the frames that are sampled.
 
-Two kinds of video source are supported (see README, "Data"):
+Two kinds of video source are supported (see docs/usage.md, "Data root"):
 
 * a file decord can read (mp4, avi, ...), optionally restricted to a ``[start, end)`` time range
   in seconds (How2Sign sentences are cut out of the full videos by reference);
@@ -9,15 +9,10 @@ Two kinds of video source are supported (see README, "Data"):
 Only the frames that are actually sampled are decoded.
 """
 
-import contextlib
-import math
-import mmap
 import os
 import re
-import sys
-import threading
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -61,6 +56,19 @@ def time_range_to_frames(start: float, end: float, fps: float) -> range:
     first = int(round(start * fps))
     last = int(round(end * fps))
     return range(first, max(first, last))
+
+
+def checked_time_range(path: str, start: float, end: float, fps: float, n_total: int) -> range:
+    """Frames of ``[start, end)`` seconds of a source of ``n_total`` frames at ``fps``; a range that
+    is empty or ends past the source's last frame is a :class:`VideoReadError`."""
+    frames = time_range_to_frames(start, end, fps)
+    if len(frames) == 0 or frames.stop > n_total:
+        where = "is empty" if len(frames) == 0 else f"ends past the end of {path} ({n_total} frames)"
+        raise VideoReadError(
+            f"time range [{start}, {end}) s at {fps:g} fps is frames [{frames.start}, {frames.stop}) "
+            f"and {where}"
+        )
+    return frames
 
 
 def _decord_reader(path: str):
@@ -135,12 +143,7 @@ def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: 
     n_total = len(vr)
     offset = 0
     if source.start is not None:
-        frames = time_range_to_frames(source.start, source.end, vr.get_avg_fps())
-        if frames.stop > n_total:
-            raise VideoReadError(
-                f"time range [{source.start}, {source.end}) s ends at frame {frames.stop} past the "
-                f"end of {source.path} ({n_total} frames)"
-            )
+        frames = checked_time_range(source.path, source.start, source.end, vr.get_avg_fps(), n_total)
         offset, n_total = frames.start, len(frames)
     _check_count(source, n_total, expected_n_frames)
     absolute = [offset + int(i) for i in indices]
@@ -184,124 +187,17 @@ def _read_images(folder: str, files: Sequence[str]) -> np.ndarray:
     return out
 
 
-HUGEPAGE_MIN_BYTES = 4 << 20
-_HUGEPAGE = 2 << 20
+def probe_video(path: str) -> Tuple[float, int]:
+    """``(fps, n_frames)`` of a video file (decord, with PyAV where decord cannot open it)."""
+    try:
+        import decord
 
+        vr = decord.VideoReader(path, num_threads=1)
+        return float(vr.get_avg_fps()), len(vr)
+    except Exception:
+        import av
 
-class _FrameBufferPool:
-    """Large anonymous memory mappings, advised ``MADV_HUGEPAGE`` and recycled.
-
-    A mapping is handed out as the buffer of one tensor (``torch.frombuffer``), whose storage keeps
-    a reference to it; it is free again once that reference is gone, i.e. once no tensor uses its
-    memory, so it can be reused without a page fault or the kernel zeroing it. At most
-    ``max_maps`` mappings of ``max_bytes`` in all are kept (per process: each DataLoader worker has
-    its own pool); beyond that, fresh mappings are made and unmapped with their tensor.
-    """
-
-    def __init__(self, max_maps: int = 12, max_bytes: int = 1 << 30):
-        self.max_maps, self.max_bytes = max_maps, max_bytes
-        self.maps: List[mmap.mmap] = []
-        self.lock = threading.Lock()
-
-    def _is_free(self, i: int) -> bool:
-        return sys.getrefcount(self.maps[i]) <= 2  # the list's reference and the argument's
-
-    def take(self, nbytes: int) -> mmap.mmap:
-        size = -(-nbytes // _HUGEPAGE) * _HUGEPAGE
-        with self.lock:
-            free = [i for i in range(len(self.maps)) if self._is_free(i)]
-            fits = [i for i in free if size <= len(self.maps[i]) <= 2 * size]
-            if fits:
-                return self.maps[min(fits, key=lambda i: len(self.maps[i]))]
-            m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-            with contextlib.suppress(OSError):  # THP disabled in this kernel: plain pages
-                m.madvise(mmap.MADV_HUGEPAGE)
-            for i in sorted(free, reverse=True):  # drop unused mappings to make room
-                if size > self.max_bytes or len(self.maps) < self.max_maps and self._bytes() + size <= self.max_bytes:
-                    break
-                del self.maps[i]
-            if len(self.maps) < self.max_maps and self._bytes() + size <= self.max_bytes:
-                self.maps.append(m)
-            return m
-
-    def _bytes(self) -> int:
-        return sum(len(m) for m in self.maps)
-
-
-_POOL = _FrameBufferPool()
-
-
-def empty_frames(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``torch.empty(shape, dtype=dtype)`` (contiguous), from recycled huge pages where large.
-
-    A video's frames or a batch of them is tens to hundreds of MB, allocated afresh per video and
-    per batch. glibc serves such sizes with a new ``mmap`` each time, whose first write then takes
-    one page fault per 4 KiB and the kernel zeroes every page: measured on the development machine
-    that was a quarter of the loader's time (``benchmarks/loader.py``). Tensors of at least
-    ``HUGEPAGE_MIN_BYTES`` instead take a pooled mapping (see :class:`_FrameBufferPool`).
-    """
-    shape = tuple(int(n) for n in shape)
-    numel = math.prod(shape)
-    nbytes = numel * dtype.itemsize
-    if nbytes < HUGEPAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(_POOL.take(nbytes), dtype=dtype, count=numel).view(shape)
-
-
-def num_sampled_frames(n_frames: int, keep_ratio: float, max_frames: int) -> int:
-    """Frames fed to the model for a video of ``n_frames``: ``ceil(n * keep_ratio)``, at least 1,
-    at most ``max_frames`` (over-long videos are capped instead of running out of memory)."""
-    n = max(1, int(math.ceil(n_frames * keep_ratio - 1e-9)))
-    return min(n, max_frames) if max_frames > 0 else n
-
-
-def sample_indices(
-    n_frames: int, keep_ratio: float, max_frames: int, train: bool, rng: Optional[np.random.Generator] = None
-) -> np.ndarray:
-    """Temporal down-sampling (paper: keep 25% of the frames).
-
-    Training draws a sorted random subset of the frames; evaluation takes the frame in the middle
-    of each of ``k`` equal segments, so it is deterministic. Returns sorted int64 indices.
-    """
-    k = num_sampled_frames(n_frames, keep_ratio, max_frames)
-    if k >= n_frames:
-        return np.arange(n_frames, dtype=np.int64)
-    if train:
-        rng = rng if rng is not None else np.random.default_rng()
-        return np.sort(rng.choice(n_frames, size=k, replace=False)).astype(np.int64)
-    return np.floor((np.arange(k) + 0.5) * n_frames / k).astype(np.int64)
-
-
-def parse_temporal_spec(spec: str) -> List[tuple]:
-    """Parse a local temporal module spec such as ``"K5"`` or ``"K5,P2,K5,P2"`` (GFSLT-VLP's
-    notation): ``K<k>`` is a Conv1d of kernel k with 'same' padding + BatchNorm + ReLU, ``P<k>``
-    a max-pool of kernel and stride k."""
-    layers = []
-    for tok in spec.replace(" ", "").split(","):
-        m = re.fullmatch(r"([KP])(\d+)", tok)
-        if m is None or int(m.group(2)) < 1:
-            raise ValueError(f"bad temporal module spec {spec!r}: expected items like K5 or P2, got {tok!r}")
-        layers.append((m.group(1), int(m.group(2))))
-    return layers
-
-
-def tconv_out_lengths(lengths: torch.Tensor, spec: str) -> torch.Tensor:
-    """Output lengths of the local temporal module for input ``lengths``.
-
-    'Same'-padded convolutions keep the length (an even kernel loses one step); a pool of size k
-    floors the length by k and keeps at least one step.
-    """
-    out = lengths.clone()
-    for kind, k in parse_temporal_spec(spec):
-        if kind == "K":
-            out = out + 2 * ((k - 1) // 2) - (k - 1)
-        else:
-            out = torch.div(out, k, rounding_mode="floor")
-        out = out.clamp(min=1)
-    return out
-
-
-def lengths_to_padding_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
-    """``B`` lengths -> ``B x T`` bool mask, True at padded positions (fairseq's convention)."""
-    max_len = int(lengths.max()) if max_len is None else max_len
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            n = stream.frames or sum(1 for _ in container.decode(stream))
+            return float(stream.average_rate), int(n)

@@ -1,0 +1,10 @@
+"""Logging set-up shared by the console scripts (library modules only call ``logging.getLogger``)."""
+
+import logging
+
+LOG_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"  # fairseq_cli's format
+
+
+def setup_logging(force: bool = False) -> None:
+    """INFO logging to stderr in fairseq's format, for a console script's ``cli_main``."""
+    logging.basicConfig(format=LOG_FORMAT, level=logging.INFO, force=force)

@@ -1,0 +1,91 @@
+"""Trim an mBART directory to the vocabulary of a corpus (``fairseq-slt-trim-mbart``).
+
+FLa-LLM (Chen et al. 2024) trims mBART-large-cc25's 250k-type vocabulary and embeddings to the
+tokens of the target training corpus. The new directory keeps the layout of fairseq's mbart.cc25
+archive (``model.pt``, ``dict.txt``, ``sentence.bpe.model``): ``dict.txt`` lists only the pieces
+the corpus uses (in their original order), and the rows of the token embeddings and the output
+projection are cut to: the 4 specials, those pieces, then every language token and ``<mask>``
+(kept whole so that ``--langs`` stays mBART's list). The sentencepiece model is copied unchanged,
+so it still tokenizes the corpus; on the kept tokens the trimmed model gives the same logits.
+"""
+
+import logging
+import os
+import shutil
+from typing import Iterable, List
+
+import torch
+from fairseq.data import Dictionary
+
+from ..checkpoints import load_checkpoint_state
+from . import check_mbart_dir
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_KEYS = (
+    "encoder.embed_tokens.weight",
+    "decoder.embed_tokens.weight",
+    "decoder.output_projection.weight",
+    "decoder.embed_out",
+)
+
+
+def used_pieces(texts: Iterable[str], spm_model: str) -> set:
+    import sentencepiece as sp
+
+    model = sp.SentencePieceProcessor(model_file=spm_model)
+    used = set()
+    for line in texts:
+        used.update(model.encode(line.strip(), out_type=str))
+    return used
+
+
+def kept_rows(base: Dictionary, n_rows: int, used: set) -> List[int]:
+    """Rows of the full embedding matrix to keep: specials, used pieces, language tokens, <mask>.
+
+    The full mBART dictionary is ``dict.txt`` (after fairseq's 4 specials) followed by one
+    ``[lang]`` per pre-training language and ``<mask>``; those trailing rows are all kept.
+    """
+    n_base = len(base)
+    if n_rows < n_base + 1:
+        raise ValueError(
+            f"the embeddings have {n_rows} rows but dict.txt alone has {n_base} types: "
+            "the dictionary does not match the model"
+        )
+    pieces = [i for i in range(base.nspecial, n_base) if base[i] in used]
+    return list(range(base.nspecial)) + pieces + list(range(n_base, n_rows))
+
+
+def trim(mbart_dir: str, texts: List[str], out_dir: str) -> dict:
+    check_mbart_dir(mbart_dir)
+    base = Dictionary.load(os.path.join(mbart_dir, "dict.txt"))
+    state = load_checkpoint_state(os.path.join(mbart_dir, "model.pt"))
+    model = state["model"]
+    n_rows = model["encoder.embed_tokens.weight"].size(0)
+    used = used_pieces(texts, os.path.join(mbart_dir, "sentence.bpe.model"))
+    rows = kept_rows(base, n_rows, used)
+    unknown = sorted(p for p in used if base.index(p) == base.unk())
+    if unknown:
+        logger.warning(f"{len(unknown)} pieces of the corpus are not in dict.txt (they map to <unk>): {unknown[:10]}")
+    before = sum(v.numel() for v in model.values() if torch.is_tensor(v))
+    index = torch.tensor(rows, dtype=torch.long)
+    for key in EMBEDDING_KEYS:
+        if key in model:
+            model[key] = model[key].index_select(0, index).clone()
+    after = sum(v.numel() for v in model.values() if torch.is_tensor(v))
+
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = os.path.join(out_dir, "model.pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, os.path.join(out_dir, "model.pt"))
+    with open(os.path.join(out_dir, "dict.txt"), "w", encoding="utf-8") as f:
+        for i in rows[base.nspecial:]:
+            if i < len(base):
+                f.write(f"{base[i]} {base.count[i]}\n")
+    shutil.copyfile(os.path.join(mbart_dir, "sentence.bpe.model"), os.path.join(out_dir, "sentence.bpe.model"))
+    stats = {"rows_before": n_rows, "rows_after": len(rows), "params_before": before, "params_after": after}
+    logger.info(
+        f"trimmed {mbart_dir} -> {out_dir}: {n_rows} -> {len(rows)} embedding rows, "
+        f"{before / 1e6:.2f}M -> {after / 1e6:.2f}M parameters"
+    )
+    return stats
