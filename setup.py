@@ -40,6 +40,7 @@ setup(
             "fairseq-slt-trim-mbart=fairseq_slt.cli.trim_mbart:cli_main",
             "fairseq-slt-build-mbart=fairseq_slt.cli.build_tiny_mbart:cli_main",
             "fairseq-slt-cache-features=fairseq_slt.cli.cache_features:cli_main",
+            "fairseq-slt-data-config=fairseq_slt.cli.data_config:cli_main",
             "fairseq-slt-score=fairseq_slt.cli.score:cli_main",
             "fairseq-slt-translate=fairseq_slt.cli.translate:cli_main",
             "fairseq-slt-plot=fairseq_slt.cli.plot:cli_main",

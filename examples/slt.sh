@@ -10,10 +10,11 @@
 #   5  evaluate stage 2 on dev and test
 # Every extra argument ("$@") is passed to both fairseq-train calls; STAGE1_ARGS / STAGE2_ARGS
 # (word-split strings) to one of them, e.g. STAGE1_ARGS="--resnet-pretrained resnet18-f37072fd.pth".
+# The stage skeleton (log, die, stage_enabled, evaluate, updates_for) is examples/lib.sh's.
 set -euo pipefail
-
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [${DATASET}] $*"; }
-die() { echo "error: $*" >&2; exit 1; }
+examples_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "${examples_dir}/lib.sh"
 
 : "${DATASET:?set by examples/<dataset>/run.sh}"
 : "${PREP_CMD:?set by examples/<dataset>/run.sh}"
@@ -32,11 +33,11 @@ STAGE2_BATCH=${STAGE2_BATCH:-16}
 NUM_WORKERS=${NUM_WORKERS:-4}
 STAGE1_ARGS=${STAGE1_ARGS:-}
 STAGE2_ARGS=${STAGE2_ARGS:-}
-LANGS=${LANGS:-ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,lt_LT,lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN}
+LANGS=${LANGS:-cc25}              # --langs: mBART-cc25's 25 languages, or a comma-separated list
 
-examples_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-plugin_dir=$(cd "${examples_dir}/../fairseq_slt" && pwd)
-bin_dir=${BIN_DIR:-$(dirname "$(command -v python)")}
+recipe=${DATASET}
+plugin_dir=$(slt_plugin_dir)
+bin_dir=$(slt_bin_dir)
 DATA=${OUT_DIR}/data
 STAGE1_DIR=${OUT_DIR}/stage1
 STAGE2_DIR=${OUT_DIR}/stage2
@@ -49,67 +50,63 @@ stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml co
              --langs "${LANGS}" --tgt-lang "${TGT_LANG}")
 if [ -n "${MBART_DIR}" ]; then stage1_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}"); fi
 
-updates_for() {  # epochs, batch -> updates (cosine needs --max-update)
-  local n
-  n=$(( $(wc -l < "${DATA}/train.tsv") - 1 ))
-  echo $(( (n + $2 * NGPUS - 1) / ($2 * NGPUS) * $1 ))
+stage_updates() {  # epochs, batch per GPU -> updates over the training manifest (cosine needs --max-update)
+  updates_for "${DATA}/train.tsv" "$1" $(( $2 * NGPUS ))
 }
 
-evaluate() {  # checkpoint dir, task args...
+evaluate_stage() {  # checkpoint dir, task args...: the best checkpoint on dev and test
   local dir=$1; shift
-  for split in dev test; do
-    "${bin_dir}/fairseq-generate" "${DATA}" "$@" --gen-subset "${split}" \
-      --path "${dir}/checkpoint_best.pt" --beam 5 --batch-size 16 --num-workers "${NUM_WORKERS}" \
-      --scoring sacrebleu --results-path "${dir}/generate"
-    log "${dir##*/} on ${split}:"
-    "${bin_dir}/fairseq-slt-score" "${dir}/generate/generate-${split}.txt" ${SCORE_ARGS}
-  done
+  evaluate "${DATA}" "${dir}/checkpoint_best.pt" "${dir}/generate" "${dir##*/}" "dev test" \
+    "$@" --batch-size 16 --num-workers "${NUM_WORKERS}"
 }
 
-if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+if stage_enabled 0; then
   log "stage 0: prepare ${DATA}"
   "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"}
 fi
 
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+if stage_enabled 1; then
   log "stage 1: slt_lightt -> ${STAGE1_DIR}"
   "${bin_dir}/fairseq-train" "${DATA}" "${stage1_task[@]}" --arch slt_lightt \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
     --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine \
-    --max-update "$(updates_for "${STAGE1_EPOCHS}" "${STAGE1_BATCH}")" --batch-size "${STAGE1_BATCH}" \
+    --max-update "$(stage_updates "${STAGE1_EPOCHS}" "${STAGE1_BATCH}")" --batch-size "${STAGE1_BATCH}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE1_DIR}" --keep-last-epochs 2 \
     --log-format json ${STAGE1_ARGS} "$@"
 fi
 
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if stage_enabled 2; then
   log "stage 2: evaluate stage 1"
-  evaluate "${STAGE1_DIR}" "${stage1_task[@]}"
+  evaluate_stage "${STAGE1_DIR}" "${stage1_task[@]}"
 fi
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if stage_enabled 3; then
   [ -f "${DATA}/config_stage2.yaml" ] || die "no ${DATA}/config_stage2.yaml: set MBART_DIR and re-run stage 0"
-  cp "${DATA}/config_stage2.yaml" "${DATA}/config_stage2_run.yaml"
+  # stage 2 trains and decodes with config_stage2_run.yaml: config_stage2.yaml (+ the feature cache)
+  cache_args=()
   if [ "${CACHE}" = 1 ]; then
     log "stage 3: cache the frozen visual encoder's features"
     "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml config_stage2.yaml \
       --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2
-    echo "feature_cache: features_stage2" >> "${DATA}/config_stage2_run.yaml"
+    cache_args=(--feature-cache features_stage2)
   fi
+  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_stage2_run.yaml \
+    ${cache_args[@]+"${cache_args[@]}"}
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if stage_enabled 4; then
   [ -n "${MBART_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model)"
   log "stage 4: slt_mbart -> ${STAGE2_DIR}"
   "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
     --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --mbart-dir "${DATA}/mbart.trimmed" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
     --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.01 --lr-scheduler cosine \
-    --max-update "$(updates_for "${STAGE2_EPOCHS}" "${STAGE2_BATCH}")" --batch-size "${STAGE2_BATCH}" \
+    --max-update "$(stage_updates "${STAGE2_EPOCHS}" "${STAGE2_BATCH}")" --batch-size "${STAGE2_BATCH}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE2_DIR}" --keep-last-epochs 2 \
     --log-format json ${STAGE2_ARGS} "$@"
 fi
 
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if stage_enabled 5; then
   log "stage 5: evaluate stage 2"
-  evaluate "${STAGE2_DIR}" "${stage2_task[@]}"
+  evaluate_stage "${STAGE2_DIR}" "${stage2_task[@]}"
 fi

@@ -14,7 +14,11 @@
 #
 # Variables: WORK_DIR (default runs/factorized_vs_joint), SEED, N_TRAIN, MAX_EPOCH, MAX_UPDATE2,
 # NORM_INTERVAL, stage / stop_stage (1 factorized, 2 joint, 3 decode + score + plots).
+# The stage skeleton (log, stage_enabled, epochs_for, decode) is examples/lib.sh's.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+source "${here}/../lib.sh"
 
 WORK_DIR=${WORK_DIR:-runs/factorized_vs_joint}
 SEED=${SEED:-1}
@@ -26,21 +30,20 @@ stage=${stage:-1}
 stop_stage=${stop_stage:-3}
 export WORK_DIR SEED N_TRAIN MAX_EPOCH MAX_UPDATE2
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-plugin_dir=$(cd "${here}/../../fairseq_slt" && pwd)
-bin_dir=${BIN_DIR:-$(dirname "$(command -v python)")}
+recipe=factorized_vs_joint
+plugin_dir=$(slt_plugin_dir)
+bin_dir=$(slt_bin_dir)
 DATA=${WORK_DIR}/data
 LOGS=${WORK_DIR}/logs
 JOINT_DIR=${WORK_DIR}/checkpoints_joint
 # stage 2 sees MAX_UPDATE2 x 16 videos: as many epochs of N_TRAIN videos
-EPOCHS2=$(( (MAX_UPDATE2 * 16 + N_TRAIN - 1) / N_TRAIN ))
+EPOCHS2=$(epochs_for "${N_TRAIN}" "${MAX_UPDATE2}" 16)
 JOINT_EPOCHS=$(( MAX_EPOCH + EPOCHS2 ))
 norms=(--log-format json --log-norms-interval "${NORM_INTERVAL}")
 
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [factorized_vs_joint] $*"; }
 mkdir -p "${LOGS}"
 
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+if stage_enabled 1; then
   log "factorized: the demo's both stages (run.sh), norms logged"
   STAGE2_ARGS="${norms[*]} --log-file ${LOGS}/stage2.log" \
     bash "${here}/run.sh" "${norms[@]}" --log-file "${LOGS}/stage1.log"
@@ -48,10 +51,11 @@ fi
 
 joint_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
             --langs en_XX --tgt-lang en_XX)
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if stage_enabled 2; then
   log "joint: slt_mbart with the visual encoder trained, ${JOINT_EPOCHS} epochs -> ${JOINT_DIR}"
   # stage 2's data config without the feature cache: the joint model reads the videos
-  grep -v '^feature_cache:' "${DATA}/config_stage2.yaml" > "${DATA}/config_joint.yaml"
+  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_joint.yaml \
+    --no-feature-cache
   "${bin_dir}/fairseq-train" "${DATA}" "${joint_task[@]}" --arch slt_mbart --train-visual-encoder \
     --temporal-module K5 --temporal-dim 256 --mbart-dir "${WORK_DIR}/mbart.trimmed" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
@@ -61,11 +65,10 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     --log-interval 20 --no-progress-bar "${norms[@]}" --log-file "${LOGS}/joint.log"
 fi
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if stage_enabled 3; then
   log "decode the test split with the joint model, beam 5"
-  "${bin_dir}/fairseq-generate" "${DATA}" "${joint_task[@]}" --gen-subset test \
-    --path "${JOINT_DIR}/checkpoint_last.pt" --beam 5 --batch-size 16 \
-    --scoring sacrebleu --results-path "${WORK_DIR}/generate_joint"
+  decode "${DATA}" test "${JOINT_DIR}/checkpoint_last.pt" "${WORK_DIR}/generate_joint" \
+    "${joint_task[@]}" --batch-size 16
   # fairseq's "wall" of a run's last training record: seconds of training incl. validation
   last_wall() { grep -oP '"wall": "?\K[\d.]+' "$1" | tail -1; }
   {

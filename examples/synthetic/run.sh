@@ -2,14 +2,19 @@
 # Synthetic demo of both FLa-LLM stages on CPU with stock fairseq-train / fairseq-generate:
 #   0 generate the corpus               1 train stage 1 (slt_lightt)   2 decode + score stage 1
 #   3 pre-train a small mBART (denoising) and trim it to the corpus
-#   4 cache the frozen visual encoder's features   5 train stage 2 (slt_mbart)   6 decode + score
+#   4 cache the frozen visual encoder's features, write config_stage2.yaml (fairseq-slt-data-config)
+#   5 train stage 2 (slt_mbart)   6 decode + score
 #
 #   bash examples/synthetic/run.sh [extra fairseq-train arguments for stage 1]
 #
 # Variables (override from the environment): WORK_DIR (default runs/synthetic), SEED,
 # stage / stop_stage (default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2),
 # STAGE2_ARGS (extra fairseq-train arguments for stage 2, word-split).
+# The stage skeleton (log, stage_enabled, decode, score_split) is examples/lib.sh's.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+source "${here}/../lib.sh"
 
 WORK_DIR=${WORK_DIR:-runs/synthetic}
 SEED=${SEED:-1}
@@ -20,10 +25,10 @@ MAX_EPOCH=${MAX_EPOCH:-10}
 MAX_UPDATE2=${MAX_UPDATE2:-1000}
 read -r -a stage2_args <<< "${STAGE2_ARGS:-}"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-plugin_dir=$(cd "${here}/../../fairseq_slt" && pwd)
+recipe=run.sh
+plugin_dir=$(slt_plugin_dir)
 # the venv's scripts, next to the python that runs this (falls back to PATH)
-bin_dir=${BIN_DIR:-$(dirname "$(command -v python)")}
+bin_dir=$(slt_bin_dir)
 DATA=${WORK_DIR}/data
 SAVE_DIR=${WORK_DIR}/checkpoints
 GEN_DIR=${WORK_DIR}/generate
@@ -31,16 +36,15 @@ MBART_DIR=${WORK_DIR}/mbart.trimmed
 SAVE_DIR2=${WORK_DIR}/checkpoints_stage2
 GEN_DIR2=${WORK_DIR}/generate_stage2
 
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [run.sh] $*"; }
 start=$(date +%s)
 
-if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+if stage_enabled 0; then
   log "stage 0: synthetic corpus -> ${DATA}"
   "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --seed "${SEED}" --n-train "${N_TRAIN}" \
     --formats mp4 --size 64 --resize 32 --crop 32 --translate 1
 fi
 
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+if stage_enabled 1; then
   log "stage 1: train slt_lightt_tiny -> ${SAVE_DIR}"
   "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" \
     --task sign_translation --arch slt_lightt_tiny --temporal-dim 256 \
@@ -51,16 +55,14 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     --log-interval 20 --no-progress-bar "$@"
 fi
 
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if stage_enabled 2; then
   log "stage 2: decode the test split with slt_lightt, beam 5"
-  "${bin_dir}/fairseq-generate" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
-    --gen-subset test --path "${SAVE_DIR}/checkpoint_last.pt" --beam 5 --max-tokens 2000 \
-    --scoring sacrebleu --results-path "${GEN_DIR}"
-  log "stage 1 (slt_lightt) on test:"
-  "${bin_dir}/fairseq-slt-score" "${GEN_DIR}/generate-test.txt"
+  decode "${DATA}" test "${SAVE_DIR}/checkpoint_last.pt" "${GEN_DIR}" \
+    --user-dir "${plugin_dir}" --task sign_translation --max-tokens 2000
+  score_split "${GEN_DIR}" test "stage 1 (slt_lightt)"
 fi
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if stage_enabled 3; then
   log "stage 3: pre-train a small mBART on the training targets, then trim it -> ${MBART_DIR}"
   cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/train.en"
   "${bin_dir}/fairseq-slt-build-mbart" --text "${WORK_DIR}/train.en" --lang en_XX \
@@ -69,20 +71,19 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     --text "${WORK_DIR}/train.en" --out "${MBART_DIR}"
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if stage_enabled 4; then
   log "stage 4: cache the frozen stage-1 visual encoder's features"
   "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" \
     --out features_stage2
-  mbart_abs=$(cd "${MBART_DIR}" && pwd)
-  sed -e "s#^vocab_filename:.*#vocab_filename: ${mbart_abs}/dict.txt#" \
-      -e "s#^  sentencepiece_model:.*#  sentencepiece_model: ${mbart_abs}/sentence.bpe.model#" \
-      "${DATA}/config.yaml" > "${DATA}/config_stage2.yaml"
-  echo "feature_cache: features_stage2" >> "${DATA}/config_stage2.yaml"
+  # stage 2's data config: the small mBART's tokenizer and vocabulary (outside the data root, so
+  # written as absolute paths) and the feature cache
+  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config.yaml --out config_stage2.yaml \
+    --mbart-dir "${MBART_DIR}" --feature-cache features_stage2
 fi
 
 stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_stage2.yaml
              --langs en_XX --tgt-lang en_XX)
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if stage_enabled 5; then
   log "stage 5: train slt_mbart (frozen visual encoder, LLM-adapter, small mBART) -> ${SAVE_DIR2}"
   "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
     --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" --mbart-dir "${MBART_DIR}" \
@@ -93,14 +94,10 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     ${stage2_args[@]+"${stage2_args[@]}"}
 fi
 
-if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+if stage_enabled 6; then
   log "stage 6: decode the test split with slt_mbart, beam 5"
-  "${bin_dir}/fairseq-generate" "${DATA}" "${stage2_task[@]}" --gen-subset test \
-    --path "${SAVE_DIR2}/checkpoint_last.pt" --beam 5 --batch-size 16 \
-    --scoring sacrebleu --results-path "${GEN_DIR2}"
-  log "stage 1 (slt_lightt) on test:"
-  "${bin_dir}/fairseq-slt-score" "${GEN_DIR}/generate-test.txt"
-  log "stage 2 (slt_mbart) on test:"
-  "${bin_dir}/fairseq-slt-score" "${GEN_DIR2}/generate-test.txt"
+  decode "${DATA}" test "${SAVE_DIR2}/checkpoint_last.pt" "${GEN_DIR2}" "${stage2_task[@]}" --batch-size 16
+  score_split "${GEN_DIR}" test "stage 1 (slt_lightt)"
+  score_split "${GEN_DIR2}" test "stage 2 (slt_mbart)"
 fi
 log "done in $(( $(date +%s) - start )) s"
