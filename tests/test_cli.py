@@ -1,6 +1,7 @@
 """End to end through the stock fairseq CLIs with ``--user-dir``."""
 
 import os
+import pickle
 import re
 import subprocess
 
@@ -8,6 +9,8 @@ import pytest
 import torch
 
 from conftest import PLUGIN_DIR, run_cli as run, stage1_train_cmd as train_cmd
+
+pytestmark = pytest.mark.slow  # every test here drives the console scripts on a trained model
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +22,11 @@ def test_train_writes_checkpoints(trained):
     save_dir, log = trained
     assert (save_dir / "checkpoint_last.pt").is_file()
     assert "num_updates=3" in log or "num_updates 3" in log
-    assert "ResNet-18 is randomly initialised" in log
+    from fairseq_slt.checkpoints import checkpoint_model_args, load_checkpoint_state
+
+    state = load_checkpoint_state(str(save_dir / "checkpoint_last.pt"))
+    assert state["optimizer_history"][-1]["num_updates"] == 3
+    assert checkpoint_model_args(state).resnet_pretrained is None  # no ImageNet file: random init
 
 
 def test_generate_beam5_hypothesis_for_every_test_sample(tiny_corpus, trained, tmp_path):
@@ -57,8 +64,8 @@ def test_checkpoint_loads_with_weights_only_and_rejects_other_objects(trained, t
 
     bad = tmp_path / "bad.pt"
     torch.save({"model": {}, "payload": Exploit()}, bad)
-    with pytest.raises(Exception, match="Weights only load failed"):
-        torch.load(bad)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        torch.load(bad, weights_only=True)
 
 
 class Exploit:
@@ -78,3 +85,25 @@ def test_allow_list_is_what_makes_fairseq_checkpoints_load(trained):
     ok = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "'model'" in ok.stdout and "'optimizer_history'" in ok.stdout
+
+
+def test_project_loader_needs_no_import_side_effect_and_keeps_the_allow_list(trained):
+    """load_checkpoint_state allows fairseq's globals for its own call, without the plugin's
+    import-time allow-list, and leaves that allow-list in place for fairseq's loader."""
+    import sys
+
+    ckpt = str(trained[0] / "checkpoint_last.pt")
+    code = (
+        "import torch, argparse\n"
+        "from fairseq_slt.checkpoint_safety import fairseq_checkpoint_globals\n"
+        "from fairseq_slt.checkpoints import load_checkpoint_state\n"
+        "torch.serialization.clear_safe_globals()  # as if the plugin's import had not run\n"
+        f"assert 'model' in load_checkpoint_state({ckpt!r})\n"
+        "assert argparse.Namespace not in torch.serialization.get_safe_globals()\n"
+        "torch.serialization.add_safe_globals(fairseq_checkpoint_globals())\n"
+        f"load_checkpoint_state({ckpt!r})\n"
+        "assert argparse.Namespace in torch.serialization.get_safe_globals()  # still allowed\n"
+        f"torch.load({ckpt!r}, weights_only=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

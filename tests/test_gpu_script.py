@@ -49,6 +49,7 @@ def test_bad_settings_are_refused(tmp_path):
     assert proc.returncode != 0 and "WARMUP (10) must be below UPDATES (10)" in proc.stderr
 
 
+@pytest.mark.slow
 def test_tiny_cpu_run_prints_the_table(tmp_path):
     """TINY=1: 24 rendered 32-px videos, slt_lightt_tiny on the CPU for 6 updates (~45 s)."""
     proc = run_script(tmp_path, TINY="1", SHARDS="2")

@@ -161,6 +161,7 @@ def json_run(tiny_corpus, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_real_fairseq_train_log(json_run, tmp_path, capsys):
     for name in ("stdout.log", "train.log"):
         run = plot.read_log(str(json_run / name))
@@ -184,6 +185,7 @@ def test_real_fairseq_train_log(json_run, tmp_path, capsys):
 
 
 @pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard not installed (pip install tensorboard)")
+@pytest.mark.slow
 def test_real_fairseq_tensorboard_logdir(json_run):
     run = plot.read_log(str(json_run / "tb"))
     from_json = plot.read_log(str(json_run / "stdout.log"))

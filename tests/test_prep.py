@@ -84,6 +84,7 @@ def test_prep_phoenix_wrong_root(tmp_path):
         load_script("phoenix14t").main(["--root", str(tmp_path), "--out", str(tmp_path / "o")])
 
 
+@pytest.mark.slow
 def test_stage1_trains_on_prepared_phoenix(phoenix_root, tmp_path):
     out = tmp_path / "data"
     load_script("phoenix14t").main(["--root", str(phoenix_root), "--out", str(out), "--vocab-size", "40"])
@@ -196,6 +197,7 @@ def test_recipe_requires_its_variables(tmp_path):
     assert proc.returncode != 0 and "set PHOENIX14T_ROOT" in proc.stderr
 
 
+@pytest.mark.slow
 def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
     """Prep (with mBART trimming) -> stage 1 -> eval -> feature cache -> stage 2 -> eval, on the
     fixture, with a small mBART built by fairseq-slt-build-mbart and tiny model sizes."""
@@ -222,4 +224,11 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert len(re.findall(r"sentences \d+ \| ROUGE-L [\d.]+ \| BLEU-1", out)) == 4  # 2 stages x dev, test
-    assert "feature cache" in out and "slt_mbart:" in out
+    # stage 2 trained slt_mbart on the feature cache that stage 3 wrote
+    import yaml
+
+    from fairseq_slt.checkpoints import checkpoint_arch, load_checkpoint_state
+
+    run_cfg = yaml.safe_load((data / "config_stage2_run.yaml").read_text())
+    assert run_cfg["feature_cache"] == "features_stage2" and (data / "features_stage2" / "meta.json").is_file()
+    assert checkpoint_arch(load_checkpoint_state(str(tmp_path / "run" / "stage2" / "checkpoint_best.pt"))) == "slt_mbart"

@@ -70,6 +70,7 @@ def test_atomic_copy_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert getattr(PathManager.copy, "_fairseq_slt_atomic", False)
 
 
+@pytest.mark.slow
 def test_skip_bad_videos_is_logged_and_counted(tiny_corpus, tmp_path):
     root = tmp_path / "c"
     shutil.copytree(tiny_corpus, root)
@@ -90,6 +91,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tiny_corpus, tmp_path):
     save_dir = tmp_path / "ckpt"
     cmd = stage1_train_cmd(tiny_corpus, save_dir, 14)
@@ -125,6 +127,7 @@ def test_sigkill_mid_epoch_then_resume(tiny_corpus, tmp_path):
     assert resumed["last_optimizer_state"]["state"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_checkpoint_and_generate_output(tiny_corpus, tmp_path):
     # two runs of a data loader worker each: the augmentation must not touch the global RNG
     env = dict(os.environ)
@@ -147,6 +150,7 @@ def test_same_seed_same_checkpoint_and_generate_output(tiny_corpus, tmp_path):
         assert torch.equal(v, outs[1][1][k]), k
 
 
+@pytest.mark.slow
 def test_two_process_training_matches_one_process(tiny_corpus, tmp_path):
     """fairseq's own distributed flags, gloo on CPU: 2 processes x 2 videos == 1 process x 4."""
     common = ["--dropout", "0", "--attention-dropout", "0", "--activation-dropout", "0",
