@@ -1,14 +1,15 @@
-"""The performance suite of issue #5 in one run: every table, each ratio against its baseline
-measured in the same run on the same machine.
+"""The performance suite in one run: every table, each ratio against its baseline measured in the
+same run on the same machine.
 
-    python benchmarks/run.py              # P1 loader, P2 + P4 stage 2, P3 inference
-    python benchmarks/run.py --only p3    # one part
-    python benchmarks/run.py --quick      # fewer videos / repeats (a smoke run, noisier)
+    python benchmarks/run.py                   # data loader, stage 2 + memory, inference
+    python benchmarks/run.py --only inference  # one part
+    python benchmarks/run.py --quick           # fewer videos / repeats (a smoke run, noisier)
 
-P1 ``loader.py``: frames/s delivered to the model vs a GFSLT-VLP-style loader and raw decode.
-P2 + P4 ``stage2.py``: cached vs live stage-2 updates; memory and parameters of one mBART-large
-update. P3 ``inference.py``: real-time factor of translating a 9 s clip with beam 5.
-GPU: ``benchmarks/gpu.sh`` (needs CUDA). Not part of the test suite; random weights, no downloads.
+``loader`` (``loader.py``): frames/s delivered to the model vs a GFSLT-VLP-style loader and raw
+decode. ``stage2`` (``stage2.py``): cached vs live stage-2 updates; memory and parameters of one
+mBART-large update. ``inference`` (``inference.py``): real-time factor of translating a 9 s clip
+with beam 5. GPU: ``benchmarks/gpu.sh`` (needs CUDA). Not part of the test suite; random weights,
+no downloads.
 """
 
 import argparse
@@ -19,18 +20,18 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = {
-    "p1": ("P1 data loader", ["loader.py"], ["--quick"]),
-    "p2": ("P2 stage 2 + P4 memory", ["stage2.py"], []),
-    "p3": ("P3 inference", ["inference.py"], ["--repeats", "1"]),
+    "loader": ("data loader", ["loader.py"], ["--quick"]),
+    "stage2": ("stage 2 + memory", ["stage2.py"], []),
+    "inference": ("inference", ["inference.py"], ["--repeats", "1"]),
 }
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", action="append", choices=sorted(PARTS), help="run these parts only")
+    p.add_argument("--only", action="append", choices=list(PARTS), help="run these parts only")
     p.add_argument("--quick", action="store_true", help="smaller runs (smoke test; noisier numbers)")
     args = p.parse_args()
-    for key in args.only or sorted(PARTS):
+    for key in args.only or list(PARTS):
         title, script, quick_args = PARTS[key]
         cmd = [sys.executable, os.path.join(HERE, *script)] + (quick_args if args.quick else [])
         print(f"\n## {title}  (`{' '.join(['python', 'benchmarks/' + script[0]] + cmd[2:])}`)\n", flush=True)
