@@ -2,13 +2,8 @@
 
     fairseq-slt-trim-mbart --mbart-dir mbart.cc25 --text train.txt [--text dev.txt] --out mbart.trimmed
 
-FLa-LLM (Chen et al. 2024) trims mBART-large-cc25's 250k-type vocabulary and embeddings to the
-tokens of the target training corpus. The new directory keeps the layout of fairseq's mbart.cc25
-archive (``model.pt``, ``dict.txt``, ``sentence.bpe.model``): ``dict.txt`` lists only the pieces
-the corpus uses (in their original order), and the rows of the token embeddings and the output
-projection are cut to: the 4 specials, those pieces, then every language token and ``<mask>``
-(kept whole so that ``--langs`` stays mBART's list). The sentencepiece model is copied unchanged,
-so it still tokenizes the corpus; on the kept tokens the trimmed model gives the same logits.
+Trims mBART-large-cc25's embeddings to the pieces of the target corpus (FLa-LLM, Chen et al. 2024);
+see :mod:`fairseq_slt.mbart.trim` for what is kept.
 """
 
 import argparse
