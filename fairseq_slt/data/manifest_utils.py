@@ -6,10 +6,10 @@ Used by the synthetic corpus generator, the dataset prep scripts (as fairseq's
 ``examples/speech_to_text/data_utils.py`` is by its prep scripts) and ``fairseq-slt-data-config``.
 """
 
-import csv
+import codecs
 import logging
 import os
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
@@ -23,20 +23,77 @@ MBART_VOCAB = "dict.txt"
 MBART_SPM = "sentence.bpe.model"
 
 
+class ManifestError(ValueError):
+    """A manifest is malformed; the message names the file, row and what to do."""
+
+
 def write_manifest(path: str, rows: List[Dict[str, object]], columns: Optional[List[str]] = None) -> None:
-    """Write a tab-separated manifest; values must not contain tabs or newlines."""
+    """Write a plain tab-separated manifest (UTF-8, ``\\n`` line ends, nothing quoted or escaped),
+    atomically. Values must not contain tabs or line breaks; any other text is written as is, so
+    :func:`read_manifest` gives it back byte for byte (quotes, backslashes, ``#``, any script)."""
     columns = columns or MANIFEST_COLUMNS + [c for c in rows[0] if c not in MANIFEST_COLUMNS]
     for row in rows:
         for c in columns:
             if any(ch in str(row.get(c, "")) for ch in "\t\n\r"):
-                raise ValueError(f"row {row.get('id')}: column {c} holds a tab or newline")
+                raise ValueError(f"row {row.get('id')}: column {c} holds a tab or line break")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
-        writer.writerow(columns)
+        f.write("\t".join(columns) + "\n")
         for row in rows:
-            writer.writerow([row.get(c, "") for c in columns])
+            f.write("\t".join(str(row.get(c, "")) for c in columns) + "\n")
     os.replace(tmp, path)
+
+
+def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """The header and rows of a plain tab-separated manifest; each row maps the header's columns
+    to its fields and ``_row`` to its line number (the header is line 1).
+
+    Fields are split on tabs and nothing is unescaped (the inverse of :func:`write_manifest`). A
+    UTF-8 byte-order mark and ``\\r\\n`` line ends are accepted; a line that is not UTF-8, a blank
+    line, a row with another number of fields than the header or a repeated column name is a
+    :class:`ManifestError` naming the file and line.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"manifest not found: {path}")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise ManifestError(f"{path}: the manifest is empty; it needs a header line")
+    header = _decode_line(path, 1, lines[0]).split("\t")
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ManifestError(f"{path}: the header repeats column(s) {', '.join(repeated)}")
+    rows = []
+    for i, raw in enumerate(lines[1:], start=2):
+        line = _decode_line(path, i, raw)
+        if not line.strip():
+            raise ManifestError(f"{path}: row {i} is blank; remove the empty line")
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ManifestError(
+                f"{path} row {i} (id {fields[0]}): {len(fields)} tab-separated fields but the header "
+                f"has {len(header)} ({', '.join(header)}); a value may hold a tab, or a field is missing"
+            )
+        row: Dict[str, Any] = dict(zip(header, fields))
+        row["_row"] = i
+        rows.append(row)
+    return header, rows
+
+
+def _decode_line(path: str, line_number: int, raw: bytes) -> str:
+    raw = raw[:-1] if raw.endswith(b"\r") else raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ManifestError(
+            f"{path}: row {line_number} is not valid UTF-8 (byte {e.start + 1} of the line: "
+            f"{raw[e.start:e.start + 4]!r}); re-encode the manifest as UTF-8"
+        ) from e
 
 
 def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: str = "unigram",

@@ -5,8 +5,8 @@ A split is one TSV manifest with the columns ``id, video, n_frames, tgt_text`` a
 ``video`` is relative to the config's ``video_root`` and names a video file or a frame folder.
 """
 
-import csv
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -17,16 +17,13 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
+from .manifest_utils import ManifestError, read_manifest
 from .transforms import build_video_transform
 from .frame_buffers import empty_frames
 from .sampling import num_sampled_frames, sample_indices
 from .video_io import IMAGE_EXTENSIONS, VideoReadError, VideoSource, read_frames
 
 logger = logging.getLogger(__name__)
-
-
-class ManifestError(ValueError):
-    """A manifest is malformed; the message names the file, row and what to do."""
 
 
 @dataclass
@@ -70,8 +67,12 @@ class SignVideoDataset(FairseqDataset):
         seed: int = 1,
         use_feature_cache: bool = True,
         skip_bad_videos: bool = False,
+        unavailable: Optional[Dict[int, str]] = None,
     ):
         self.skip_bad_videos = skip_bad_videos
+        # index -> why its video cannot be read (found at load, --skip-bad-videos): such a row is
+        # skipped by every epoch's batches and counted in ``n_skipped`` like an unreadable video
+        self.unavailable = dict(unavailable or {})
         self.split, self.is_train, self.cfg, self.manifest = split, is_train, cfg, manifest
         self.ids, self.sources, self.n_frames = ids, sources, n_frames
         self.tgt_texts, self.tgt_tokens, self.tgt_dict = tgt_texts, tgt_tokens, tgt_dict
@@ -113,6 +114,8 @@ class SignVideoDataset(FairseqDataset):
         return f"{self.manifest} row {self.rows[index]} (id {self.ids[index]})"
 
     def __getitem__(self, index: int) -> Optional[SignVideoDatasetItem]:
+        if index in self.unavailable:
+            return None  # logged once at load; counted per batch by the collater
         if self.feature_cache is not None:  # T' x C features of the frozen visual encoder
             source = self.feature_cache.get(index)
             return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
@@ -210,38 +213,26 @@ class SignVideoDatasetCreator:
 
     @classmethod
     def read_manifest(cls, path: str) -> List[Dict[str, str]]:
-        """Rows of a TSV manifest (``csv.QUOTE_NONE``), each with its line number under ``_row``."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"manifest not found: {path}")
-        rows = []
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
-            try:
-                header = reader.fieldnames or []
-                missing = [c for c in cls.REQUIRED if c not in header]
-                if missing:
-                    raise ManifestError(
-                        f"{path}: missing required column(s) {', '.join(missing)} (header: "
-                        f"{', '.join(header) or 'empty'}); a manifest needs the tab-separated "
-                        f"columns {', '.join(cls.REQUIRED)}"
-                    )
-                for row in reader:
-                    row["_row"] = reader.line_num
-                    rows.append(row)
-            except UnicodeDecodeError as e:
-                raise ManifestError(
-                    f"{path}: row {reader.line_num + 1} is not valid UTF-8 ({e}); re-encode the "
-                    "manifest as UTF-8"
-                ) from e
+        """Rows of a plain TSV manifest (:func:`~fairseq_slt.data.manifest_utils.read_manifest`),
+        each with its line number under ``_row``; the required columns must be there."""
+        header, rows = read_manifest(path)
+        missing = [c for c in cls.REQUIRED if c not in header]
+        if missing:
+            raise ManifestError(
+                f"{path}: missing required column(s) {', '.join(missing)} (header: "
+                f"{', '.join(header) or 'empty'}); a manifest needs the tab-separated "
+                f"columns {', '.join(cls.REQUIRED)}"
+            )
         if not rows:
             raise ManifestError(f"{path}: the manifest has no rows")
         return rows
 
     @classmethod
     def _parse_row(cls, path: str, row: Dict, video_root: str) -> tuple:
+        """``(VideoSource, n_frames, text, problem)`` of a manifest row. A malformed row is a
+        :class:`ManifestError`; ``problem`` says why its video cannot be read (missing, empty
+        frame folder), None if it can: the caller fails or, with ``--skip-bad-videos``, skips."""
         where = f"{path} row {row['_row']} (id {row.get(cls.KEY_ID)})"
-        if None in row or any(row.get(c) is None for c in cls.REQUIRED):
-            raise ManifestError(f"{where}: wrong number of tab-separated fields")
         text = row[cls.KEY_TGT_TEXT].strip()
         if not text:
             raise ManifestError(f"{where}: empty tgt_text; fix or remove the row")
@@ -251,22 +242,22 @@ class SignVideoDatasetCreator:
             raise ManifestError(f"{where}: n_frames {row[cls.KEY_N_FRAMES]!r} is not an integer")
         if n_frames < 1:
             raise ManifestError(f"{where}: n_frames={n_frames}; the video has no frames")
-        start, end = row.get(cls.KEY_START) or None, row.get(cls.KEY_END) or None
-        if (start is None) != (end is None):
-            raise ManifestError(f"{where}: give both start and end, or neither")
-        if start is not None:
-            start, end = float(start), float(end)
-            if end <= start:
-                raise ManifestError(f"{where}: end {end} <= start {start}")
+        start, end = _time_range(where, row.get(cls.KEY_START) or None, row.get(cls.KEY_END) or None)
         video = os.path.join(video_root, row[cls.KEY_VIDEO])
         if not os.path.exists(video):
-            raise ManifestError(
-                f"{where}: video not found: {video} (paths are relative to video_root "
-                f"{video_root} in config.yaml)"
+            problem = (
+                f"video not found: {video} (paths are relative to video_root {video_root} in config.yaml)"
             )
-        if os.path.isdir(video) and not _has_image(video):
-            raise ManifestError(f"{where}: frame folder {video} has no png/jpg frames")
-        return VideoSource(video, start, end), n_frames, text
+            return VideoSource(video, start, end), n_frames, text, problem
+        if os.path.isdir(video):
+            if start is not None:
+                raise ManifestError(
+                    f"{where}: start/end given for the frame folder {video}; a frame folder holds one "
+                    "sentence: cut its frames, or leave start and end empty"
+                )
+            if not _has_image(video):
+                return VideoSource(video), n_frames, text, f"frame folder {video} has no png/jpg frames"
+        return VideoSource(video, start, end), n_frames, text, None
 
     @classmethod
     def from_tsv(
@@ -288,14 +279,21 @@ class SignVideoDatasetCreator:
         rows = cls.read_manifest(manifest)
         ids, sources, n_frames, texts, tokens, line_nums = [], [], [], [], [], []
         seen = {}
+        unavailable = {}
         for row in rows:
-            source, n, text = cls._parse_row(manifest, row, cfg.video_root)
+            source, n, text, problem = cls._parse_row(manifest, row, cfg.video_root)
             sid = row[cls.KEY_ID]
             if sid in seen:
                 raise ManifestError(
                     f"{manifest} row {row['_row']}: duplicate id {sid} (first at row {seen[sid]})"
                 )
             seen[sid] = row["_row"]
+            if problem is not None:
+                where = f"{manifest} row {row['_row']} (id {sid})"
+                if not skip_bad_videos:
+                    raise ManifestError(f"{where}: {problem}; or pass --skip-bad-videos to skip it")
+                logger.warning(f"skipping {where}: {problem} (--skip-bad-videos: counted in skipped_videos)")
+                unavailable[len(ids)] = problem
             pieces = bpe_tokenizer.encode(text) if bpe_tokenizer is not None else text
             toks = tgt_dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
             if append_tgt_id is not None:
@@ -309,8 +307,28 @@ class SignVideoDatasetCreator:
         return SignVideoDataset(
             split, is_train, cfg, manifest, ids, sources, n_frames, texts, tokens, tgt_dict,
             line_nums, seed=seed, use_feature_cache=use_feature_cache,
-            skip_bad_videos=skip_bad_videos,
+            skip_bad_videos=skip_bad_videos, unavailable=unavailable,
         )
+
+
+def _time_range(where: str, start: Optional[str], end: Optional[str]) -> tuple:
+    """``start``/``end`` seconds of a manifest row, checked: both or neither, finite numbers,
+    ``0 <= start < end`` (decord wraps negative frame indices around to the video's end)."""
+    if start is None and end is None:
+        return None, None
+    if (start is None) != (end is None):
+        raise ManifestError(f"{where}: give both start and end, or neither")
+    try:
+        start_s, end_s = float(start), float(end)
+    except ValueError:
+        raise ManifestError(f"{where}: start {start!r} / end {end!r} must be numbers of seconds")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        raise ManifestError(f"{where}: start {start!r} / end {end!r} must be finite numbers of seconds")
+    if start_s < 0:
+        raise ManifestError(f"{where}: start {start_s} is negative; times count from 0 s at the video's start")
+    if end_s <= start_s:
+        raise ManifestError(f"{where}: end {end_s} <= start {start_s}")
+    return start_s, end_s
 
 
 def _has_image(folder: str) -> bool:
