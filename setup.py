@@ -32,7 +32,8 @@ setup(
     extras_require={
         # fairseq-slt-plot reads --tensorboard-logdir folders with tensorboard's event reader
         "tensorboard": ["tensorboard>=2.10"],
-        "test": ["pytest>=7.0", "tensorboard>=2.10"],
+        # transformers: the mBART converter is tested against Hugging Face's own MBart
+        "test": ["pytest>=7.0", "tensorboard>=2.10", "transformers>=4.40"],
     },
     entry_points={
         "console_scripts": [
@@ -43,6 +44,8 @@ setup(
             "fairseq-slt-data-config=fairseq_slt.cli.data_config:cli_main",
             "fairseq-slt-score=fairseq_slt.cli.score:cli_main",
             "fairseq-slt-translate=fairseq_slt.cli.translate:cli_main",
+            "fairseq-slt-prep=fairseq_slt.cli.prep:cli_main",
+            "fairseq-slt-convert-mbart=fairseq_slt.cli.convert_mbart:cli_main",
             "fairseq-slt-plot=fairseq_slt.cli.plot:cli_main",
         ],
     },
