@@ -211,3 +211,31 @@ def test_project_loaders_stay_weights_only_when_the_environment_says_otherwise(t
     assert "Exploit" in str(info.value) or "weights" in str(info.value).lower()
     assert not marker.exists()
     assert torch.load(evil, weights_only=False) is not None and marker.exists()  # the payload is real
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage, expect", [
+    ("bom", None),  # accepted: trains
+    ("latin1", "train.tsv: row 5 is not valid UTF-8"),
+    ("start", "train.tsv row 4 (id train_00002): start 'soon' / end '2.0' must be numbers of seconds"),
+])
+def test_fairseq_train_on_damaged_manifests(tiny_corpus, tmp_path, damage, expect):
+    data = corpus_copy(tiny_corpus, tmp_path)
+    path = data / "train.tsv"
+    if damage == "bom":
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    elif damage == "latin1":
+        lines = path.read_bytes().split(b"\n")
+        lines[4] = lines[4] + " stra\u00dfe".encode("latin-1")
+        path.write_bytes(b"\n".join(lines))
+    else:
+        rows = rows_of(path)
+        for r in rows:
+            r["start"], r["end"] = "", ""
+        rows[2]["start"], rows[2]["end"] = "soon", "2.0"
+        rewrite(path, rows)
+    proc = train(stage1_train_cmd(data, tmp_path / "ckpt", 1))
+    if expect is None:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    else:
+        assert proc.returncode != 0 and expect in proc.stderr, proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-from .data_cfg import SignDataConfig
+from .data_cfg import DataConfigError, SignDataConfig
 from .sign_video_dataset import (
     ManifestError,
     SignVideoDataset,
@@ -9,6 +9,7 @@ from .sign_video_dataset import (
 from .video_io import VideoReadError, VideoSource
 
 __all__ = [
+    "DataConfigError",
     "ManifestError",
     "SignDataConfig",
     "SignVideoDataset",

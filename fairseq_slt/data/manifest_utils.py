@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
+from .data_cfg import check_data_config
 from .vocab import train_sentencepiece, write_fairseq_dict
 
 logger = logging.getLogger(__name__)
@@ -147,8 +148,10 @@ def point_at_mbart(config: Dict[str, Any], data_root: str, mbart_dir: str) -> Di
 
 
 def write_yaml(path: str, config: Dict[str, Any]) -> None:
-    """Write ``config`` to ``path`` atomically (a temporary file, then ``os.replace``), in the
-    order of its keys."""
+    """Write the data config ``config`` to ``path`` atomically (a temporary file, then
+    ``os.replace``), in the order of its keys; it is checked first, as reading it would be, so a
+    bad value is refused where it is written (:class:`~fairseq_slt.data.data_cfg.DataConfigError`)."""
+    check_data_config(config, path)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False)
