@@ -46,6 +46,7 @@ setup(
             "fairseq-slt-translate=fairseq_slt.cli.translate:cli_main",
             "fairseq-slt-prep=fairseq_slt.cli.prep:cli_main",
             "fairseq-slt-convert-mbart=fairseq_slt.cli.convert_mbart:cli_main",
+            "fairseq-slt-audit=fairseq_slt.cli.audit:cli_main",
             "fairseq-slt-plot=fairseq_slt.cli.plot:cli_main",
         ],
     },
