@@ -1,6 +1,18 @@
+import re
+
 import pytest
 
-from fairseq_slt.cli.score import lcs, read_generate_output, rouge_l_sentence, score
+from fairseq_slt.cli.score import (
+    check_complete,
+    cli_main,
+    describe_rows,
+    gaps,
+    lcs,
+    missing_rows,
+    read_generate_output,
+    rouge_l_sentence,
+    score,
+)
 
 
 def test_lcs_and_rouge_l_by_hand():
@@ -46,3 +58,91 @@ def test_read_generate_output(tmp_path):
     (tmp_path / "bad.txt").write_text("T-0\tx\n")
     with pytest.raises(ValueError, match="have no D- hypothesis"):
         read_generate_output(str(tmp_path / "bad.txt"))
+
+
+def write_output(path, ids):
+    """A fairseq-generate output with one T-/H-/D- triple per sample id."""
+    lines = []
+    for i in ids:
+        lines += [f"T-{i}\tref {i}", f"H-{i}\t-0.1\t▁ref", f"D-{i}\t-0.1\tref {i}"]
+    path.write_text("\n".join(lines + ["Generate test with beam=5: BLEU = 1"]) + "\n")
+    return str(path)
+
+
+def write_manifest(path, n):
+    rows = ["id\tvideo\tn_frames\ttgt_text"] + [f"test_{i:05d}\tv/{i}.mp4\t10\tref {i}" for i in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_missing_rows_and_ids_beyond_the_split():
+    assert missing_rows({0, 2, 4}, 5) == [1, 3]
+    assert missing_rows(range(3), 3) == []
+    with pytest.raises(ValueError, match=r"ids \[5, 7\] but test\.tsv has only 5 rows \(ids 0\.\.4\): pass the manifest"):
+        missing_rows({0, 5, 7}, 5, "test.tsv")
+    assert gaps({0, 1, 3, 6}) == [2, 4, 5] and gaps({0, 1}) == []
+    assert describe_rows([1, 3], ["a", "b", "c", "d"]) == "1 (id b), 3 (id d)"
+    assert describe_rows(list(range(5)), limit=2) == "0, 1 and 3 more"
+
+
+def test_check_complete_with_a_manifest(tmp_path):
+    manifest = write_manifest(tmp_path / "test.tsv", 5)
+    assert check_complete("gen.txt", range(5), manifest) is None
+    assert check_complete("gen.txt", {0}) is None  # nothing to compare with
+    with pytest.raises(ValueError) as e:
+        check_complete("gen.txt", {0, 1, 3}, manifest)
+    assert str(e.value) == (
+        f"2 of 5 rows of {manifest} have no hypothesis in gen.txt: 2 (id test_00002), 4 (id test_00004); "
+        "fix their videos and decode again (fairseq-generate --skip-bad-videos logged why), or pass "
+        "--allow-missing to score the other 3 rows"
+    )
+    warning = check_complete("gen.txt", {0, 1, 3}, manifest, allow_missing=True)
+    assert warning.startswith("WARNING: 2 of 5 rows") and warning.endswith("scoring the other 3 rows only")
+    with pytest.raises(ValueError, match=r"2 of 4 rows of --expected-rows 4 have no hypothesis in gen\.txt: 1, 3;"):
+        check_complete("gen.txt", {0, 2}, expected_rows=4)
+
+
+def test_cli_refuses_missing_rows_unless_allowed(tmp_path, capsys):
+    out = write_output(tmp_path / "generate-test.txt", [0, 1, 3, 4])
+    manifest = write_manifest(tmp_path / "test.tsv", 5)
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--manifest", manifest])
+    assert re.fullmatch(
+        r"fairseq-slt-score: error: 1 of 5 rows of \S+ have no hypothesis in \S+: 2 \(id test_00002\); .*",
+        str(e.value),
+    )
+    assert capsys.readouterr().out == ""
+    cli_main([out, "--manifest", manifest, "--allow-missing"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("WARNING: 1 of 5 rows") and lines[1].startswith("sentences 4 | ROUGE-L 100.00")
+    cli_main([out, "--expected-rows", "5", "--allow-missing"])
+    assert "sentences 4 |" in capsys.readouterr().out
+
+
+def test_cli_without_manifest_scores_and_notes_gaps(tmp_path, capsys):
+    out = write_output(tmp_path / "generate-test.txt", [0, 1, 3])
+    cli_main([out])
+    captured = capsys.readouterr()
+    assert captured.out.startswith("sentences 3 | ROUGE-L 100.00 | BLEU-1 100.00")
+    assert "has no hypothesis for ids 2; pass --manifest DATA/<split>.tsv" in captured.err
+    cli_main([write_output(tmp_path / "full.txt", [0, 1])])
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_bad_arguments_and_files(tmp_path, capsys):
+    out = write_output(tmp_path / "generate-test.txt", [0, 1])
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--allow-missing"])
+    assert e.value.code == 2 and "--allow-missing needs --manifest or --expected-rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--expected-rows", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--manifest", str(tmp_path / "nope.tsv")])
+    assert str(e.value) == f"fairseq-slt-score: error: manifest not found: {tmp_path / 'nope.tsv'}"
+    with pytest.raises(SystemExit) as e:  # the output of another, larger split
+        cli_main([out, "--manifest", write_manifest(tmp_path / "dev.tsv", 1)])
+    assert "the output has ids [1] but" in str(e.value) and "has only 1 rows" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        cli_main([str(tmp_path / "missing.txt")])
+    assert str(e.value).startswith("fairseq-slt-score: error: [Errno 2] No such file")

@@ -1,23 +1,29 @@
 """Score a ``fairseq-generate`` output file as SLT papers report it.
 
     fairseq-slt-score runs/generate/generate-test.txt [--char-level] [--lowercase]
+        [--manifest DATA/test.tsv [--allow-missing]]
 
 BLEU-1..4 with sacrebleu (corpus level; ``--char-level`` scores each character as a token, as for
 CSL-Daily) and ROUGE-L as the NSLT / signjoey evaluation code computes it: the sentence-level
 ROUGE-L F-score with beta = 1.2, averaged over sentences and multiplied by 100. Hypotheses and
 references are the detokenized ``D-`` and ``T-`` lines.
+
+``fairseq-generate --skip-bad-videos`` leaves unreadable videos out of its output. With
+``--manifest`` (or ``--expected-rows``) the output must hold every row of the split: the ``D-<i>``
+/ ``T-<i>`` ids are dataset indices, i.e. positions in the manifest. Missing rows are an error
+naming them, unless ``--allow-missing`` scores the others with a warning.
 """
 
 import argparse
 import re
 import sys
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import sacrebleu
 
 
-def read_generate_output(path: str) -> Tuple[List[str], List[str]]:
-    """``(hypotheses, references)`` ordered by sample id, from a fairseq-generate log."""
+def read_generate_rows(path: str) -> Dict[int, Tuple[str, str]]:
+    """``{sample id: (hypothesis, reference)}`` from a fairseq-generate log."""
     hyps, refs = {}, {}
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -34,8 +40,39 @@ def read_generate_output(path: str) -> Tuple[List[str], List[str]]:
     missing = sorted(set(refs) - set(hyps))
     if missing:
         raise ValueError(f"{path}: {len(missing)} references have no D- hypothesis (ids {missing[:10]})")
-    ids = sorted(refs)
-    return [hyps[i] for i in ids], [refs[i] for i in ids]
+    return {i: (hyps[i], refs[i]) for i in sorted(refs)}
+
+
+def read_generate_output(path: str) -> Tuple[List[str], List[str]]:
+    """``(hypotheses, references)`` ordered by sample id, from a fairseq-generate log."""
+    rows = read_generate_rows(path)
+    return [h for h, _ in rows.values()], [r for _, r in rows.values()]
+
+
+def manifest_ids(path: str) -> List[str]:
+    """The ``id`` of every row of a split's manifest, in order (parsed as the dataset parses it)."""
+    from fairseq_slt.data import SignVideoDatasetCreator
+
+    return [str(row[SignVideoDatasetCreator.KEY_ID]) for row in SignVideoDatasetCreator.read_manifest(path)]
+
+
+def missing_rows(found: Iterable[int], n_rows: int, where: str = "the split") -> List[int]:
+    """Indices in ``range(n_rows)`` without a hypothesis; an id past the split is an error."""
+    found = set(found)
+    beyond = sorted(i for i in found if i < 0 or i >= n_rows)
+    if beyond:
+        raise ValueError(
+            f"the output has ids {beyond[:10]} but {where} has only {n_rows} rows (ids 0..{n_rows - 1}): "
+            "pass the manifest of the split that was decoded"
+        )
+    return [i for i in range(n_rows) if i not in found]
+
+
+def describe_rows(indices: Sequence[int], ids: Optional[Sequence[str]] = None, limit: int = 20) -> str:
+    """``3 (id test_00003), 7 (id test_00007)``, at most ``limit`` of them."""
+    shown = [f"{i} (id {ids[i]})" if ids is not None else str(i) for i in indices[:limit]]
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return ", ".join(shown) + more
 
 
 def lcs(a: Sequence[str], b: Sequence[str]) -> int:
@@ -80,13 +117,87 @@ def score(hyps: List[str], refs: List[str], char_level: bool = False, lowercase:
     return result
 
 
+def check_complete(
+    path: str,
+    found: Iterable[int],
+    manifest: Optional[str] = None,
+    expected_rows: Optional[int] = None,
+    allow_missing: bool = False,
+) -> Optional[str]:
+    """Compare the ids of a generate output with the split's size (from its manifest or given).
+
+    Returns None when nothing is to be checked or every row is there, the warning to print when
+    rows are missing and ``allow_missing`` is set; raises ``ValueError`` naming them otherwise.
+    """
+    found = set(found)
+    if manifest is not None:
+        ids = manifest_ids(manifest)
+        n_rows, where = len(ids), manifest
+    elif expected_rows is not None:
+        ids, n_rows, where = None, expected_rows, f"--expected-rows {expected_rows}"
+    else:
+        return None
+    missing = missing_rows(found, n_rows, where)
+    if not missing:
+        return None
+    what = (
+        f"{len(missing)} of {n_rows} rows of {where} have no hypothesis in {path}: "
+        f"{describe_rows(missing, ids)}"
+    )
+    if not allow_missing:
+        raise ValueError(
+            f"{what}; fix their videos and decode again (fairseq-generate --skip-bad-videos logged "
+            f"why), or pass --allow-missing to score the other {n_rows - len(missing)} rows"
+        )
+    return f"WARNING: {what}; scoring the other {n_rows - len(missing)} rows only"
+
+
+def gaps(found: Iterable[int]) -> List[int]:
+    """Ids absent between 0 and the largest id of an output (rows that surely were not decoded)."""
+    found = set(found)
+    return [i for i in range(max(found) + 1) if i not in found] if found else []
+
+
 def cli_main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("generate_output", help="the text fairseq-generate printed (or --results-path's file)")
     p.add_argument("--char-level", action="store_true", help="score characters (CSL-Daily)")
     p.add_argument("--lowercase", action="store_true", help="lowercase hypotheses and references")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--manifest", metavar="TSV",
+        help="the decoded split's manifest (DATA/test.tsv): refuse an output that lacks any of its rows",
+    )
+    size.add_argument(
+        "--expected-rows", type=int, metavar="N",
+        help="the decoded split's number of rows: refuse an output that lacks any of them",
+    )
+    p.add_argument(
+        "--allow-missing", action="store_true",
+        help="with --manifest/--expected-rows: score the rows that are there, with a warning",
+    )
     args = p.parse_args(argv)
-    hyps, refs = read_generate_output(args.generate_output)
+    if args.allow_missing and args.manifest is None and args.expected_rows is None:
+        p.error("--allow-missing needs --manifest or --expected-rows (the split's size)")
+    if args.expected_rows is not None and args.expected_rows < 1:
+        p.error(f"--expected-rows {args.expected_rows}: a split has at least one row")
+    try:
+        rows = read_generate_rows(args.generate_output)
+        warning = check_complete(
+            args.generate_output, rows, args.manifest, args.expected_rows, args.allow_missing
+        )
+    except (OSError, ValueError) as e:
+        sys.exit(f"fairseq-slt-score: error: {e}")
+    absent = gaps(rows) if args.manifest is None and args.expected_rows is None else []
+    if warning is not None:
+        sys.stdout.write(warning + "\n")
+    elif absent:
+        sys.stderr.write(
+            f"fairseq-slt-score: note: {args.generate_output} has no hypothesis for ids "
+            f"{describe_rows(absent)}; pass --manifest DATA/<split>.tsv to check that the whole "
+            "split was decoded\n"
+        )
+    hyps, refs = [h for h, _ in rows.values()], [r for _, r in rows.values()]
     r = score(hyps, refs, args.char_level, args.lowercase)
     sys.stdout.write(
         f"sentences {r['sentences']} | ROUGE-L {r['ROUGE-L']:.2f} | BLEU-1 {r['BLEU-1']:.2f} | "
