@@ -30,6 +30,7 @@ def tally_task(n_rows=5, skip_bad_videos=True):
     task = SignTranslationTask.__new__(SignTranslationTask)  # no data root needed to count
     task.cfg = SignTranslationConfig(data="unused", skip_bad_videos=skip_bad_videos)
     task.datasets = {"test": FakeSplit("test", n_rows)}
+    task._decode_tallies, task._warned_tally = {}, False  # the state __init__ declares
     return task
 
 

@@ -87,7 +87,7 @@ class SignVideoDataset(FairseqDataset):
         self.epoch = 1
         self.feature_cache = None
         if use_feature_cache and cfg.feature_cache:
-            self.feature_cache = FeatureCache(cfg.feature_cache, split, self.n_samples)
+            self.feature_cache = FeatureCache(cfg.feature_cache, split, self.ids, manifest)
             logger.info(f"{split}: sign-wise features from the cache {cfg.feature_cache}")
         aug = cfg.augment if is_train else {}
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)

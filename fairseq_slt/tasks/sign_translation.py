@@ -8,7 +8,7 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional
 
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
@@ -16,8 +16,8 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
-from ..data import SignDataConfig, SignVideoDatasetCreator
-from ..data.feature_cache import read_meta, visual_fingerprint
+from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
+from ..data.feature_cache import fingerprint_matches, read_meta
 from ..mbart import parse_langs
 from .norm_logging import last_layer_norms
 
@@ -87,10 +87,20 @@ class SignTranslationTask(FairseqTask):
         # True while build_model restores a checkpoint: the models then skip loading pre-trained
         # parts (stage-1 encoder, mBART, ImageNet weights) that the checkpoint overwrites
         self.building_from_checkpoint = False
+        # decoding: per split, the rows decoded and skipped so far (see tally_decoded)
+        self._decode_tallies: Dict[str, dict] = {}
+        self._warned_tally = False
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
         data_cfg = SignDataConfig(os.path.join(cfg.data, cfg.config_yaml))
+        if data_cfg.max_frames > cfg.max_source_positions:  # fairseq would skip those samples
+            raise DataConfigError(
+                f"{data_cfg.yaml_path}: video.max_frames ({data_cfg.max_frames}) is larger than "
+                f"--max-source-positions ({cfg.max_source_positions}): fairseq would skip every video "
+                f"sampled to more than {cfg.max_source_positions} frames; lower video.max_frames to at "
+                f"most {cfg.max_source_positions} or raise --max-source-positions"
+            )
         dict_path = data_cfg.vocab_filename
         if not os.path.isfile(dict_path):
             raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
@@ -112,13 +122,26 @@ class SignTranslationTask(FairseqTask):
         return self.tgt_dict.index(f"[{self.cfg.tgt_lang}]") if self.cfg.tgt_lang else None
 
     def build_model(self, cfg, from_checkpoint=False):
+        """With a feature cache, fairseq-train's model (``from_checkpoint=False``) is checked
+        against it twice: as built (from ``--stage1-checkpoint``) and once a checkpoint's weights
+        are loaded into it (resuming from ``checkpoint_last.pt``, ``--restore-file``,
+        ``--finetune-from-model``). A model that fairseq restores for decoding is checked in
+        :meth:`build_generator`, after its weights are loaded."""
         self.building_from_checkpoint = from_checkpoint
         try:
             model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
-        if self.data_cfg.feature_cache and not from_checkpoint:
-            check_cache_matches(model, self.data_cfg.feature_cache)
+        cache = self.data_cfg.feature_cache
+        if cache and not from_checkpoint:
+            check_cache_matches(model, cache)
+
+            def check_loaded_weights(module, incompatible_keys):
+                # missing / unexpected keys: torch's strict load names them, our check would not
+                if not (incompatible_keys.missing_keys or incompatible_keys.unexpected_keys):
+                    check_cache_matches(module, cache, loaded=True)
+
+            model.register_load_state_dict_post_hook(check_loaded_weights)
         return model
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
@@ -140,6 +163,69 @@ class SignTranslationTask(FairseqTask):
         logging_output["n_skipped"] = sample.get("n_skipped", 0)
         return loss, sample_size, logging_output
 
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        hypos = super().inference_step(generator, models, sample, prefix_tokens, constraints)
+        self.tally_decoded(sample)
+        return hypos
+
+    def tally_decoded(self, sample: dict) -> None:
+        """Count the rows of the decoded split that a batch decoded and those its collater skipped
+        (``n_skipped``, ``--skip-bad-videos``). fairseq-generate has no end-of-run hook: once every
+        row of the split is accounted for, log which rows were skipped, i.e. left out of its BLEU.
+
+        A batch whose videos were all skipped never reaches ``inference_step`` (the collater returns
+        ``{}``); its rows are then never accounted for and only the running count is logged.
+        """
+        if "n_skipped" not in sample or "id" not in sample:  # not a batch of a SignVideoDataset
+            return
+        if len(self.datasets) != 1:  # fairseq-generate loads the one split it decodes
+            if not self._warned_tally:
+                self._warned_tally = True
+                logger.warning(
+                    f"decoding with {len(self.datasets)} splits loaded: no count of skipped rows"
+                )
+            return
+        dataset = next(iter(self.datasets.values()))
+        split = getattr(dataset, "split", next(iter(self.datasets)))
+        tallies = self._decode_tallies
+        tally = tallies.setdefault(split, {"decoded": set(), "skipped": 0})
+        tally["decoded"].update(sample["id"].tolist())
+        tally["skipped"] += int(sample["n_skipped"])
+        n_rows = len(dataset)
+        n_seen = len(tally["decoded"]) + tally["skipped"]
+        if self.cfg.skip_bad_videos:
+            logger.info(
+                f"{split}: {n_seen} of {n_rows} rows so far, {tally['skipped']} skipped "
+                "(unreadable videos)"
+            )
+        if n_seen >= n_rows:  # the split is done; a later batch of it starts a new count
+            del tallies[split]
+            ids = getattr(dataset, "ids", None)
+            skipped = [
+                str(ids[i]) if ids is not None else str(i)
+                for i in range(n_rows)
+                if i not in tally["decoded"]
+            ]
+            logger.log(
+                logging.WARNING if skipped else logging.INFO,
+                self.skip_summary(split, n_rows, skipped),
+            )
+
+    @staticmethod
+    def skip_summary(split: str, n_rows: int, skipped_ids: list[str], max_ids: int = 20) -> str:
+        """The end-of-decoding line: how many (and which) of the split's rows are not in the BLEU."""
+        n = len(skipped_ids)
+        if n == 0:
+            return (
+                f"{split}: 0 of {n_rows} rows skipped (unreadable videos); "
+                f"the BLEU below covers all {n_rows} rows"
+            )
+        shown = ", ".join(skipped_ids[:max_ids]) + (f" and {n - max_ids} more" if n > max_ids else "")
+        return (
+            f"{split}: {n} of {n_rows} rows skipped (unreadable videos), ids: {shown}; "
+            f"the BLEU below covers {n_rows - n} of {n_rows} rows"
+        )
+
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
         skipped = sum(log.get("n_skipped", 0) for log in logging_outputs)
@@ -147,6 +233,13 @@ class SignTranslationTask(FairseqTask):
             metrics.log_scalar_sum("skipped_videos", skipped, priority=900)
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
+        """fairseq-generate calls this with the checkpoint's weights loaded: each model is checked
+        against the feature cache that a loaded split reads. (:class:`SignTranslator` loads no
+        split: it reads videos, never the cache.)"""
+        cache = self.data_cfg.feature_cache
+        if cache and any(getattr(d, "feature_cache", None) is not None for d in self.datasets.values()):
+            for model in models:
+                check_cache_matches(model, cache)
         if self.tgt_lang_id is not None:  # mBART: [tgt_lang] starts and ends a hypothesis
             extra_gen_cls_kwargs = dict(extra_gen_cls_kwargs or {}, eos=self.tgt_lang_id)
         return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
@@ -189,8 +282,9 @@ def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Opti
     tgt_dict.add_symbol("<mask>")
 
 
-def check_cache_matches(model, cache_dir: str) -> None:
-    """A feature cache is only valid for the frozen visual encoder it was computed with."""
+def check_cache_matches(model, cache_dir: str, loaded: bool = False) -> None:
+    """A feature cache is only valid for the frozen visual encoder it was computed with.
+    ``loaded``: the model's weights were just loaded from a checkpoint (fairseq-train resuming)."""
     encoder = model.encoder
     if not encoder.accepts_cached_features:
         raise ValueError(
@@ -198,9 +292,16 @@ def check_cache_matches(model, cache_dir: str) -> None:
             "encoder (stage 1 or --train-visual-encoder): remove feature_cache from config.yaml"
         )
     meta = read_meta(cache_dir)
-    if meta["visual_fingerprint"] != visual_fingerprint(encoder.visual_encoder.state_dict()):
+    # the weights as they are: float32, or cast by fairseq's --fp16 / --bf16 (meta.json has both)
+    if not fingerprint_matches(meta, cache_dir, encoder.visual_encoder.state_dict()):
+        loaded_from = (
+            " (the weights it just loaded from a checkpoint: a run on another stage-1 checkpoint? "
+            "to start from --stage1-checkpoint instead, train into a new --save-dir)" if loaded else ""
+        )
         raise ValueError(
-            f"the feature cache {cache_dir} was computed from {meta['stage1_checkpoint']}, whose "
-            "visual encoder differs from this model's: rebuild it with fairseq-slt-cache-features"
+            f"the feature cache {cache_dir} was computed from {meta.get('stage1_checkpoint')}, whose "
+            f"visual encoder differs from this model's{loaded_from}: rebuild it with "
+            "fairseq-slt-cache-features DATA --stage1-checkpoint <the stage-1 checkpoint of this model> "
+            f"--out {cache_dir}"
         )
     logger.info(f"feature cache {cache_dir} matches the frozen visual encoder")
