@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Shared FLa-LLM recipe, sourced by examples/<dataset>/run.sh after it sets the dataset's variables
-# (DATASET, PREP_CMD as an array, TGT_LANG, SCORE_ARGS).
+# (DATASET, PREP_CMD as an array, TGT_LANG, SCORE_ARGS, TGT_LEN_UNIT).
 # Stages (run a range with stage=N stop_stage=M):
 #   0  prepare the data root from the release (and trim mBART when MBART_DIR is set)
-#   1  stage 1: slt_lightt        (paper: SGD momentum 0.9, lr 1e-2, cosine, batch 8, 75 epochs, smoothing 0.2)
+#   1  stage 1: slt_lightt        (paper: SGD momentum 0.9, lr 1e-2, cosine, batch 8, 75 epochs, smoothing 0.2, ImageNet ResNet-18)
 #   2  evaluate stage 1 on dev and test (beam 5; BLEU-1..4, ROUGE-L)
 #   3  cache the frozen visual encoder's features for stage 2 (optional speed-up; CACHE=1)
 #   4  stage 2: slt_mbart         (paper: Adam, lr 1e-3 LLM-adapter / 1e-5 mBART, cosine, batch 16, smoothing 0.2)
 #   5  evaluate stage 2 on dev and test
+# STAGE1_BATCH / STAGE2_BATCH are GLOBAL batches: split into --batch-size per GPU x NGPUS x
+# --update-freq (lib.sh's split_batch). Training stops after the stage's epochs (--max-epoch) and
+# the cosine's period is the exact number of updates of those epochs (lib.sh's updates_for, with
+# --required-batch-size-multiple 1). Decoding caps hypotheses at 2 x the longest training target
+# + 10 tokens (lib.sh's gen_max_len).
 # Every extra argument ("$@") is passed to both fairseq-train calls; STAGE1_ARGS / STAGE2_ARGS
-# (word-split strings) to one of them, e.g. STAGE1_ARGS="--resnet-pretrained resnet18-f37072fd.pth".
-# The stage skeleton (log, die, stage_enabled, evaluate, updates_for) is examples/lib.sh's.
+# (word-split strings) to one of them. The batch, epochs and GPU count are the recipe's variables:
+# --batch-size, --update-freq, --max-epoch, ... among those arguments are refused.
+# DRY_RUN=1 prints every command of the stages to run (one a line, shell-quoted) and runs nothing.
+# The stage skeleton (log, die, stage_enabled, evaluate, updates_for, ...) is examples/lib.sh's.
 set -euo pipefail
 examples_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -21,21 +28,39 @@ source "${examples_dir}/lib.sh"
 : "${TGT_LANG:?set by examples/<dataset>/run.sh (mBART language code)}"
 : "${OUT_DIR:?set OUT_DIR to the folder for the data root, checkpoints and outputs}"
 SCORE_ARGS=${SCORE_ARGS:-}
+TGT_LEN_UNIT=${TGT_LEN_UNIT:-word} # target length for the decoding cap: in words, or char (unsegmented Chinese)
 stage=${stage:-0}
 stop_stage=${stop_stage:-5}
 MBART_DIR=${MBART_DIR:-}          # mbart.cc25 (model.pt, dict.txt, sentence.bpe.model); needed from stage 4
 CACHE=${CACHE:-1}
-NGPUS=${NGPUS:-1}                 # fairseq-train uses every visible GPU; --batch-size is per GPU
+NGPUS=${NGPUS:-1}                 # GPUs of the run, all nodes together (fairseq's --distributed-world-size)
 STAGE1_EPOCHS=${STAGE1_EPOCHS:-75}
-STAGE1_BATCH=${STAGE1_BATCH:-8}
+STAGE1_BATCH=${STAGE1_BATCH:-8}   # global batch: per GPU x NGPUS x update-freq
 STAGE2_EPOCHS=${STAGE2_EPOCHS:-40} # not stated in the paper
-STAGE2_BATCH=${STAGE2_BATCH:-16}
-NUM_WORKERS=${NUM_WORKERS:-4}
+STAGE2_BATCH=${STAGE2_BATCH:-16}  # global batch
+MAX_GPU_BATCH=${MAX_GPU_BATCH:-}  # most videos one GPU holds: the rest of the global batch goes to --update-freq
+NUM_WORKERS=${NUM_WORKERS:-}      # default below: nproc / NGPUS, between 1 and 8
+RESNET=${RESNET:-imagenet}        # stage 1's ResNet-18: imagenet, none (random weights) or a state dict file
 STAGE1_ARGS=${STAGE1_ARGS:-}
 STAGE2_ARGS=${STAGE2_ARGS:-}
 LANGS=${LANGS:-cc25}              # --langs: mBART-cc25's 25 languages, or a comma-separated list
+DRY_RUN=${DRY_RUN:-0}
 
 recipe=${DATASET}
+case "${DRY_RUN}" in 0 | 1) ;; *) die "DRY_RUN='${DRY_RUN}': use 1 to print the commands without running them, or 0" ;; esac
+case "${CACHE}" in 0 | 1) ;; *) die "CACHE='${CACHE}': use 1 to train stage 2 on cached features, or 0 for live frames" ;; esac
+case "${TGT_LEN_UNIT}" in word | char) ;; *) die "TGT_LEN_UNIT='${TGT_LEN_UNIT}': use word, or char for unsegmented text" ;; esac
+require_int stage "${stage}" 0
+require_int stop_stage "${stop_stage}" 0
+require_int NGPUS "${NGPUS}" 1
+require_int STAGE1_EPOCHS "${STAGE1_EPOCHS}" 1
+require_int STAGE2_EPOCHS "${STAGE2_EPOCHS}" 1
+[ -z "${MAX_GPU_BATCH}" ] || require_int MAX_GPU_BATCH "${MAX_GPU_BATCH}" 1
+NUM_WORKERS=${NUM_WORKERS:-$(default_num_workers "${NGPUS}")}
+require_int NUM_WORKERS "${NUM_WORKERS}" 0
+read -r -a stage1_extra <<< "${STAGE1_ARGS}"
+read -r -a stage2_extra <<< "${STAGE2_ARGS}"
+
 plugin_dir=$(slt_plugin_dir)
 bin_dir=$(slt_bin_dir)
 DATA=${OUT_DIR}/data
@@ -50,29 +75,121 @@ stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml co
              --langs "${LANGS}" --tgt-lang "${TGT_LANG}")
 if [ -n "${MBART_DIR}" ]; then stage1_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}"); fi
 
-stage_updates() {  # epochs, batch per GPU -> updates over the training manifest (cosine needs --max-update)
-  updates_for "${DATA}/train.tsv" "$1" $(( $2 * NGPUS ))
+# refuse_schedule_args N ARGS...: the batch, epochs and GPU count of training stage N (1 or 2)
+# come from the recipe's variables; the same options among the passed-through arguments would
+# silently undo them (fairseq takes the last occurrence)
+refuse_schedule_args() {
+  local n=$1 opt
+  shift
+  if opt=$(first_option "--batch-size|--max-sentences|--update-freq|--required-batch-size-multiple|--max-tokens|--skip-remainder-batch" "$@"); then
+    die "${opt} among the arguments of training stage ${n} (STAGE${n}_ARGS or run.sh's): the recipe derives the batching from STAGE${n}_BATCH (the global batch), NGPUS and MAX_GPU_BATCH; set those instead"
+  fi
+  if opt=$(first_option "--max-epoch|--distributed-world-size" "$@"); then
+    die "${opt} among the arguments of training stage ${n} (STAGE${n}_ARGS or run.sh's): set STAGE${n}_EPOCHS (--max-epoch) or NGPUS (--distributed-world-size) instead"
+  fi
+}
+
+# needs STAGE FILE MAKER HINT: die early unless ${DATA}/FILE exists or stage MAKER, which writes
+# it, runs too
+needs() {
+  [ -f "${DATA}/$2" ] || stage_enabled "$3" \
+    || die "stage $1 needs ${DATA}/$2, which stage $3 writes: $4"
+}
+
+# checks before any work: a run does not fail hours in, at a later stage
+check_tgt_lang "${TGT_LANG}" "${LANGS}"
+if stage_enabled 1; then
+  stage1_split=$(split_batch "${STAGE1_BATCH}" "${NGPUS}" "${MAX_GPU_BATCH}" STAGE1_BATCH)
+  read -r stage1_gpu_batch stage1_update_freq <<< "${stage1_split}"
+  refuse_schedule_args 1 ${stage1_extra[@]+"${stage1_extra[@]}"} "$@"
+  case "${RESNET}" in
+    imagenet | none) ;;
+    *) [ -f "${RESNET}" ] || die "RESNET=${RESNET}: no such file; use imagenet, none (random weights) or the path of a torchvision resnet18 state dict (e.g. resnet18-f37072fd.pth)" ;;
+  esac
+  needs 1 train.tsv 0 "run stage 0 (stage=0)"
+fi
+if stage_enabled 1 || stage_enabled 2; then
+  needs "1/2" "${STAGE1_CONFIG}" 0 "run stage 0 (stage=0)${MBART_DIR:+ with MBART_DIR set}"
+fi
+if stage_enabled 3 && [ ! -f "${DATA}/config_stage2.yaml" ] && ! { stage_enabled 0 && [ -n "${MBART_DIR}" ]; }; then
+  die "no ${DATA}/config_stage2.yaml for stage 3: set MBART_DIR and re-run stage 0, or stop_stage=2 to run stage 1 alone"
+fi
+if stage_enabled 4; then
+  [ -n "${MBART_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model) for stage 2 (stages 3-5), or stop_stage=2 to run stage 1 alone"
+  stage2_split=$(split_batch "${STAGE2_BATCH}" "${NGPUS}" "${MAX_GPU_BATCH}" STAGE2_BATCH)
+  read -r stage2_gpu_batch stage2_update_freq <<< "${stage2_split}"
+  refuse_schedule_args 2 ${stage2_extra[@]+"${stage2_extra[@]}"} "$@"
+  needs 4 train.tsv 0 "run stage 0 (stage=0)"
+fi
+if stage_enabled 4 || stage_enabled 5; then
+  needs "4/5" config_stage2_run.yaml 3 "run stage 3 (stage=3)"
+fi
+
+# train_schedule NAME EPOCHS PER_GPU UPDATE_FREQ: log the effective global batch and the schedule
+# of a training stage, and set `lr_period` to its updates (the cosine's period)
+train_schedule() {
+  local name=$1 epochs=$2 per=$3 freq=$4 per_epoch
+  log "${name}: global batch $(( per * NGPUS * freq )) = ${per} per GPU x ${NGPUS} GPU(s) x update-freq ${freq}"
+  if [ -f "${DATA}/train.tsv" ]; then
+    per_epoch=$(updates_per_epoch "$(manifest_size "${DATA}/train.tsv")" "${per}" "${NGPUS}" "${freq}")
+    lr_period=$(( per_epoch * epochs ))
+    log "${name}: ${per_epoch} updates per epoch x ${epochs} epochs = ${lr_period} updates (the cosine's period; --max-epoch ${epochs})"
+  elif [ "${DRY_RUN}" = 0 ]; then
+    die "no ${DATA}/train.tsv to size the schedule from: run stage 0 (stage=0)"
+  else  # a dry run before stage 0 has written the manifest
+    lr_period="<${epochs} x the updates per epoch of ${DATA}/train.tsv>"
+  fi
 }
 
 evaluate_stage() {  # checkpoint dir, task args...: the best checkpoint on dev and test
-  local dir=$1; shift
+  local dir=$1 max_len
+  shift
+  if [ -f "${DATA}/train.tsv" ]; then
+    max_len=$(gen_max_len "${DATA}/train.tsv" "${TGT_LEN_UNIT}")
+    log "decoding at most ${max_len} tokens per sentence (2 x the longest training target, $(( (max_len - 10) / 2 )) ${TGT_LEN_UNIT}s, + 10)"
+  elif [ "${DRY_RUN}" = 0 ]; then
+    die "no ${DATA}/train.tsv to size the decoding cap from: run stage 0 (stage=0)"
+  else  # a dry run before stage 0 has written the manifest
+    max_len="<2 x the longest tgt_text of ${DATA}/train.tsv in ${TGT_LEN_UNIT}s + 10>"
+  fi
   evaluate "${DATA}" "${dir}/checkpoint_best.pt" "${dir}/generate" "${dir##*/}" "dev test" \
-    "$@" --batch-size 16 --num-workers "${NUM_WORKERS}"
+    "$@" --batch-size 16 --num-workers "${NUM_WORKERS}" --max-len-a 0 --max-len-b "${max_len}"
 }
+
+if [ "${DRY_RUN}" = 1 ]; then log "DRY_RUN=1: printing the commands of stages ${stage}..${stop_stage}, running nothing"; fi
+if stage_enabled 1 || stage_enabled 2; then
+  if [ -n "${MBART_DIR}" ]; then
+    log "stage 1 vocabulary: the trimmed mBART's (MBART_DIR is set: ${STAGE1_CONFIG}), as the paper's Light-T"
+  else
+    log "stage 1 vocabulary: the prep's own sentencepiece model (${STAGE1_CONFIG}; set MBART_DIR for the trimmed mBART's, as the paper)"
+  fi
+fi
 
 if stage_enabled 0; then
   log "stage 0: prepare ${DATA}"
-  "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"}
+  run_cmd "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"}
 fi
 
 if stage_enabled 1; then
-  log "stage 1: slt_lightt -> ${STAGE1_DIR}"
-  "${bin_dir}/fairseq-train" "${DATA}" "${stage1_task[@]}" --arch slt_lightt \
+  stage1_arch=$(arg_value "--arch|-a" slt_lightt ${stage1_extra[@]+"${stage1_extra[@]}"} "$@")
+  resnet_args=()
+  if [ "${RESNET}" = none ]; then
+    log "stage 1: RESNET=none: ResNet-18 starts from random weights (the paper starts from ImageNet's)"
+  else
+    log "stage 1: ResNet-18 from ${RESNET} (--resnet-pretrained)"
+    resnet_args=(--resnet-pretrained "${RESNET}")
+  fi
+  log "stage 1: ${stage1_arch} -> ${STAGE1_DIR}"
+  train_schedule "stage 1" "${STAGE1_EPOCHS}" "${stage1_gpu_batch}" "${stage1_update_freq}"
+  run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage1_task[@]}" --arch slt_lightt \
+    ${resnet_args[@]+"${resnet_args[@]}"} \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
     --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine \
-    --max-update "$(stage_updates "${STAGE1_EPOCHS}" "${STAGE1_BATCH}")" --batch-size "${STAGE1_BATCH}" \
+    --max-epoch "${STAGE1_EPOCHS}" --lr-period-updates "${lr_period}" \
+    --batch-size "${stage1_gpu_batch}" --update-freq "${stage1_update_freq}" \
+    --required-batch-size-multiple 1 --distributed-world-size "${NGPUS}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE1_DIR}" --keep-last-epochs 2 \
-    --log-format json ${STAGE1_ARGS} "$@"
+    --log-format json ${stage1_extra[@]+"${stage1_extra[@]}"} "$@"
 fi
 
 if stage_enabled 2; then
@@ -81,29 +198,31 @@ if stage_enabled 2; then
 fi
 
 if stage_enabled 3; then
-  [ -f "${DATA}/config_stage2.yaml" ] || die "no ${DATA}/config_stage2.yaml: set MBART_DIR and re-run stage 0"
   # stage 2 trains and decodes with config_stage2_run.yaml: config_stage2.yaml (+ the feature cache)
   cache_args=()
   if [ "${CACHE}" = 1 ]; then
     log "stage 3: cache the frozen visual encoder's features"
-    "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml config_stage2.yaml \
+    run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml config_stage2.yaml \
       --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2
     cache_args=(--feature-cache features_stage2)
   fi
-  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_stage2_run.yaml \
+  run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_stage2_run.yaml \
     ${cache_args[@]+"${cache_args[@]}"}
 fi
 
 if stage_enabled 4; then
-  [ -n "${MBART_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model)"
-  log "stage 4: slt_mbart -> ${STAGE2_DIR}"
-  "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
+  stage2_arch=$(arg_value "--arch|-a" slt_mbart ${stage2_extra[@]+"${stage2_extra[@]}"} "$@")
+  log "stage 4: ${stage2_arch} -> ${STAGE2_DIR}"
+  train_schedule "stage 4" "${STAGE2_EPOCHS}" "${stage2_gpu_batch}" "${stage2_update_freq}"
+  run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
     --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --mbart-dir "${DATA}/mbart.trimmed" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
     --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.01 --lr-scheduler cosine \
-    --max-update "$(stage_updates "${STAGE2_EPOCHS}" "${STAGE2_BATCH}")" --batch-size "${STAGE2_BATCH}" \
+    --max-epoch "${STAGE2_EPOCHS}" --lr-period-updates "${lr_period}" \
+    --batch-size "${stage2_gpu_batch}" --update-freq "${stage2_update_freq}" \
+    --required-batch-size-multiple 1 --distributed-world-size "${NGPUS}" \
     --num-workers "${NUM_WORKERS}" --save-dir "${STAGE2_DIR}" --keep-last-epochs 2 \
-    --log-format json ${STAGE2_ARGS} "$@"
+    --log-format json ${stage2_extra[@]+"${stage2_extra[@]}"} "$@"
 fi
 
 if stage_enabled 5; then

@@ -177,7 +177,8 @@ def recipe_env(tmp_path, **extra):
     from conftest import BIN_DIR
 
     env = dict(os.environ, PATH=BIN_DIR + os.pathsep + os.environ["PATH"], BIN_DIR=BIN_DIR,
-               OUT_DIR=str(tmp_path / "run"), NUM_WORKERS="0", STAGE1_EPOCHS="1", STAGE2_EPOCHS="1")
+               OUT_DIR=str(tmp_path / "run"), NUM_WORKERS="0", STAGE1_EPOCHS="1", STAGE2_EPOCHS="1",
+               RESNET="none")  # no network, no ImageNet weights file in tests
     env.update(extra)
     return env
 

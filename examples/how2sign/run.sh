@@ -2,6 +2,7 @@
 # FLa-LLM on How2Sign: prep -> stage 1 -> stage 2 -> evaluation (see README.md here).
 #   HOW2SIGN_ROOT=.../How2Sign OUT_DIR=runs/how2sign MBART_DIR=.../mbart.cc25 \
 #   bash examples/how2sign/run.sh [extra fairseq-train arguments]
+#   (DRY_RUN=1 prints the commands of the stages instead of running them; variables: ../README.md)
 set -euo pipefail
 : "${HOW2SIGN_ROOT:?set HOW2SIGN_ROOT to the How2Sign folder (how2sign_realigned_*.csv, video_level/)}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
