@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 import torch
 
 from .checkpoints import (
+    CheckpointError,
     checkpoint_arch,
     checkpoint_model_args,
     checkpoint_task_field,
@@ -163,8 +164,8 @@ class SignTranslator:
             raise FileNotFoundError(f"checkpoint not found: {path}")
         try:
             state = load_checkpoint_state(path)
-        except Exception as e:
-            raise NotOurCheckpointError(f"{path} cannot be loaded as a torch checkpoint: {e}") from e
+        except CheckpointError as e:  # already one line naming the file
+            raise NotOurCheckpointError(f"cannot be loaded as a torch checkpoint: {e}") from e
         check_our_checkpoint(state, path)
         data = data or checkpoint_task_field(state, "data")
         if not data or not os.path.isfile(os.path.join(data, "config.yaml")):

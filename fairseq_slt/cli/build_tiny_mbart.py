@@ -8,7 +8,8 @@ tools: a sentencepiece model, ``fairseq-preprocess``, then ``fairseq-train --tas
 multilingual_denoising --arch mbart_base`` (span masking with Poisson(3.5) spans, 30% of words,
 as mBART) with small sizes. It writes ``model.pt``, ``dict.txt`` and ``sentence.bpe.model``; the
 model's dictionary is ``dict.txt`` + ``[<lang>]`` + ``<mask>``, as in mbart.cc25, so stage 2 uses
-it with ``--langs <lang>``.
+it with ``--langs <lang>``. ``model.pt`` holds the weights and config (no training state) and the
+checksum of ``dict.txt``, which stage 2 checks.
 """
 
 import argparse
@@ -20,11 +21,11 @@ import sys
 import tempfile
 
 import sentencepiece as sp
-import torch
 
 from ..checkpoints import load_checkpoint_state
 from ..data.vocab import train_sentencepiece, write_fairseq_dict
 from ..logging_utils import setup_logging
+from ..mbart import save_state, weights_and_args_state
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +86,13 @@ def build(args) -> None:
             "--no-epoch-checkpoints", "--disable-validation", "--num-workers", "0",
             "--save-interval-updates", args.updates, "--no-progress-bar", "--log-interval", "50",
         ])
-        state = load_checkpoint_state(os.path.join(save_dir, "checkpoint_last.pt"))
-        state["optimizer_history"], state["last_optimizer_state"] = [], None
-        torch.save(state, os.path.join(args.out, "model.pt"))
-        shutil.copyfile(os.path.join(work, "dict.txt"), os.path.join(args.out, "dict.txt"))
+        out_dict = os.path.join(args.out, "dict.txt")
+        shutil.copyfile(os.path.join(work, "dict.txt"), out_dict)
         shutil.copyfile(prefix + ".model", os.path.join(args.out, "sentence.bpe.model"))
+        # the weights and config only, stamped with dict.txt's checksum (see fairseq_slt.mbart)
+        state = load_checkpoint_state(os.path.join(save_dir, "checkpoint_last.pt"))
+        mbart = weights_and_args_state(state["model"], state.get("args"), state.get("cfg"), out_dict)
+        save_state(mbart, os.path.join(args.out, "model.pt"))
     logger.info(f"small mBART ({args.layers}+{args.layers} layers, d={args.dim}, langs {args.lang}) -> {args.out}")
 
 

@@ -3,7 +3,9 @@
     fairseq-slt-trim-mbart --mbart-dir mbart.cc25 --text train.txt [--text dev.txt] --out mbart.trimmed
 
 Trims mBART-large-cc25's embeddings to the pieces of the target corpus (FLa-LLM, Chen et al. 2024);
-see :mod:`fairseq_slt.mbart.trim` for what is kept.
+see :mod:`fairseq_slt.mbart.trim` for what is kept. The source is the released fairseq archive, a
+Hugging Face folder converted by fairseq-slt-convert-mbart, or any directory of that layout (see
+docs/mbart.md); the output stores the checksum of its dict.txt, which stage 2 checks.
 """
 
 import argparse

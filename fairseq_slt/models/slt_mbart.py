@@ -20,8 +20,8 @@ import torch.nn as nn
 from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
 from fairseq.models.transformer import Embedding, TransformerDecoder, TransformerEncoder
 
-from ..checkpoints import checkpoint_model_args, load_checkpoint_state
-from ..mbart import check_mbart_dir
+from ..mbart import MBART_FILES, dict_pieces
+from ..mbart.legacy import N_SPECIAL, load_mbart_dir
 from .pretrained import FrozenModule, count_parameters, load_stage1_visual_encoder
 from .model_args import add_transformer_size_args, add_visual_encoder_args
 from .visual_frontend import (
@@ -100,8 +100,13 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
                             "module) is loaded and frozen")
         parser.add_argument("--mbart-dir", type=str, metavar="DIR",
                             help="mBART directory in the layout of fairseq's mbart.cc25 archive "
-                            "(model.pt, dict.txt, sentence.bpe.model); without it mBART is "
-                            "randomly initialised with the sizes given")
+                            "(model.pt, dict.txt, sentence.bpe.model; the released archive, "
+                            "fairseq-slt-convert-mbart of a Hugging Face folder, or "
+                            "fairseq-slt-trim-mbart / fairseq-slt-build-mbart); without it mBART is "
+                            "randomly initialised with the sizes given. dict.txt must be the one "
+                            "written with model.pt: one in another order misaligns every embedding; "
+                            "our tools store its checksum in model.pt and it is checked, the "
+                            "released archive has none (see docs/mbart.md)")
         parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N",
                             help="hidden size of the LLM-adapter MLP (default: mBART width)")
         parser.add_argument("--train-visual-encoder", action="store_true",
@@ -117,9 +122,8 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
         from_checkpoint = task.building_from_checkpoint
         mbart_state = None
         if args_mbart_dir(args) and not from_checkpoint:
-            check_mbart_dir(args.mbart_dir)
-            mbart_state = load_checkpoint_state(os.path.join(args.mbart_dir, "model.pt"))
-            take_mbart_arch(args, checkpoint_model_args(mbart_state), args.mbart_dir)
+            mbart_state, mbart_args = load_mbart_dir(args.mbart_dir)
+            take_mbart_arch(args, mbart_args, args.mbart_dir)
         visual = build_visual_encoder(args, from_checkpoint)
         base_architecture(args)
 
@@ -129,6 +133,8 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
         decoder = TransformerDecoder(args, tgt_dict, embed_tokens)
         model = cls(encoder, decoder)
         if mbart_state is not None:
+            vocab_path = getattr(getattr(task, "data_cfg", None), "vocab_filename", None)
+            check_task_dictionary(tgt_dict, args.mbart_dir, vocab_path)
             load_mbart_weights(model, mbart_state["model"], len(tgt_dict), args.mbart_dir)
         tag_param_groups(model)
         trainable = count_parameters(p for p in model.parameters() if p.requires_grad)
@@ -200,8 +206,26 @@ def take_mbart_arch(args, ckpt_args, where: str) -> None:
     )
 
 
+def check_task_dictionary(tgt_dict, mbart_dir: str, vocab_path: Optional[str] = None) -> None:
+    """The task's dictionary must list mBART's ``dict.txt`` in its order (row ``i`` of the
+    embeddings is symbol ``i``): a copy in another order would misalign every embedding."""
+    mbart_dict = os.path.join(mbart_dir, MBART_FILES[1])
+    pieces = dict_pieces(mbart_dict)
+    ours = tgt_dict.symbols[N_SPECIAL:N_SPECIAL + len(pieces)]
+    if ours != pieces:
+        line = next((i for i, (a, b) in enumerate(zip(ours, pieces)) if a != b), min(len(ours), len(pieces)))
+        theirs = repr(pieces[line]) if line < len(pieces) else "the end"
+        mine = repr(ours[line]) if line < len(ours) else "the end"
+        raise ValueError(
+            f"the task dictionary ({vocab_path or 'vocab_filename in config.yaml'}) is not {mbart_dict} "
+            f"in its order: line {line + 1} is {mine}, mBART's is {theirs}; set vocab_filename to "
+            f"{mbart_dict} (fairseq-slt-data-config --mbart-dir writes it)"
+        )
+
+
 def load_mbart_weights(model: SLTMBartModel, state: Dict[str, torch.Tensor], n_types: int, where: str):
-    """Load mBART's encoder (without its token embedding use) and decoder weights strictly."""
+    """Load mBART's encoder (without its token embedding use) and decoder weights strictly;
+    ``state`` is in current fairseq's layout (:func:`~fairseq_slt.mbart.legacy.load_mbart_dir`)."""
     rows = state["encoder.embed_tokens.weight"].size(0)
     if rows != n_types:
         raise ValueError(
@@ -209,13 +233,9 @@ def load_mbart_weights(model: SLTMBartModel, state: Dict[str, torch.Tensor], n_t
             f"{rows} rows: the dictionary must be {where}/dict.txt plus the language tokens "
             "(--langs, in pre-training order) and <mask>, as translation_from_pretrained_bart builds it"
         )
-    state = {k: v for k, v in state.items() if k.startswith(("encoder.", "decoder."))}
-    model.decoder.upgrade_state_dict_named(state, "decoder")
-    if "decoder.output_projection.weight" not in state:
-        state["decoder.output_projection.weight"] = state["decoder.embed_tokens.weight"]
     ours = model.state_dict()
     missing = [k for k in ours if k not in state and not k.startswith(("encoder.visual.", "encoder.adapter."))]
-    unexpected = [k for k in state if k not in ours and not k.endswith(("version", "_float_tensor"))]
+    unexpected = [k for k in state if k not in ours]
     if missing or unexpected:
         raise ValueError(f"mBART checkpoint in {where} does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
     model.load_state_dict({k: v for k, v in state.items() if k in ours}, strict=False)

@@ -67,9 +67,14 @@ def lengths_to_padding_mask(lengths: torch.Tensor, max_len: Optional[int] = None
 def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
     """torchvision ResNet-18 without its classifier (``N x 3 x H x W -> N x 512``).
 
-    ImageNet weights come from a local file (a torchvision ``resnet18-*.pth`` state dict); nothing
-    is downloaded. Without a file the backbone is randomly initialised, and the log says so.
+    ImageNet weights come from a local file; nothing is downloaded. The file is a torchvision
+    state dict (``resnet18-*.pth``) or a checkpoint holding one under ``state_dict`` or ``model``
+    (torchvision's reference training script), keys with or without DataParallel's ``module.``
+    prefix; the classifier (``fc.*``) may be there or not, it is dropped. Any other file is an
+    error naming it. Without a file the backbone is randomly initialised, and the log says so.
     """
+    from ..checkpoints import RefusedPickleError, load_torch_file
+
     net = torchvision.models.resnet18(weights=None)
     if pretrained_path:
         if not os.path.isfile(pretrained_path):
@@ -77,9 +82,34 @@ def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
                 f"ResNet-18 weights not found: {pretrained_path} (give a torchvision resnet18 "
                 "state dict, e.g. resnet18-f37072fd.pth)"
             )
-        state = torch.load(pretrained_path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        net.load_state_dict(state, strict=True)
+        try:
+            state = load_torch_file(pretrained_path, "ResNet-18 weights")
+        except RefusedPickleError as e:
+            raise ValueError(
+                f"{pretrained_path} pickles {e.global_name or 'an object'} beyond weights (a whole "
+                "model?): save its state dict instead, torch.save(model.state_dict(), path)"
+            ) from e
+        for key in ("state_dict", "model"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+                break
+        if not (isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values())):
+            raise ValueError(
+                f"{pretrained_path} holds no ResNet-18 state dict (a dict of tensors, or one under "
+                "'state_dict' / 'model'): give torchvision's resnet18-*.pth or a checkpoint of it"
+            )
+        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        backbone = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        try:
+            result = net.load_state_dict(backbone, strict=False)
+        except RuntimeError as e:  # shapes
+            raise ValueError(f"{pretrained_path} is not a ResNet-18: {' '.join(str(e).split())[:300]}") from e
+        missing = [k for k in result.missing_keys if not k.startswith("fc.")]
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                f"{pretrained_path} is not a torchvision ResNet-18 state dict: {len(missing)} missing "
+                f"keys {missing[:3]}, {len(result.unexpected_keys)} unexpected {result.unexpected_keys[:3]}"
+            )
         logger.info(f"ResNet-18 initialised from {pretrained_path}")
     else:
         logger.warning(
