@@ -88,7 +88,7 @@ def cache_meta(args, task, visual, stage1_args) -> Dict:
         "feature_dim": visual.out_dim,
         "temporal_module": stage1_args.temporal_module,
         "temporal_dim": stage1_args.temporal_dim,
-        "resize": cfg.resize,
+        "resize": list(cfg.resize) if isinstance(cfg.resize, tuple) else cfg.resize,  # as JSON stores it
         "crop": cfg.crop,
         "keep_ratio": cfg.keep_ratio,
         "max_frames": cfg.max_frames,

@@ -5,7 +5,7 @@ Example::
     video_root: videos                 # relative to the data root, or absolute
     vocab_filename: dict.txt
     bpe_tokenizer: {bpe: sentencepiece, sentencepiece_model: spm.model}
-    video: {resize: 256, crop: 224, keep_ratio: 0.25, max_frames: 300}
+    video: {resize: 256, crop: 224, keep_ratio: 0.25, max_frames: 300}   # or resize: [256, 256]
     augment: {rotate: 30, scale: 0.2, translate: 10, p: 0.5}
     feature_cache: features_stage2     # optional, stage 2 only
 
@@ -20,8 +20,9 @@ import json
 import math
 import numbers
 import os
+import re
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Union
 
 import yaml
 
@@ -218,17 +219,47 @@ def check_bpe(bpe: Dict[str, Any], fail: Fail) -> None:
              f"bpe_tokenizer.sentencepiece_alpha: {show(alpha)} is not a number; give a number or null")
 
 
+RESIZE_FORMS = ("an integer > 0 (the shorter side, aspect ratio kept; default 256) or a [height, width] "
+                "pair of them (the whole frame squashed to it, GFSLT-VLP: [256, 256])")
+
+
+def check_resize(value: Any, fail: Fail) -> None:
+    """``video.resize``: a positive integer (the shorter side) or a ``[height, width]`` list of
+    two positive integers (the whole frame)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            n = f"{len(value)} size{'' if len(value) == 1 else 's'}"
+            fail("video.resize", f"video.resize: {show(value)} has {n}; give a [height, "
+                                 f"width] pair, or one integer for the shorter side ({RESIZE_FORMS})")
+        if not all(is_int(side) and side > 0 for side in value):
+            fail("video.resize", f"video.resize: {show(value)} is out of range; both sides of the pair are "
+                                 f"sizes in pixels, integers > 0 ({RESIZE_FORMS})")
+        return
+    if not is_int(value) or value <= 0:
+        pair = re.fullmatch(r"\s*(\d+)\s*[xX*,]\s*(\d+)\s*", value) if isinstance(value, str) else None
+        hint = f"; write the pair as [{pair.group(1)}, {pair.group(2)}]" if pair else ""
+        fail("video.resize", f"video.resize: {show(value)} is out of range; give a size in pixels, "
+                             f"{RESIZE_FORMS}{hint}")
+
+
 def check_video(video: Dict[str, Any], fail: Fail) -> None:
-    """``video``: sizes are positive integers with crop <= resize, keep_ratio in (0, 1] and
-    max_frames an integer >= 1 (defaults fill in what is absent)."""
-    for key in ("resize", "crop"):
-        value = video.get(key, VIDEO_DEFAULTS[key])
-        if not is_int(value) or value <= 0:
-            fail(f"video.{key}", f"video.{key}: {show(value)} is out of range; give a size in pixels, "
-                                 f"an integer > 0 (default {VIDEO_DEFAULTS[key]})")
-    resize, crop = video.get("resize", VIDEO_DEFAULTS["resize"]), video.get("crop", VIDEO_DEFAULTS["crop"])
-    if crop > resize:
-        default = {k: "" if k in video else ", the default" for k in ("crop", "resize")}
+    """``video``: resize is a positive integer or a [height, width] pair of them, crop a positive
+    integer no larger than resize (than both of its sides), keep_ratio in (0, 1] and max_frames an
+    integer >= 1 (defaults fill in what is absent)."""
+    check_resize(video.get("resize", VIDEO_DEFAULTS["resize"]), fail)
+    crop = video.get("crop", VIDEO_DEFAULTS["crop"])
+    if not is_int(crop) or crop <= 0:
+        fail("video.crop", f"video.crop: {show(crop)} is out of range; give a size in pixels, "
+                           f"an integer > 0 (default {VIDEO_DEFAULTS['crop']})")
+    resize = video.get("resize", VIDEO_DEFAULTS["resize"])
+    default = {k: "" if k in video else ", the default" for k in ("crop", "resize")}
+    if isinstance(resize, (list, tuple)):
+        if crop > min(resize):
+            side = "height" if resize[0] < resize[1] else "width" if resize[1] < resize[0] else "sides"
+            fail("video.crop", f"video.crop ({crop}{default['crop']}) is larger than the {side} of "
+                               f"video.resize {show(list(resize))} ({min(resize)}); give crop <= both sides "
+                               "of resize (the crop is cut from the resized frame)")
+    elif crop > resize:
         fail("video.crop", f"video.crop ({crop}{default['crop']}) is larger than video.resize ({resize}"
                            f"{default['resize']}); give crop <= resize (the crop is cut from the resized frame)")
     ratio = video.get("keep_ratio", VIDEO_DEFAULTS["keep_ratio"])
@@ -329,15 +360,26 @@ class SignDataConfig:
         return bpe
 
     @property
-    def resize(self) -> int:
-        """``video.resize``: shorter side of a frame before cropping, an integer > 0 and >= crop
-        (default 256, paper/GFSLT)."""
-        return int(self._section("video").get("resize", VIDEO_DEFAULTS["resize"]))
+    def resize(self) -> Union[int, Tuple[int, int]]:
+        """``video.resize``: how a frame is resized before cropping, one of
+
+        * an integer (``resize: 256``, the default): the shorter side is resized to it, keeping
+          the aspect ratio, so the crop cuts the longer side (on PHOENIX14T's 210 x 260 frames,
+          about 30% of the height);
+        * a ``[height, width]`` pair (``resize: [256, 256]``): the whole frame is resized to it,
+          its aspect ratio squashed, as GFSLT-VLP (the paper's code base) does.
+
+        Every size is an integer > 0 and >= crop. Returned as an ``int`` or a ``(height, width)``
+        tuple (see :func:`fairseq_slt.data.transforms.build_video_transform`)."""
+        value = self._section("video").get("resize", VIDEO_DEFAULTS["resize"])
+        if isinstance(value, (list, tuple)):
+            return int(value[0]), int(value[1])
+        return int(value)
 
     @property
     def crop(self) -> int:
         """``video.crop``: side of the square crop fed to the backbone, an integer in (0, resize]
-        (default 224, paper/GFSLT)."""
+        (no larger than either side of a [height, width] resize; default 224, paper/GFSLT)."""
         return int(self._section("video").get("crop", VIDEO_DEFAULTS["crop"]))
 
     @property

@@ -9,7 +9,7 @@ Used by the synthetic corpus generator, the dataset prep scripts (as fairseq's
 import codecs
 import logging
 import os
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -105,12 +105,18 @@ def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: s
     write_fairseq_dict(spm_model, os.path.join(out_dir, "dict.txt"))
 
 
-def gen_config_yaml(out_dir: str, video_root: str, resize: int = 256, crop: int = 224,
-                    keep_ratio: float = 0.25, max_frames: int = 300,
+def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[int]] = 256,
+                    crop: int = 224, keep_ratio: float = 0.25, max_frames: int = 300,
                     augment: Optional[Dict[str, float]] = None,
                     spm_model: str = "spm.model", vocab: str = "dict.txt") -> None:
     """Write ``config.yaml`` (see :class:`fairseq_slt.data.SignDataConfig` for the keys); the
-    defaults are the paper's: resize 256 / crop 224, 25% of the frames, at most 300 of them."""
+    defaults: crop 224, 25% of the frames, at most 300 of them (the paper's) and resize 256.
+    ``resize`` is an integer (the shorter side, aspect ratio kept) or a ``(height, width)`` pair
+    (the whole frame squashed to it, as the paper's code base GFSLT-VLP does with ``(256, 256)``),
+    written as a YAML list; a bad value is a
+    :class:`~fairseq_slt.data.data_cfg.DataConfigError` and nothing is written."""
+    if isinstance(resize, (list, tuple)):
+        resize = list(resize)  # YAML [height, width] (safe_dump cannot write a tuple)
     config = {
         "video_root": video_root,
         "vocab_filename": vocab,

@@ -18,7 +18,7 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
 from .manifest_utils import ManifestError, read_manifest
-from .transforms import build_video_transform
+from .transforms import build_video_transform, describe_resize
 from .frame_buffers import empty_frames
 from .sampling import num_sampled_frames, sample_indices
 from .video_io import IMAGE_EXTENSIONS, VideoReadError, VideoSource, read_frames
@@ -96,7 +96,7 @@ class SignVideoDataset(FairseqDataset):
         )
         logger.info(
             f"{split}: {self.n_samples} videos, {int(self.src_sizes.sum())} frames fed to the model "
-            f"(keep_ratio={cfg.keep_ratio}, {cfg.crop}x{cfg.crop}); {n_capped} videos capped at "
+            f"(keep_ratio={cfg.keep_ratio}, {describe_resize(cfg.resize, cfg.crop)}); {n_capped} videos capped at "
             f"max_frames={cfg.max_frames}"
         )
 

@@ -1,0 +1,48 @@
+"""Print, for each checkpoint, every setting of the paper's method beside the value the run used.
+
+    fairseq-slt-audit SAVE_DIR/checkpoint_best.pt [MORE.pt ...] [--json] [--strict]
+
+Stage 1 (``slt_lightt*``): Light-T size, vocabulary, temporal module, ImageNet backbone, loss and
+label smoothing, SGD momentum 0.9, lr 1e-2, cosine, global batch 8, 75 epochs, and the data
+settings (25% of the frames, at most 300, crop 224, resize 256x256, augmentation). Stage 2
+(``slt_mbart``): frozen stage-1 visual encoder, mBART-large-cc25, Adam with 1e-3 (adapter) / 1e-5
+(mBART), cosine, global batch 16, label smoothing 0.2, and the data settings. The data settings
+are read from the run's data config as it is on disk now. Each row is ``ok``, ``DIFFERS``,
+``unknown`` or ``n/a``; the exit status is 0 (it reports), or with ``--strict`` 1 when any
+setting differs. A thin command line over :mod:`fairseq_slt.audit`.
+"""
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from ..audit import AuditError, audit_checkpoint, format_audit
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fairseq-slt-audit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint(s) written by fairseq-train")
+    p.add_argument("--json", action="store_true", help="print a JSON list (one object per checkpoint)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any setting differs from the paper")
+    return p
+
+
+def cli_main(argv: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(argv)
+    try:
+        audits = [audit_checkpoint(path) for path in args.checkpoints]
+    except AuditError as e:
+        sys.exit(f"fairseq-slt-audit: error: {e}")
+    if args.json:
+        sys.stdout.write(json.dumps([a.to_dict() for a in audits], indent=2) + "\n")
+    else:
+        sys.stdout.write("\n\n".join(format_audit(a) for a in audits) + "\n")
+    if args.strict and any(a.differs for a in audits):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli_main()
