@@ -1,3 +1,6 @@
+import os
+import re
+
 import pytest
 import torch
 
@@ -122,3 +125,77 @@ def test_temporal_spec_and_lengths():
 def test_lengths_to_padding_mask():
     mask = lengths_to_padding_mask(torch.tensor([3, 1]), 4)
     assert mask.tolist() == [[False, False, False, True], [False, True, True, True]]
+
+
+def hub_weights(torch_home, seed=0):
+    """A ResNet-18 state dict where torchvision's weights API caches IMAGENET1K_V1."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    path = torch_home / "hub" / "checkpoints" / os.path.basename(url)
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return state
+
+
+def test_resnet_imagenet_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    state = hub_weights(tmp_path)
+    net = build_resnet18("imagenet")
+    torch.testing.assert_close(net.conv1.weight, state["conv1.weight"])
+    torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    assert not torch.equal(build_resnet18("none").conv1.weight, state["conv1.weight"])  # explicit random
+
+
+def test_resnet_imagenet_offline_names_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    where = os.path.join(str(tmp_path), "hub", "checkpoints", "resnet18-f37072fd.pth")
+    with pytest.raises(FileNotFoundError, match=rf"not in {re.escape(where)} and could not be downloaded .*copy resnet18-f37072fd\.pth from https://"):
+        build_resnet18("imagenet")
+
+
+def test_restoring_a_checkpoint_initialises_nothing(tmp_path):
+    """Decoding and resuming rebuild the model before loading its weights: the ImageNet file or
+    path given at training time need not exist there."""
+    encoder = SignVisualEncoder("K3", 8, str(tmp_path / "moved_away.pth"), from_checkpoint=True)
+    assert encoder.out_dim == 8
+    with pytest.raises(FileNotFoundError, match="ResNet-18 weights not found"):
+        SignVisualEncoder("K3", 8, str(tmp_path / "moved_away.pth"))
+
+
+@pytest.mark.slow
+def test_fairseq_train_with_imagenet_then_generate_without_the_weights(tiny_corpus, tmp_path):
+    import subprocess
+
+    from conftest import BIN_DIR, PLUGIN_DIR, stage1_train_cmd
+
+    from fairseq_slt.checkpoints import load_checkpoint_state
+
+    state = hub_weights(tmp_path / "torch_home", seed=3)
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch_home"))
+    cmd = stage1_train_cmd(tiny_corpus, tmp_path / "ckpt", 1) + ["--resnet-pretrained", "imagenet"]
+    proc = subprocess.run([os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = load_checkpoint_state(str(tmp_path / "ckpt" / "checkpoint_last.pt"))["model"]
+    # one Adam update (lr 1e-3) away from the cached ImageNet weights: they were loaded
+    start = state["layer4.1.conv2.weight"]
+    assert (trained["encoder.visual.backbone.layer4.1.conv2.weight"] - start).abs().max() < 0.01
+    import shutil
+
+    shutil.rmtree(tmp_path / "torch_home")  # decoding needs no ImageNet file and no network
+    gen = subprocess.run([os.path.join(BIN_DIR, "fairseq-generate"), str(tiny_corpus), "--user-dir", PLUGIN_DIR,
+                          "--task", "sign_translation", "--gen-subset", "test", "--path",
+                          str(tmp_path / "ckpt" / "checkpoint_last.pt"), "--beam", "2", "--max-len-b", "5"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    assert len(re.findall(r"^H-\d+\t", gen.stdout, re.M)) == 5

@@ -10,9 +10,11 @@ from .visual_frontend import DEFAULT_TEMPORAL_DIM, DEFAULT_TEMPORAL_MODULE
 
 def add_visual_encoder_args(parser) -> None:
     """Options of the visual encoder (ResNet-18 + local temporal module)."""
-    parser.add_argument("--resnet-pretrained", type=str, metavar="PATH",
-                        help="local torchvision ResNet-18 ImageNet state dict (nothing is downloaded;"
-                        " without it the backbone is randomly initialised)")
+    parser.add_argument("--resnet-pretrained", type=str, metavar="imagenet|none|PATH",
+                        help="ResNet-18 initialisation: 'imagenet' (torchvision's ResNet18_Weights."
+                        "IMAGENET1K_V1 from torch's hub cache under $TORCH_HOME, downloaded when "
+                        "missing and online; the paper's), a torchvision state dict file, or 'none' "
+                        "(random); not given: random, with a warning")
     parser.add_argument("--temporal-module", type=str, metavar="SPEC",
                         help="local temporal module: comma-separated K<k> (Conv1d+BN+ReLU, 'same' "
                         f"padding) and P<k> (max-pool) items; default and paper: '{DEFAULT_TEMPORAL_MODULE}'")

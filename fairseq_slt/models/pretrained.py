@@ -40,7 +40,7 @@ def load_stage1_visual_encoder(path: str) -> Tuple[SignVisualEncoder, Namespace]
     arch = checkpoint_arch(state)
     if registered_model_of_arch(arch) != STAGE1_MODEL:
         raise ValueError(f"{path} is a checkpoint of --arch {arch}, not of stage 1 (a {STAGE1_MODEL} arch)")
-    visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, resnet_pretrained=None)
+    visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, from_checkpoint=True)
     weights = prefixed_state(state["model"], "encoder.visual.")
     try:
         visual.load_state_dict(weights, strict=True)

@@ -39,10 +39,13 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
     """Frames -> sign-wise features -> VL-adapter -> Transformer encoder (``T' x B x D``); the
     visual encoder trains (:class:`SignEncoderMixin` defaults)."""
 
-    def __init__(self, args):
+    def __init__(self, args, from_checkpoint: bool = False):
         super().__init__(None)
         dim = args.encoder_embed_dim
-        self.visual = SignVisualEncoder(args.temporal_module, args.temporal_dim, args.resnet_pretrained)
+        # restoring a checkpoint (decoding, resuming): its weights replace any initialisation
+        self.visual = SignVisualEncoder(
+            args.temporal_module, args.temporal_dim, args.resnet_pretrained, from_checkpoint=from_checkpoint
+        )
         self.adapter = MLPAdapter(self.visual.out_dim, args.adapter_hidden_dim, dim, args.dropout)
         self.embed_scale = 1.0 if args.no_scale_embedding else math.sqrt(dim)
         self.padding_idx = 1
@@ -110,7 +113,7 @@ class SLTLightTModel(FairseqEncoderDecoderModel):
         base_architecture(args)
         tgt_dict = task.target_dictionary
         embed_tokens = Embedding(len(tgt_dict), args.decoder_embed_dim, tgt_dict.pad())
-        encoder = SLTLightTEncoder(args)
+        encoder = SLTLightTEncoder(args, from_checkpoint=task.building_from_checkpoint)
         decoder = TransformerDecoder(args, tgt_dict, embed_tokens)
         model = cls(encoder, decoder)
         n_params = sum(p.numel() for p in model.parameters())

@@ -158,7 +158,7 @@ def build_visual_encoder(args, from_checkpoint: bool) -> SignVisualEncoder:
         args.temporal_module = getattr(args, "temporal_module", None) or DEFAULT_TEMPORAL_MODULE
         args.temporal_dim = getattr(args, "temporal_dim", None) or DEFAULT_TEMPORAL_DIM
         pretrained = None if from_checkpoint else getattr(args, "resnet_pretrained", None)
-        return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained)
+        return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained, from_checkpoint=from_checkpoint)
     visual, stage1_args = load_stage1_visual_encoder(stage1)
     for key in ("temporal_module", "temporal_dim"):
         given, value = getattr(args, key, None), getattr(stage1_args, key)

@@ -64,18 +64,61 @@ def lengths_to_padding_mask(lengths: torch.Tensor, max_len: Optional[int] = None
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
 
 
-def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
+RESNET_IMAGENET = "imagenet"  # torchvision's ResNet18_Weights.IMAGENET1K_V1 (the paper's init)
+RESNET_NONE = "none"  # an explicit random initialisation
+
+
+def imagenet_weights_file() -> str:
+    """The local file of torchvision's ``ResNet18_Weights.IMAGENET1K_V1``, in torch's hub cache
+    (``$TORCH_HOME/hub/checkpoints/``); downloaded there by torchvision when missing and online.
+    Offline and missing: an error naming the file, where to put it and where it comes from."""
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if os.path.isfile(path):
+        return path
+    try:
+        torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True)
+    except Exception as e:  # no network (URLError, timeout), or a corrupt download
+        raise FileNotFoundError(
+            f"--resnet-pretrained imagenet: torchvision's ResNet-18 ImageNet weights are not in "
+            f"{path} and could not be downloaded ({' '.join(str(e).split())[:120]}); copy "
+            f"{os.path.basename(weights.url)} from {weights.url} to {path} (or set TORCH_HOME), or "
+            "pass the file's path"
+        ) from e
+    return path
+
+
+def resolve_resnet_init(spec: Optional[str]) -> Optional[str]:
+    """``--resnet-pretrained``: ``imagenet`` (torchvision's weights API, the paper's choice), a
+    file path, or ``none`` / nothing for a random initialisation. Returns the file to load or
+    None."""
+    if not spec or spec.strip().lower() == RESNET_NONE:
+        return None
+    if spec.strip().lower() == RESNET_IMAGENET:
+        return imagenet_weights_file()
+    return spec
+
+
+def build_resnet18(pretrained: Optional[str] = None, from_checkpoint: bool = False) -> nn.Module:
     """torchvision ResNet-18 without its classifier (``N x 3 x H x W -> N x 512``).
 
-    ImageNet weights come from a local file; nothing is downloaded. The file is a torchvision
-    state dict (``resnet18-*.pth``) or a checkpoint holding one under ``state_dict`` or ``model``
-    (torchvision's reference training script), keys with or without DataParallel's ``module.``
-    prefix; the classifier (``fc.*``) may be there or not, it is dropped. Any other file is an
-    error naming it. Without a file the backbone is randomly initialised, and the log says so.
+    ``pretrained`` is ``imagenet`` (torchvision's ``ResNet18_Weights.IMAGENET1K_V1`` from torch's
+    hub cache, downloaded when missing and online), a local file, or ``none`` / None (random). The
+    file is a torchvision state dict (``resnet18-*.pth``) or a checkpoint holding one under
+    ``state_dict`` or ``model`` (torchvision's reference training script), keys with or without
+    DataParallel's ``module.`` prefix; the classifier (``fc.*``) may be there or not, it is
+    dropped. Any other file is an error naming it. A random initialisation is logged (a warning
+    unless ``none`` was asked for). ``from_checkpoint``: the weights come from a checkpoint loaded
+    next (stage 2, decoding, resuming), so nothing is loaded or logged here.
     """
     from ..checkpoints import RefusedPickleError, load_torch_file
 
     net = torchvision.models.resnet18(weights=None)
+    if from_checkpoint:
+        net.fc = nn.Identity()
+        return net
+    explicit_none = bool(pretrained) and pretrained.strip().lower() == RESNET_NONE
+    pretrained_path = resolve_resnet_init(pretrained)
     if pretrained_path:
         if not os.path.isfile(pretrained_path):
             raise FileNotFoundError(
@@ -111,10 +154,12 @@ def build_resnet18(pretrained_path: Optional[str] = None) -> nn.Module:
                 f"keys {missing[:3]}, {len(result.unexpected_keys)} unexpected {result.unexpected_keys[:3]}"
             )
         logger.info(f"ResNet-18 initialised from {pretrained_path}")
+    elif explicit_none:
+        logger.info("ResNet-18 is randomly initialised (--resnet-pretrained none)")
     else:
         logger.warning(
-            "ResNet-18 is randomly initialised (no --resnet-pretrained file given); the paper "
-            "starts from ImageNet weights"
+            "ResNet-18 is randomly initialised (no --resnet-pretrained given); the paper starts "
+            "from ImageNet weights: --resnet-pretrained imagenet"
         )
     net.fc = nn.Identity()
     return net
@@ -193,11 +238,15 @@ class TemporalModule(nn.Module):
 
 
 class SignVisualEncoder(nn.Module):
-    """ResNet-18 per frame + local temporal module: ``B x T x 3 x H x W -> B x T' x C``."""
+    """ResNet-18 per frame + local temporal module: ``B x T x 3 x H x W -> B x T' x C``.
 
-    def __init__(self, temporal_spec: str, temporal_dim: int, resnet_pretrained: Optional[str] = None):
+    ``resnet_pretrained`` initialises the backbone (see :func:`build_resnet18`);
+    ``from_checkpoint``: the weights are loaded from a checkpoint next, nothing is initialised."""
+
+    def __init__(self, temporal_spec: str, temporal_dim: int, resnet_pretrained: Optional[str] = None,
+                 from_checkpoint: bool = False):
         super().__init__()
-        self.backbone = build_resnet18(resnet_pretrained)
+        self.backbone = build_resnet18(resnet_pretrained, from_checkpoint=from_checkpoint)
         self.temporal = TemporalModule(temporal_spec, RESNET18_DIM, temporal_dim)
         self.out_dim = self.temporal.out_dim
 
