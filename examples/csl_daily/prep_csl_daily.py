@@ -7,8 +7,11 @@ Reads the release as it is: ``sentence_label/csl2020ct_v2.pkl`` (a pickled dict 
 list of dicts with ``name``, ``label_char``, ``signer``, ...), ``sentence_label/split_1.txt``
 ('|'-separated ``name|split``) and the frames ``sentence/frames_512x512/<name>/*.jpg``. The target
 is the characters of ``label_char`` joined without spaces; the stage-1 vocabulary is one piece per
-character, and scoring is character level (``fairseq-slt-score --char-level``). Rows whose folder
-is missing or empty are dropped and listed in ``dropped_<split>.tsv``.
+character, and scoring is character level (``fairseq-slt-score --char-level``). The rows go through
+the same code as ``fairseq-slt-prep --char-level``
+(:func:`fairseq_slt.data.prep_utils.prepare_data_root`): rows whose folder is missing or empty,
+whose ``label_char`` is empty, or that are not in the label file are dropped and listed in
+``dropped_<split>.tsv``.
 """
 
 import logging
@@ -16,7 +19,7 @@ import os
 import pickle
 import sys
 
-from fairseq_slt.data.prep_utils import count_folder_frames, require, run_prep, write_data_root, write_dropped
+from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require, run_prep
 
 logger = logging.getLogger("prep_csl_daily")
 
@@ -63,30 +66,19 @@ def process(args) -> None:
     labels = read_labels(require(os.path.join(args.root, "sentence_label", "csl2020ct_v2.pkl"), "the label file"))
     split_of = read_split(require(os.path.join(args.root, "sentence_label", "split_1.txt"), "the split file"))
     require(os.path.join(args.root, FRAMES), f"the {FRAMES} folder")
-    os.makedirs(args.out, exist_ok=True)
-    out_splits = {}
+    splits, dropped = {}, {}
     for split in SPLITS:
         names = [n for n, s in split_of.items() if s == split]
-        folders = {n: os.path.join(args.root, FRAMES, n) for n in names}
-        counts = count_folder_frames(list(folders.values()), desc=f"CSL-Daily {split}: frames")
-        kept, dropped = [], []
-        for name in names:
-            info = labels.get(name)
-            text = "".join(info.get("label_char") or []).strip() if info else ""
-            if info is None:
-                dropped.append((name, "not in csl2020ct_v2.pkl"))
-            elif counts[folders[name]] == 0:
-                dropped.append((name, "frame folder missing or empty"))
-            elif not text:
-                dropped.append((name, "empty label_char"))
-            else:
-                kept.append({"id": name, "video": os.path.join(FRAMES, name), "n_frames": counts[folders[name]],
-                             "tgt_text": text, "signer": str(info.get("signer", ""))})
-        write_dropped(args.out, split, dropped)
-        out_splits[split] = kept
-    write_data_root(
-        args.out, out_splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
-        spm_type="char", mbart_dir=args.mbart_dir,
+        dropped[split] = [(n, "not in csl2020ct_v2.pkl") for n in names if n not in labels]
+        splits[split] = [
+            SourceRow(id=n, video=os.path.join(FRAMES, n), text="".join(labels[n].get("label_char") or []),
+                      signer=str(labels[n].get("signer", "")))
+            for n in names if n in labels
+        ]
+    prepare_data_root(
+        args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
+        spm_type="char", mbart_dir=args.mbart_dir, text_field="label_char", workers=args.workers,
+        dropped=dropped, name="CSL-Daily",
     )
 
 

@@ -8,16 +8,18 @@ Reads the release as it is: the '|'-separated ``annotations/manual/PHOENIX-2014-
 (header ``name|video|start|end|speaker|orth|translation``) and the frame folders
 ``features/fullFrame-210x260px/<split>/<name>/images0001.png ...``. The csv's ``video`` column
 (``<name>/1/*.png``) does not match the folders on disk, so videos are found by ``name``. The target
-is the ``translation`` column (lowercased, tokenized German). Rows whose folder is missing or empty
-are dropped and listed in ``dropped_<split>.tsv``.
+is the ``translation`` column (lowercased, tokenized German). The rows go through the same code as
+``fairseq-slt-prep`` (:func:`fairseq_slt.data.prep_utils.prepare_data_root`): rows whose folder is
+missing or empty, or whose translation is empty, are dropped and listed in ``dropped_<split>.tsv``.
 """
 
 import csv
 import logging
 import os
 import sys
+from typing import List
 
-from fairseq_slt.data.prep_utils import count_folder_frames, require, run_prep, write_data_root, write_dropped
+from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require, run_prep
 
 logger = logging.getLogger("prep_phoenix14t")
 
@@ -36,40 +38,27 @@ def read_corpus(path: str):
         missing = [c for c in ("name", "speaker", "translation") if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: missing column(s) {missing}; expected header {'|'.join(COLUMNS)}")
-        return list(reader)
+        return [dict(r, _line=reader.line_num) for r in reader]
 
 
-def process_split(root: str, split: str, out: str):
-    rows = read_corpus(require(corpus_csv(root, split), f"the {split} corpus file"))
-    folders = [os.path.join(root, FRAMES, split, r["name"]) for r in rows]
-    counts = count_folder_frames(folders, desc=f"PHOENIX-2014-T {split}: frames")
-    kept, dropped = [], []
-    for r, folder in zip(rows, folders):
-        text = r["translation"].strip()
-        if counts[folder] == 0:
-            dropped.append((r["name"], "frame folder missing or empty"))
-        elif not text:
-            dropped.append((r["name"], "empty translation"))
-        else:
-            kept.append({
-                "id": r["name"],
-                "video": os.path.join(FRAMES, split, r["name"]),
-                "n_frames": counts[folder],
-                "tgt_text": text,
-                "signer": r["speaker"],
-            })
-    write_dropped(out, split, dropped)
-    return kept
+def read_split(root: str, split: str) -> List[SourceRow]:
+    """The split's rows; the video is the frame folder found by ``name``."""
+    path = require(corpus_csv(root, split), f"the {split} corpus file")
+    return [
+        SourceRow(id=r["name"], video=os.path.join(FRAMES, split, r["name"]), text=r["translation"] or "",
+                  signer=r["speaker"] or "", where=f"{path} row {r['_line']}")
+        for r in read_corpus(path)
+    ]
 
 
 def process(args) -> None:
     require(os.path.join(args.root, "annotations", "manual"), "the annotations/manual folder")
     require(os.path.join(args.root, FRAMES), f"the {FRAMES} folder")
-    os.makedirs(args.out, exist_ok=True)
-    splits = {split: process_split(args.root, split, args.out) for split in SPLITS}
-    write_data_root(
+    splits = {split: read_split(args.root, split) for split in SPLITS}
+    prepare_data_root(
         args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
-        spm_type="unigram", mbart_dir=args.mbart_dir,
+        spm_type="unigram", mbart_dir=args.mbart_dir, text_field="translation", workers=args.workers,
+        name="PHOENIX-2014-T",
     )
 
 

@@ -407,7 +407,7 @@ def main(args: argparse.Namespace) -> str:
 
 def cli_main(argv: Optional[Sequence[str]] = None) -> None:
     # force: importing fairseq may already have configured the root logger (at DEBUG)
-    setup_logging(force=True)
+    setup_logging()
     for noisy in ("matplotlib", "tensorboard", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = get_parser().parse_args(argv)

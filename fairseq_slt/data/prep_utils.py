@@ -1,23 +1,63 @@
-"""Helpers shared by the dataset preparation scripts in ``examples/<dataset>/``.
+"""The one path from source rows to a data root, shared by ``fairseq-slt-prep`` and the dataset
+prep scripts in ``examples/<dataset>/``.
 
-A prep script reads a release as it is on disk, builds one list of manifest rows per split and
-calls :func:`write_data_root`, which writes the manifests, the stage-1 sentencepiece model and
-dictionary, ``config.yaml`` and, given an mBART directory, the trimmed mBART and
-``config_stage2.yaml``. Every file is written atomically, so re-running is safe.
+A reader (a release's own format, or a user's table: :mod:`fairseq_slt.data.prep_table`) turns
+its input into :class:`SourceRow` objects, one list per split, and calls
+:func:`prepare_data_root`. That probes every video once (frame count, fps; frame folders by their
+png/jpg files), checks every row, drops the unusable ones with a reason per row
+(``dropped_<split>.tsv``, :func:`write_dropped`) and calls :func:`write_data_root`, which writes
+the manifests, the stage-1 sentencepiece model and dictionary, ``config.yaml`` and, given an mBART
+directory, the trimmed mBART and ``config_stage2.yaml``. Every file is written atomically, so
+re-running is safe.
 """
 
 import argparse
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
 from ..logging_utils import setup_logging
 from .manifest_utils import derive_config_yaml, gen_config_yaml, gen_vocab, write_manifest
-from .video_io import list_frame_files
+from .video_io import list_frame_files, probe_video, time_range_to_frames
 
 logger = logging.getLogger(__name__)
+
+# start/end are rounded to this many decimals, as the manifest stores them, so the dataset
+# computes the same frame range as the prep did
+TIME_DECIMALS = 3
+
+
+@dataclass
+class SourceRow:
+    """One sentence as a release or a table gives it, before it is checked.
+
+    ``video`` is relative to the video root (or absolute): a video file, or a folder of png/jpg
+    frames. ``start``/``end`` are seconds as written in the source (a sentence cut out of a longer
+    video by reference), ``None`` for a whole video. ``where`` (e.g. ``table.tsv row 5``) names
+    the source row in messages.
+    """
+
+    id: str
+    video: str
+    text: str
+    signer: Optional[str] = None
+    start: Optional[str] = None
+    end: Optional[str] = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What probing a video source found: its frame count and fps (``None`` for a frame folder),
+    or the reason it cannot be used."""
+
+    n_frames: int = 0
+    fps: Optional[float] = None
+    problem: Optional[str] = None
 
 
 def require(path: str, what: str) -> str:
@@ -27,12 +67,139 @@ def require(path: str, what: str) -> str:
     return path
 
 
-def count_folder_frames(folders: List[str], desc: str) -> Dict[str, int]:
-    """Number of png/jpg frames of each folder (0 when missing), with a progress bar."""
-    counts = {}
-    for folder in tqdm(folders, desc=desc, unit="video", mininterval=1.0):
-        counts[folder] = len(list_frame_files(folder)) if os.path.isdir(folder) else 0
-    return counts
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def probe_source(path: str, shown: str) -> Probe:
+    """Probe the video file or frame folder ``path`` (``shown`` is how messages name it).
+
+    A missing path with a file extension is a missing video, one without is a missing frame
+    folder."""
+    if os.path.isdir(path):
+        n = len(list_frame_files(path))
+        return Probe(n) if n else Probe(problem=f"frame folder missing or empty: {shown}")
+    if not os.path.exists(path):
+        if os.path.splitext(shown)[1]:
+            return Probe(problem=f"video {shown} missing")
+        return Probe(problem=f"frame folder missing or empty: {shown}")
+    try:
+        fps, n = probe_video(path)
+    except Exception as e:  # decord and PyAV raise their own errors
+        return Probe(problem=f"video {shown} unreadable: {_first_line(e)}")
+    if n < 1 or not fps > 0:
+        return Probe(problem=f"video {shown} has no frames (fps {fps:g}, {n} frames)")
+    return Probe(n, fps)
+
+
+def probe_sources(sources: Dict[str, str], workers: int = 1, desc: str = "probing videos") -> Dict[str, Probe]:
+    """:func:`probe_source` for every ``{path: shown}``, with a progress bar; ``workers`` > 1
+    probes in a thread pool (decoding runs outside the GIL)."""
+    items = list(sources.items())
+    bar = dict(total=len(items), desc=desc, unit="video", mininterval=1.0)
+    if workers <= 1:
+        probes = [probe_source(p, s) for p, s in tqdm(items, **bar)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            probes = list(tqdm(pool.map(lambda item: probe_source(*item), items), **bar))
+    return {path: probe for (path, _), probe in zip(items, probes)}
+
+
+def normalize_text(text: Optional[str], lowercase: bool = False) -> str:
+    """Whitespace runs (tabs, newlines included) become one space; optionally lowercased."""
+    text = " ".join((text or "").split())
+    return text.lower() if lowercase else text
+
+
+def parse_time_range(start: Optional[str], end: Optional[str]) -> Tuple[Optional[float], Optional[float]]:
+    """``(start, end)`` seconds rounded to :data:`TIME_DECIMALS`, ``(None, None)`` when both are
+    empty; a :class:`ValueError` whose message is the reason the row is dropped otherwise."""
+    start, end = (start or "").strip(), (end or "").strip()
+    if not start and not end:
+        return None, None
+    if not start or not end:
+        raise ValueError("bad start/end: give both start and end, or neither")
+    try:
+        t0, t1 = round(float(start), TIME_DECIMALS), round(float(end), TIME_DECIMALS)
+    except ValueError:
+        raise ValueError(f"start/end are not numbers ({start!r}, {end!r})") from None
+    if t0 != t0 or t1 != t1 or t0 < 0:  # NaN or negative
+        raise ValueError(f"bad start/end: start {start} must be a number of seconds >= 0")
+    if t1 <= t0:
+        raise ValueError(f"bad start/end: end {t1:.3f} s is not after start {t0:.3f} s")
+    return t0, t1
+
+
+def check_row(row: SourceRow, probe: Probe, text_field: str = "text", lowercase: bool = False,
+              with_signer: bool = False, with_times: bool = False) -> Tuple[Optional[dict], Optional[str]]:
+    """``(manifest row, None)`` for a usable row, ``(None, reason)`` for one to drop.
+
+    Checks, in order: start/end, the video (missing, unreadable, empty), the time range against
+    the video, then the text (``text_field`` names its column in the reason). ``with_signer`` /
+    ``with_times`` add the ``signer`` / ``start``, ``end`` columns (empty where a row has none),
+    so every row of a manifest has the same columns.
+    """
+    try:
+        start, end = parse_time_range(row.start, row.end)
+    except ValueError as e:
+        return None, str(e)
+    if probe.problem:
+        return None, probe.problem
+    n_frames = probe.n_frames
+    if start is not None:
+        if probe.fps is None:
+            return None, f"bad start/end: {row.video} is a frame folder; time ranges need a video file"
+        frames = time_range_to_frames(start, end, probe.fps)
+        if frames.stop > probe.n_frames:
+            return None, (f"end {end:.2f} s is past the end of {row.video} "
+                          f"({probe.n_frames / probe.fps:.2f} s)")
+        if len(frames) == 0:
+            return None, f"empty time range [{start:.3f}, {end:.3f}) s at {probe.fps:g} fps"
+        n_frames = len(frames)
+    text = normalize_text(row.text, lowercase)
+    if not text:
+        return None, f"empty {text_field}"
+    out = {"id": row.id, "video": row.video, "n_frames": n_frames, "tgt_text": text}
+    if with_signer:
+        out["signer"] = row.signer or ""
+    if with_times:
+        out["start"] = "" if start is None else f"{start:.{TIME_DECIMALS}f}"
+        out["end"] = "" if end is None else f"{end:.{TIME_DECIMALS}f}"
+    return out, None
+
+
+def check_splits(splits: Dict[str, List[SourceRow]], probes: Dict[str, Probe], video_root: str,
+                 text_field: str = "text", lowercase: bool = False
+                 ) -> Tuple[Dict[str, List[dict]], Dict[str, List[Tuple[str, str]]]]:
+    """Manifest rows and dropped ``(id, reason)`` per split. An id seen before, in this split or
+    an earlier one, is dropped as a duplicate; so is a row without an id or a video."""
+    rows = [r for split_rows in splits.values() for r in split_rows]
+    with_signer = any(r.signer is not None for r in rows)
+    with_times = any((r.start or "").strip() or (r.end or "").strip() for r in rows)
+    seen: Dict[str, str] = {}
+    kept: Dict[str, List[dict]] = {}
+    dropped: Dict[str, List[Tuple[str, str]]] = {}
+    for split, split_rows in splits.items():
+        kept[split], dropped[split] = [], []
+        for r in split_rows:
+            if not r.id.strip():
+                dropped[split].append((r.id, f"empty id ({r.where or 'no row number'})"))
+                continue
+            if r.id in seen:
+                dropped[split].append((r.id, f"duplicate id (first at {seen[r.id]})"))
+                continue
+            seen[r.id] = r.where or split
+            if not r.video.strip():
+                dropped[split].append((r.id, "no video given"))
+                continue
+            probe = probes[os.path.join(video_root, r.video)]
+            row, reason = check_row(r, probe, text_field, lowercase, with_signer, with_times)
+            if row is None:
+                dropped[split].append((r.id, reason))
+            else:
+                kept[split].append(row)
+    return kept, dropped
 
 
 def write_dropped(out_dir: str, split: str, dropped: List[Tuple[str, str]]) -> Optional[str]:
@@ -46,7 +213,7 @@ def write_dropped(out_dir: str, split: str, dropped: List[Tuple[str, str]]) -> O
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("id\treason\n")
         for sid, reason in dropped:
-            f.write(f"{sid}\t{reason}\n")
+            f.write(f"{' '.join(str(sid).split())}\t{' '.join(str(reason).split())}\n")
     os.replace(tmp, path)
     logger.warning(f"{split}: dropped {len(dropped)} rows, listed in {path}")
     return path
@@ -66,7 +233,8 @@ def write_data_root(
     os.makedirs(out_dir, exist_ok=True)
     for split, rows in splits.items():
         if not rows:
-            raise ValueError(f"{split}: no usable rows; check the dataset root")
+            raise ValueError(f"{split}: no usable rows (dropped rows and their reasons are in "
+                             f"{os.path.join(out_dir, f'dropped_{split}.tsv')})")
         write_manifest(os.path.join(out_dir, f"{split}.tsv"), rows)
         logger.info(f"{split}: {len(rows)} rows -> {os.path.join(out_dir, split + '.tsv')}")
     train_text = [r["tgt_text"] for r in splits["train"]]
@@ -81,13 +249,68 @@ def write_data_root(
         derive_config_yaml(out_dir, "config.yaml", "config_stage2.yaml", mbart_dir=trimmed)
 
 
+def prepare_data_root(
+    out_dir: str,
+    splits: Dict[str, List[SourceRow]],
+    video_root: str,
+    vocab_size: int,
+    spm_type: str = "unigram",
+    mbart_dir: Optional[str] = None,
+    text_field: str = "text",
+    lowercase: bool = False,
+    workers: int = 1,
+    dropped: Optional[Dict[str, List[Tuple[str, str]]]] = None,
+    name: str = "videos",
+    **config,
+) -> Dict[str, List[dict]]:
+    """Probe, check and write: the whole data root from source rows.
+
+    Args:
+        out_dir: data root to write.
+        splits: source rows per split (``train`` first; every split must keep a row).
+        video_root: the folder ``SourceRow.video`` is relative to, as ``config.yaml`` writes it:
+            absolute, or relative to ``out_dir``.
+        vocab_size, spm_type: the stage-1 sentencepiece model (``char``: one piece per character).
+        mbart_dir: mBART directory (mbart.cc25 layout) to trim for stage 2.
+        text_field: the source's name of the text, for the reason ``empty <text_field>``.
+        lowercase: lowercase the targets.
+        workers: threads that probe the videos.
+        dropped: rows the reader already dropped, ``(id, reason)`` per split; listed first.
+        name: the corpus, for the progress bar.
+        config: video settings of ``config.yaml`` (``resize``, ``crop``, ``keep_ratio``,
+            ``max_frames``, ``augment``).
+
+    Returns the manifest rows written, per split.
+    """
+    if mbart_dir:
+        from ..mbart import check_mbart_dir
+
+        check_mbart_dir(mbart_dir)  # before the probing, not after it
+    root = video_root if os.path.isabs(video_root) else os.path.join(out_dir, video_root)
+    sources = {os.path.join(root, r.video): r.video for rows in splits.values() for r in rows if r.video.strip()}
+    probes = probe_sources(sources, workers, desc=f"{name}: probing videos")
+    kept, new_dropped = check_splits(splits, probes, root, text_field, lowercase)
+    os.makedirs(out_dir, exist_ok=True)
+    for split in splits:
+        earlier = list((dropped or {}).get(split, []))
+        reasons = earlier + new_dropped[split]
+        logger.info(f"{split}: kept {len(kept[split])} of {len(splits[split]) + len(earlier)} rows, "
+                    f"dropped {len(reasons)}")
+        write_dropped(out_dir, split, reasons)
+    write_data_root(out_dir, kept, video_root=video_root, vocab_size=vocab_size, spm_type=spm_type,
+                    mbart_dir=mbart_dir, **config)
+    return kept
+
+
 def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,
              argv: Optional[Sequence[str]] = None) -> None:
-    """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]``."""
+    """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]
+    [--workers]``."""
     setup_logging()
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help=root_help)
     p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")
     p.add_argument("--vocab-size", type=int, default=vocab_size, help="stage-1 sentencepiece vocabulary (soft limit)")
     p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
+    p.add_argument("--workers", type=int, default=1, help="threads that probe the videos")
     process(p.parse_args(argv))

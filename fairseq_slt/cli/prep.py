@@ -1,0 +1,136 @@
+"""A complete data root from a folder of videos and a table (your own sign language corpus).
+
+    fairseq-slt-prep corpus.tsv --video-root videos --out data/mycorpus
+    fairseq-slt-prep --train train.csv --dev dev.csv --test test.csv --video-root videos --out data/mycorpus
+    fairseq-slt-prep corpus.tsv --video-root videos --out data/mycorpus --split-by signer --char-level
+
+The table is TSV or CSV (by its extension, else its header line) with the columns id, video,
+text and optionally split (train/dev/test), signer, start, end (seconds: a sentence cut out of a
+longer video, by reference). video is relative to --video-root: a video file (mp4, avi, ...) or a
+folder of png/jpg frames. Without a split column the table is split here, deterministically for
+--seed (--dev-fraction, --test-fraction; --split-by signer keeps every signer in one split).
+
+Writes <out>/{train,dev,test}.tsv with the probed n_frames, spm.model + dict.txt, config.yaml
+with the video settings below, dropped_<split>.tsv (each dropped row and why: missing or
+unreadable video, empty frame folder, bad or out-of-range start/end, empty text, duplicate id)
+and, with --mbart-dir, the trimmed mBART (mbart.trimmed/) and config_stage2.yaml. A thin command
+line over :func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_dataset.md.
+"""
+
+import argparse
+import os
+import sys
+from typing import Dict, List, Optional, Tuple, Union
+
+from ..data.prep_table import SPLIT_BY, TableError, prepare_from_tables
+from ..logging_utils import setup_logging
+
+
+def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
+    """``--resize``: ``256`` (shorter side) or ``256,256`` (height, width)."""
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or H,W (positive integers), got {value!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("table", nargs="?", help="one table of all rows (TSV or CSV)")
+    for split in ("train", "dev", "test"):
+        p.add_argument(f"--{split}", metavar="TABLE",
+                       help=f"a table of the {split} rows only, instead of one table")
+    p.add_argument("--video-root", help="folder the table's video paths are relative to (default: the "
+                   "table's folder)")
+    p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")
+    g = p.add_argument_group("text")
+    g.add_argument("--char-level", action="store_true", help="one vocabulary piece per character (Chinese, "
+                   "Japanese); score with fairseq-slt-score --char-level")
+    g.add_argument("--lowercase", action="store_true", help="lowercase the targets")
+    g.add_argument("--vocab-size", type=int, default=3000,
+                   help="stage-1 sentencepiece vocabulary (soft limit; default 3000)")
+    g = p.add_argument_group("splits of a table without a split column")
+    g.add_argument("--dev-fraction", type=float, help="fraction of the rows for dev (default 0.1)")
+    g.add_argument("--test-fraction", type=float, help="fraction of the rows for test (default 0.1)")
+    g.add_argument("--split-by", choices=SPLIT_BY, help="what is kept whole in one split (default: row; "
+                   "signer: no signer in two splits; video: all sentences of a video together)")
+    g.add_argument("--seed", type=int, default=1,
+                   help="the same seed and table give the same split (default 1)")
+    g = p.add_argument_group("video settings of config.yaml")
+    g.add_argument("--resize", type=parse_resize, default=256, metavar="N|H,W",
+                   help="N: the shorter side before cropping, aspect ratio kept (default 256); H,W: the "
+                   "whole frame resized to height x width, as GFSLT-VLP's 256,256")
+    g.add_argument("--crop", type=int, default=224, help="square crop, random in training, centre in "
+                   "evaluation (default 224)")
+    g.add_argument("--keep-ratio", type=float, default=0.25,
+                   help="fraction of the frames fed to the model (default 0.25)")
+    g.add_argument("--max-frames", type=int, default=300,
+                   help="cap on frames fed to the model (0: none; default 300)")
+    g.add_argument("--rotate", type=float, default=30.0,
+                   help="training augmentation: rotation in degrees (default 30)")
+    g.add_argument("--scale", type=float, default=0.2,
+                   help="training augmentation: scale, +-fraction (default 0.2)")
+    g.add_argument("--translate", type=float, default=10.0,
+                   help="training augmentation: shift in pixels (default 10)")
+    p.add_argument("--workers", type=int, default=1, help="threads that probe the videos (default 1)")
+    p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
+    return p
+
+
+def tables_of(args: argparse.Namespace, p: argparse.ArgumentParser) -> Dict[Optional[str], str]:
+    """``{None: table}`` or ``{split: table}`` from the command line."""
+    per_split = {s: getattr(args, s) for s in ("train", "dev", "test") if getattr(args, s)}
+    if args.table and per_split:
+        p.error("give one table, or --train/--dev/--test, not both")
+    if args.table:
+        return {None: args.table}
+    if not per_split:
+        p.error("give a table, or --train and --dev (and --test)")
+    if "train" not in per_split or "dev" not in per_split:
+        p.error("per-split tables need at least --train and --dev")
+    return per_split
+
+
+def check_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """Option values a data root cannot be made with, as usage errors."""
+    for name in ("dev_fraction", "test_fraction"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < 1:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+    dev = 0.1 if args.dev_fraction is None else args.dev_fraction
+    test = 0.1 if args.test_fraction is None else args.test_fraction
+    if dev + test >= 1:
+        p.error("--dev-fraction and --test-fraction leave no rows for train")
+    if args.vocab_size < 1 or args.workers < 1 or args.crop < 1 or args.max_frames < 0:
+        p.error("--vocab-size, --workers and --crop must be positive, --max-frames >= 0")
+    smallest = min(args.resize) if isinstance(args.resize, tuple) else args.resize
+    if args.crop > smallest:
+        p.error(f"--crop ({args.crop}) must not exceed --resize ({args.resize})")
+    if not 0 < args.keep_ratio <= 1:
+        p.error(f"--keep-ratio must be in (0, 1], got {args.keep_ratio}")
+
+
+def cli_main(argv: Optional[List[str]] = None) -> None:
+    setup_logging()
+    p = get_parser()
+    args = p.parse_args(argv)
+    tables = tables_of(args, p)
+    check_args(args, p)
+    video_root = args.video_root or os.path.dirname(os.path.abspath(next(iter(tables.values()))))
+    try:
+        prepare_from_tables(
+            tables, args.out, video_root, vocab_size=args.vocab_size, char_level=args.char_level,
+            lowercase=args.lowercase, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
+            seed=args.seed, split_by=args.split_by, workers=args.workers, mbart_dir=args.mbart_dir,
+            resize=args.resize, crop=args.crop, keep_ratio=args.keep_ratio, max_frames=args.max_frames,
+            augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate, "p": 0.5},
+        )
+    except (TableError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"fairseq-slt-prep: error: {e}")
+
+
+if __name__ == "__main__":
+    cli_main()
