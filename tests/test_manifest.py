@@ -239,3 +239,26 @@ def test_fairseq_train_on_damaged_manifests(tiny_corpus, tmp_path, damage, expec
         assert proc.returncode == 0, proc.stderr[-3000:]
     else:
         assert proc.returncode != 0 and expect in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_prep_cli_keeps_any_text_byte_for_byte(tiny_corpus, tmp_path):
+    """Quotes, backslashes, '#', non-Latin scripts: from a user's TSV table through
+    fairseq-slt-prep into the manifests and back out of the dataset reader, unchanged."""
+    videos = [r["video"] for split in ("train", "dev", "test") for r in rows_of(tiny_corpus / f"{split}.tsv")]
+    texts = {"train": NASTY_TEXTS[:4] + ["plain words here"] * 6, "dev": NASTY_TEXTS[4:6], "test": NASTY_TEXTS[6:] + ["x y"]}
+    lines, k = ["id\tvideo\ttext\tsplit"], 0
+    for split, ts in texts.items():
+        for t in ts:
+            lines.append(f"s{k}\t{videos[k]}\t{t}\t{split}")
+            k += 1
+    table = tmp_path / "table.tsv"
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "data"
+    proc = subprocess.run([os.path.join(BIN_DIR, "fairseq-slt-prep"), str(table), "--video-root", str(tiny_corpus),
+                           "--out", str(out), "--vocab-size", "60", "--resize", "48", "--crop", "32"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for split, ts in texts.items():
+        got = [r["tgt_text"] for r in rows_of(out / f"{split}.tsv")]
+        assert got == [t.strip() for t in ts], (split, got)  # prep trims surrounding spaces, nothing else
