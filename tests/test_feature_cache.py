@@ -450,3 +450,20 @@ def test_resume_refuses_a_cache_from_another_stage1(stage2_on_cache, mbart_dir, 
     assert f"feature cache {s.data_b / 'features'} matches the frozen visual encoder" in out
     assert (f"ValueError: the feature cache {s.data_b / 'features'} was computed from {s.ckpt_b}, whose visual "
             "encoder differs from this model's (the weights it just loaded from a checkpoint") in out
+
+
+@pytest.mark.slow
+def test_generate_on_a_truncated_cache_names_the_file(stage2_on_cache, tmp_path):
+    """A byte-truncated cache through the CLI a user runs: one error naming the file."""
+    from conftest import PLUGIN_DIR
+
+    s = stage2_on_cache
+    data = tmp_path / "data"
+    shutil.copytree(s.data_a, data)
+    feats = data / "features" / "test.feats.npy"
+    feats.write_bytes(feats.read_bytes()[:-100])
+    out = run_failing([
+        "fairseq-generate", data, "--user-dir", PLUGIN_DIR, *STAGE2_TASK, "--gen-subset", "test",
+        "--path", s.save_dir / "checkpoint_last.pt", "--beam", "2", "--max-tokens", "400", "--max-len-b", "5",
+    ])
+    assert f"{feats} is truncated or corrupt" in out and "rebuild the cache with fairseq-slt-cache-features" in out
