@@ -78,6 +78,27 @@ def test_normalize_frames_any_layout():
     torch.testing.assert_close(out, _reference_normalise(x), atol=1e-5, rtol=1e-5)
 
 
+def reference_train_transform(frames, size, crop, seed, rotate, scale, translate, p):
+    """The straightforward torchvision training pipeline, with the fast path's draws in its
+    order: resize (``[short]`` or ``[h, w]``) -> random crop -> affine on uint8 -> normalise."""
+    g = torch.Generator().manual_seed(seed)
+    x = F.resize(frames.permute(0, 3, 1, 2), size, antialias=True)
+    top = int(torch.randint(0, x.shape[-2] - crop + 1, (), generator=g))
+    left = int(torch.randint(0, x.shape[-1] - crop + 1, (), generator=g))
+    x = F.crop(x, top, left, crop, crop)
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+    angle = uniform(-rotate, rotate) if float(torch.rand((), generator=g)) < p else 0.0
+    factor = uniform(1 - scale, 1 + scale) if float(torch.rand((), generator=g)) < p else 1.0
+    shift = [0, 0]
+    if float(torch.rand((), generator=g)) < p:
+        shift = [round(uniform(-translate, translate)), round(uniform(-translate, translate))]
+    x = F.affine(x, angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+    return _reference_normalise(x)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_train_transform_matches_straightforward_torchvision(seed):
     """resize -> crop -> affine on uint8 -> float -> normalise (the pipeline before the fast
@@ -86,22 +107,8 @@ def test_train_transform_matches_straightforward_torchvision(seed):
     fast = build_video_transform(48, 40, train=True, rotate=30, scale=0.2, translate=4, p=0.7)
     got = fast(frames, torch.Generator().manual_seed(seed))
 
-    g = torch.Generator().manual_seed(seed)  # the same draws, in the same order
-    x = F.resize(frames.permute(0, 3, 1, 2), [48], antialias=True)
-    top = int(torch.randint(0, x.shape[-2] - 40 + 1, (), generator=g))
-    left = int(torch.randint(0, x.shape[-1] - 40 + 1, (), generator=g))
-    x = F.crop(x, top, left, 40, 40)
-
-    def uniform(lo, hi):
-        return lo + (hi - lo) * float(torch.rand((), generator=g))
-
-    angle = uniform(-30, 30) if float(torch.rand((), generator=g)) < 0.7 else 0.0
-    factor = uniform(0.8, 1.2) if float(torch.rand((), generator=g)) < 0.7 else 1.0
-    shift = [0, 0]
-    if float(torch.rand((), generator=g)) < 0.7:
-        shift = [round(uniform(-4, 4)), round(uniform(-4, 4))]
-    x = F.affine(x, angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
-    torch.testing.assert_close(got, _reference_normalise(x), atol=1e-5, rtol=1e-5)
+    ref = reference_train_transform(frames, [48], 40, seed, rotate=30, scale=0.2, translate=4, p=0.7)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_collated_batch_crosses_dataloader_worker():
