@@ -42,6 +42,8 @@ MAX_GPU_BATCH=${MAX_GPU_BATCH:-}  # most videos one GPU holds: the rest of the g
 NUM_WORKERS=${NUM_WORKERS:-}      # default below: nproc / NGPUS, between 1 and 8
 RESNET=${RESNET:-imagenet}        # stage 1's ResNet-18: imagenet, none (random weights) or a state dict file
 STAGE1_ARGS=${STAGE1_ARGS:-}
+PREP_ARGS=${PREP_ARGS:-}          # extra prep options (word-split), e.g. the video settings of config.yaml:
+                                  # "--resize 256,256 --crop 224" (the paper's, the default) or "--resize 256"
 STAGE2_ARGS=${STAGE2_ARGS:-}
 LANGS=${LANGS:-cc25}              # --langs: mBART-cc25's 25 languages, or a comma-separated list
 DRY_RUN=${DRY_RUN:-0}
@@ -167,7 +169,8 @@ fi
 
 if stage_enabled 0; then
   log "stage 0: prepare ${DATA}"
-  run_cmd "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"}
+  # shellcheck disable=SC2086  # PREP_ARGS is a word-split string of options
+  run_cmd "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"} ${PREP_ARGS}
 fi
 
 if stage_enabled 1; then

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from conftest import PLUGIN_DIR, run_cli
@@ -211,14 +212,15 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
              "--updates", "5", "--layers", "1", "--dim", "16", "--heads", "2", "--vocab-size", "80"])
     assert sorted(os.listdir(mbart)) == ["dict.txt", "model.pt", "sentence.bpe.model"]
     env = recipe_env(tmp_path, PHOENIX14T_ROOT=str(phoenix_root), MBART_DIR=str(mbart), LANGS="de_DE")
-    # small frames for CPU: stage 0 writes the data root, then the test shrinks its crop
-    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh")], env=dict(env, stop_stage="0"),
+    # small frames for CPU: the prep's video settings (PREP_ARGS), in the paper's squash mode
+    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh")],
+                          env=dict(env, stop_stage="0", PREP_ARGS="--resize 40,40 --crop 32"),
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = tmp_path / "run" / "data"
     for name in ("config.yaml", "config_stage2.yaml"):
-        cfg = (data / name).read_text().replace("resize: 256", "resize: 40").replace("crop: 224", "crop: 32")
-        (data / name).write_text(cfg)
+        video = yaml.safe_load((data / name).read_text())["video"]
+        assert video["resize"] == [40, 40] and video["crop"] == 32
     assert (data / "mbart.trimmed" / "model.pt").is_file()
     proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh"), *TINY_ARGS[:-4]],
                           env=dict(env, stage="1"), capture_output=True, text=True)
@@ -226,10 +228,23 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
     assert proc.returncode == 0, out[-5000:]
     assert len(re.findall(r"sentences \d+ \| ROUGE-L [\d.]+ \| BLEU-1", out)) == 4  # 2 stages x dev, test
     # stage 2 trained slt_mbart on the feature cache that stage 3 wrote
-    import yaml
-
     from fairseq_slt.checkpoints import checkpoint_arch, load_checkpoint_state
 
     run_cfg = yaml.safe_load((data / "config_stage2_run.yaml").read_text())
     assert run_cfg["feature_cache"] == "features_stage2" and (data / "features_stage2" / "meta.json").is_file()
     assert checkpoint_arch(load_checkpoint_state(str(tmp_path / "run" / "stage2" / "checkpoint_best.pt"))) == "slt_mbart"
+
+
+def test_prep_scripts_write_the_papers_video_settings_unless_told(phoenix_root, tmp_path):
+    """Default: GFSLT-VLP's whole-frame 256x256 resize, crop 224; the video options change it."""
+    script = load_script("phoenix14t")
+    script.main(["--root", str(phoenix_root), "--out", str(tmp_path / "paper")])
+    video = yaml.safe_load((tmp_path / "paper" / "config.yaml").read_text())["video"]
+    assert video == {"resize": [256, 256], "crop": 224, "keep_ratio": 0.25, "max_frames": 300}
+    script.main(["--root", str(phoenix_root), "--out", str(tmp_path / "small"), "--resize", "64", "--crop", "48",
+                 "--keep-ratio", "0.5"])
+    video = yaml.safe_load((tmp_path / "small" / "config.yaml").read_text())["video"]
+    assert video == {"resize": 64, "crop": 48, "keep_ratio": 0.5, "max_frames": 300}
+    with pytest.raises(SystemExit):
+        script.main(["--root", str(phoenix_root), "--out", str(tmp_path / "bad"), "--crop", "300"])
+    assert not (tmp_path / "bad").exists()

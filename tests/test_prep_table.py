@@ -301,7 +301,7 @@ def test_rerun_without_test_removes_the_stale_test_manifest(video_root, tmp_path
     (["--train", "a.tsv"], "per-split tables need at least --train and --dev"),
     (["t.tsv", "--dev-fraction", "1.2"], "--dev-fraction must be in [0, 1), got 1.2"),
     (["t.tsv", "--dev-fraction", "0.5", "--test-fraction", "0.5"], "leave no rows for train"),
-    (["t.tsv", "--crop", "300"], "--crop (300) must not exceed --resize (256)"),
+    (["t.tsv", "--crop", "300"], "--crop (300) must not exceed --resize ((256, 256))"),
     (["t.tsv", "--resize", "0"], "expected N or H,W (positive integers), got '0'"),
     (["t.tsv", "--keep-ratio", "0"], "--keep-ratio must be in (0, 1], got 0.0"),
 ])

@@ -65,6 +65,7 @@ def process(args) -> None:
         args.out, {s: rows for s, (rows, _) in read.items()}, video_root=os.path.abspath(args.root),
         vocab_size=args.vocab_size, spm_type="unigram", mbart_dir=args.mbart_dir, text_field="sentence",
         workers=args.workers, dropped={s: d for s, (_, d) in read.items()}, name="How2Sign",
+        **args.video_config,
     )
 
 

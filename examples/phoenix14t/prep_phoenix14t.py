@@ -58,7 +58,7 @@ def process(args) -> None:
     prepare_data_root(
         args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
         spm_type="unigram", mbart_dir=args.mbart_dir, text_field="translation", workers=args.workers,
-        name="PHOENIX-2014-T",
+        name="PHOENIX-2014-T", **args.video_config,
     )
 
 

@@ -20,21 +20,11 @@ line over :func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional
 
 from ..data.prep_table import SPLIT_BY, TableError, prepare_from_tables
+from ..data.prep_utils import add_video_args, check_video_args, video_config
 from ..logging_utils import setup_logging
-
-
-def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
-    """``--resize``: ``256`` (shorter side) or ``256,256`` (height, width)."""
-    try:
-        sizes = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        sizes = ()
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected N or H,W (positive integers), got {value!r}")
-    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -59,22 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
                    "signer: no signer in two splits; video: all sentences of a video together)")
     g.add_argument("--seed", type=int, default=1,
                    help="the same seed and table give the same split (default 1)")
-    g = p.add_argument_group("video settings of config.yaml")
-    g.add_argument("--resize", type=parse_resize, default=256, metavar="N|H,W",
-                   help="N: the shorter side before cropping, aspect ratio kept (default 256); H,W: the "
-                   "whole frame resized to height x width, as GFSLT-VLP's 256,256")
-    g.add_argument("--crop", type=int, default=224, help="square crop, random in training, centre in "
-                   "evaluation (default 224)")
-    g.add_argument("--keep-ratio", type=float, default=0.25,
-                   help="fraction of the frames fed to the model (default 0.25)")
-    g.add_argument("--max-frames", type=int, default=300,
-                   help="cap on frames fed to the model (0: none; default 300)")
-    g.add_argument("--rotate", type=float, default=30.0,
-                   help="training augmentation: rotation in degrees (default 30)")
-    g.add_argument("--scale", type=float, default=0.2,
-                   help="training augmentation: scale, +-fraction (default 0.2)")
-    g.add_argument("--translate", type=float, default=10.0,
-                   help="training augmentation: shift in pixels (default 10)")
+    add_video_args(p)
     p.add_argument("--workers", type=int, default=1, help="threads that probe the videos (default 1)")
     p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
     return p
@@ -104,13 +79,9 @@ def check_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     test = 0.1 if args.test_fraction is None else args.test_fraction
     if dev + test >= 1:
         p.error("--dev-fraction and --test-fraction leave no rows for train")
-    if args.vocab_size < 1 or args.workers < 1 or args.crop < 1 or args.max_frames < 0:
-        p.error("--vocab-size, --workers and --crop must be positive, --max-frames >= 0")
-    smallest = min(args.resize) if isinstance(args.resize, tuple) else args.resize
-    if args.crop > smallest:
-        p.error(f"--crop ({args.crop}) must not exceed --resize ({args.resize})")
-    if not 0 < args.keep_ratio <= 1:
-        p.error(f"--keep-ratio must be in (0, 1], got {args.keep_ratio}")
+    if args.vocab_size < 1 or args.workers < 1:
+        p.error("--vocab-size and --workers must be positive")
+    check_video_args(args, p)
 
 
 def cli_main(argv: Optional[List[str]] = None) -> None:
@@ -125,8 +96,7 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
             tables, args.out, video_root, vocab_size=args.vocab_size, char_level=args.char_level,
             lowercase=args.lowercase, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
             seed=args.seed, split_by=args.split_by, workers=args.workers, mbart_dir=args.mbart_dir,
-            resize=args.resize, crop=args.crop, keep_ratio=args.keep_ratio, max_frames=args.max_frames,
-            augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate, "p": 0.5},
+            **video_config(args),
         )
     except (TableError, FileNotFoundError, ValueError) as e:
         sys.exit(f"fairseq-slt-prep: error: {e}")
