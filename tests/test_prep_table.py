@@ -355,3 +355,23 @@ def test_cli_on_a_synthetic_table_then_fairseq_train(tiny_corpus, tmp_path):
     log = run_cli(stage1_train_cmd(out, tmp_path / "ckpt", 2))
     assert "num_updates 2" in log or "num_updates=2" in log
     assert (tmp_path / "ckpt" / "checkpoint_last.pt").is_file()
+
+
+def test_small_corpus_unigram_vocabulary_is_reported_and_bpe_keeps_words(tmp_path, caplog):
+    """sentencepiece's unigram model on a small corpus comes out as near-character pieces: the
+    prep says so with the numbers and what to pass; --spm-type bpe keeps whole words."""
+    import logging
+
+    from fairseq_slt.data.vocab import pieces_per_word, train_sentencepiece
+
+    rng = random.Random(0)
+    days, weather = ["today", "tomorrow", "on monday"], ["rain", "snow", "sunshine", "fog", "thunder"]
+    texts = [f"{rng.choice(days)} there will be {rng.choice(weather)} in the {rng.choice(['north', 'south'])}"
+             for _ in range(400)]
+    with caplog.at_level(logging.INFO, logger="fairseq_slt.data.vocab"):
+        unigram = train_sentencepiece(texts, str(tmp_path / "uni"), 3000, "unigram")
+    assert pieces_per_word(unigram, texts) > 2.0
+    assert any("near-character pieces" in r.getMessage() and "--spm-type bpe" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")
+    bpe = train_sentencepiece(texts, str(tmp_path / "bpe"), 3000, "bpe")
+    assert pieces_per_word(bpe, texts) < 1.2

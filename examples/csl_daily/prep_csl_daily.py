@@ -77,7 +77,7 @@ def process(args) -> None:
         ]
     prepare_data_root(
         args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
-        spm_type="char", mbart_dir=args.mbart_dir, text_field="label_char", workers=args.workers,
+        spm_type=args.spm_type or "char", mbart_dir=args.mbart_dir, text_field="label_char", workers=args.workers,
         dropped=dropped, name="CSL-Daily", **args.video_config,
     )
 

@@ -63,7 +63,7 @@ def process(args) -> None:
     read = {SPLITS[s]: read_split(args.root, s) for s in SPLITS}
     prepare_data_root(
         args.out, {s: rows for s, (rows, _) in read.items()}, video_root=os.path.abspath(args.root),
-        vocab_size=args.vocab_size, spm_type="unigram", mbart_dir=args.mbart_dir, text_field="sentence",
+        vocab_size=args.vocab_size, spm_type=args.spm_type or "unigram", mbart_dir=args.mbart_dir, text_field="sentence",
         workers=args.workers, dropped={s: d for s, (_, d) in read.items()}, name="How2Sign",
         **args.video_config,
     )

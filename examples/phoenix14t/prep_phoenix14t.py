@@ -57,7 +57,7 @@ def process(args) -> None:
     splits = {split: read_split(args.root, split) for split in SPLITS}
     prepare_data_root(
         args.out, splits, video_root=os.path.abspath(args.root), vocab_size=args.vocab_size,
-        spm_type="unigram", mbart_dir=args.mbart_dir, text_field="translation", workers=args.workers,
+        spm_type=args.spm_type or "unigram", mbart_dir=args.mbart_dir, text_field="translation", workers=args.workers,
         name="PHOENIX-2014-T", **args.video_config,
     )
 

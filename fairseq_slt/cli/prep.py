@@ -40,6 +40,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--char-level", action="store_true", help="one vocabulary piece per character (Chinese, "
                    "Japanese); score with fairseq-slt-score --char-level")
     g.add_argument("--lowercase", action="store_true", help="lowercase the targets")
+    g.add_argument("--spm-type", choices=("unigram", "bpe", "char", "word"),
+                   help="sentencepiece model type (default unigram; char with --char-level); a small "
+                   "corpus may need bpe: the log says so")
     g.add_argument("--vocab-size", type=int, default=3000,
                    help="stage-1 sentencepiece vocabulary (soft limit; default 3000)")
     g = p.add_argument_group("splits of a table without a split column")
@@ -94,6 +97,7 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
     try:
         prepare_from_tables(
             tables, args.out, video_root, vocab_size=args.vocab_size, char_level=args.char_level,
+            spm_type=args.spm_type,
             lowercase=args.lowercase, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
             seed=args.seed, split_by=args.split_by, workers=args.workers, mbart_dir=args.mbart_dir,
             **video_config(args),

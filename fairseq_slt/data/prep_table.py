@@ -248,13 +248,15 @@ def prepare_from_tables(
     split_by: Optional[str] = None,
     workers: int = 1,
     mbart_dir: Optional[str] = None,
+    spm_type: Optional[str] = None,
     **config,
 ) -> Dict[str, List[dict]]:
     """The data root ``out_dir`` from one table (``{None: path}``) or one per split
     (``{"train": path, "dev": path, "test": path}``), with videos under ``video_root`` (relative
     to the working directory, or absolute).
 
-    ``char_level``: one sentencepiece piece per character (Chinese, Japanese). ``config``: the
+    ``char_level``: one sentencepiece piece per character (Chinese, Japanese); ``spm_type``
+    another sentencepiece model type (default unigram, char with ``char_level``). ``config``: the
     video settings of ``config.yaml``. See :func:`read_splits` for the splits and
     :func:`fairseq_slt.data.prep_utils.prepare_data_root` for the rest. Returns the manifest rows
     written, per split.
@@ -267,6 +269,6 @@ def prepare_from_tables(
     remove_stale_splits(out_dir, list(splits))
     return prepare_data_root(
         out_dir, splits, video_root=data_root_path(out_dir, video_root), vocab_size=vocab_size,
-        spm_type="char" if char_level else "unigram", mbart_dir=mbart_dir, text_field="text",
+        spm_type=spm_type or ("char" if char_level else "unigram"), mbart_dir=mbart_dir, text_field="text",
         lowercase=lowercase, workers=workers, name=os.path.basename(next(iter(tables.values()))), **config,
     )

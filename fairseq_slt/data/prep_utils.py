@@ -368,6 +368,9 @@ def run_prep(process: Callable, description: str, root_help: str, vocab_size: in
     p.add_argument("--vocab-size", type=int, default=vocab_size, help="stage-1 sentencepiece vocabulary (soft limit)")
     p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
     p.add_argument("--workers", type=int, default=1, help="threads that probe the videos")
+    p.add_argument("--spm-type", choices=("unigram", "bpe", "char", "word"),
+                   help="stage-1 sentencepiece model type (default: the dataset's; a small corpus "
+                   "may need bpe: the log says so)")
     add_video_args(p)
     args = p.parse_args(argv)
     check_video_args(args, p)
