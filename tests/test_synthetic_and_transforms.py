@@ -1,14 +1,40 @@
 import numpy as np
+import pytest
 import torch
 
 from fairseq_slt.data.transforms import build_video_transform
 from fairseq_slt.synthetic.grammar import sample_sentence, translate
+from fairseq_slt.synthetic.open_grammar import GLOSS_CATEGORIES
 from fairseq_slt.synthetic.render import SIGNS, render_sentence, signer_style
+from fairseq_slt.synthetic.signs import INVENTORY_PATHS, INVENTORY_SHAPES, OPEN_SIGNS
 
 
-def test_every_gloss_is_a_distinct_sign():
-    combos = {(s.shape, s.place, s.path, s.two_hands) for s in SIGNS.values()}
-    assert len(combos) == len(SIGNS)
+def glove_masks(videos):
+    """``N x D`` 0/1 silhouettes of the right (yellow) and left (cyan) gloves over all frames."""
+    v = np.stack(videos).astype(np.int16)
+    r, g, b = v[..., 0], v[..., 1], v[..., 2]
+    right, left = (r > 180) & (g > 180) & (b < 120), (r < 120) & (g > 160) & (b > 180)
+    return np.concatenate([right.reshape(len(v), -1), left.reshape(len(v), -1)], 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("inventory", ["demo", "open"])
+def test_every_gloss_is_a_distinct_sign(inventory):
+    signs = SIGNS if inventory == "demo" else OPEN_SIGNS
+    combos = {(s.shape, s.place, s.path, s.two_hands) for s in signs.values()}
+    assert len(combos) == len(signs)
+    if inventory == "open":  # every gloss the open grammar can sign, and nothing else
+        assert set(signs) == set(GLOSS_CATEGORIES) and len(signs) >= 250
+        assert {s.shape for s in signs.values()} == set(INVENTORY_SHAPES)
+        assert {s.path for s in signs.values()} == set(INVENTORY_PATHS)
+    # rendered alone, by the same signer with the same draws, any two glosses move the gloved
+    # hands differently: their silhouettes differ in at least 50 pixel-frames at 32 px
+    names = sorted(signs)
+    masks = glove_masks([render_sentence([g], 0, 32, 1, np.random.default_rng(0), signs=signs) for g in names])
+    sq = masks.sum(1)
+    differ = sq[:, None] + sq[None, :] - 2 * masks @ masks.T  # pixel-frames in one silhouette only
+    np.fill_diagonal(differ, np.inf)
+    i, j = np.unravel_index(differ.argmin(), differ.shape)
+    assert differ.min() >= 50, (names[i], names[j], differ.min())
 
 
 def test_target_is_a_translation_not_a_gloss_transcript():

@@ -1,7 +1,7 @@
 """Score a ``fairseq-generate`` output file as SLT papers report it.
 
     fairseq-slt-score runs/generate/generate-test.txt [--char-level] [--lowercase]
-        [--manifest DATA/test.tsv [--allow-missing]]
+        [--manifest DATA/test.tsv [--allow-missing]] [--glosses DATA/glosses_test.tsv]
 
 BLEU-1..4 with sacrebleu (corpus level; ``--char-level`` scores each character as a token, as for
 CSL-Daily) and ROUGE-L as the NSLT / signjoey evaluation code computes it: the sentence-level
@@ -12,11 +12,19 @@ references are the detokenized ``D-`` and ``T-`` lines.
 ``--manifest`` (or ``--expected-rows``) the output must hold every row of the split: the ``D-<i>``
 / ``T-<i>`` ids are dataset indices, i.e. positions in the manifest. Missing rows are an error
 naming them, unless ``--allow-missing`` scores the others with a warning.
+
+Diagnostics, printed after the scores: the number of distinct hypotheses (next to the number of
+distinct references) and the share of the most frequent one, so that a model that writes one
+sentence for every video is visible at a glance; and, with ``--glosses`` (the
+``glosses_<split>.tsv`` that ``fairseq-slt-synth`` writes), the per-slot accuracy: the share of
+the reference's glosses whose target words occur in the hypothesis, overall and per gloss
+category (defined in :mod:`fairseq_slt.synthetic.slots`).
 """
 
 import argparse
 import re
 import sys
+from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import sacrebleu
@@ -117,6 +125,55 @@ def score(hyps: List[str], refs: List[str], char_level: bool = False, lowercase:
     return result
 
 
+def hypothesis_diversity(hyps: Sequence[str], refs: Sequence[str]) -> Dict:
+    """Distinct hypotheses and references, and the most frequent hypothesis with its share."""
+    counts = Counter(hyps)
+    top, n_top = counts.most_common(1)[0] if counts else ("", 0)
+    return {
+        "distinct_hypotheses": len(counts),
+        "distinct_references": len(set(refs)),
+        "most_frequent": top,
+        "most_frequent_count": n_top,
+        "most_frequent_share": n_top / max(len(hyps), 1),
+    }
+
+
+def format_diversity(d: Dict, n: int, width: int = 60) -> str:
+    """``distinct hypotheses 3 of 60 (references: 58) | most frequent 55 of 60 (91.67%): "..."``"""
+    top = d["most_frequent"]
+    top = top if len(top) <= width else top[: width - 3] + "..."
+    return (
+        f"distinct hypotheses {d['distinct_hypotheses']} of {n} (references: {d['distinct_references']}) | "
+        f"most frequent {d['most_frequent_count']} of {n} ({100.0 * d['most_frequent_share']:.2f}%): \"{top}\""
+    )
+
+
+def gloss_references(
+    path: str, rows: Dict[int, Tuple[str, str]], lowercase: bool = False
+) -> Tuple[List, List[int]]:
+    """The gloss-file sentences of the scored rows (ids = rows of the gloss file), checked against
+    the output's references: an id past the file, or references that mostly differ from the
+    file's targets (another split's file), are a ``ValueError``. Returns the sentences in id order
+    and, as a second value, the ids whose reference differs (e.g. ``<unk>`` in it)."""
+    from fairseq_slt.synthetic.corpus import read_gloss_file
+
+    sentences = read_gloss_file(path)
+    missing_rows(rows, len(sentences), path)  # raises on ids past the file
+
+    def norm(t: str) -> str:
+        t = " ".join(t.split())
+        return t.lower() if lowercase else t
+
+    differ = [i for i, (_, ref) in rows.items() if norm(ref) != norm(sentences[i].text)]
+    if rows and len(differ) > len(rows) / 2:
+        i = differ[0]
+        raise ValueError(
+            f"{len(differ)} of {len(rows)} references differ from the targets of {path} (id {i}: "
+            f"{rows[i][1]!r} vs {sentences[i].text!r}): pass the gloss file of the decoded split"
+        )
+    return [sentences[i] for i in rows], differ
+
+
 def check_complete(
     path: str,
     found: Iterable[int],
@@ -176,6 +233,11 @@ def cli_main(argv=None) -> None:
         "--allow-missing", action="store_true",
         help="with --manifest/--expected-rows: score the rows that are there, with a warning",
     )
+    p.add_argument(
+        "--glosses", metavar="TSV",
+        help="a synthetic corpus's glosses_<split>.tsv (fairseq-slt-synth): also print the per-slot "
+        "accuracy, overall and per gloss category",
+    )
     args = p.parse_args(argv)
     if args.allow_missing and args.manifest is None and args.expected_rows is None:
         p.error("--allow-missing needs --manifest or --expected-rows (the split's size)")
@@ -186,6 +248,8 @@ def cli_main(argv=None) -> None:
         warning = check_complete(
             args.generate_output, rows, args.manifest, args.expected_rows, args.allow_missing
         )
+        if args.glosses is not None:
+            gloss_refs, differ = gloss_references(args.glosses, rows, args.lowercase)
     except (OSError, ValueError) as e:
         sys.exit(f"fairseq-slt-score: error: {e}")
     absent = gaps(rows) if args.manifest is None and args.expected_rows is None else []
@@ -204,6 +268,16 @@ def cli_main(argv=None) -> None:
         f"BLEU-2 {r['BLEU-2']:.2f} | BLEU-3 {r['BLEU-3']:.2f} | BLEU-4 {r['BLEU-4']:.2f}\n"
         f"sacrebleu signature (BLEU-4): {r['signature']}\n"
     )
+    sys.stdout.write(format_diversity(hypothesis_diversity(hyps, refs), len(hyps)) + "\n")
+    if args.glosses is not None:
+        from fairseq_slt.synthetic.slots import format_slot_accuracy, slot_accuracy
+
+        if differ:
+            sys.stderr.write(
+                f"fairseq-slt-score: note: {len(differ)} references differ from the targets of "
+                f"{args.glosses} (ids {describe_rows(differ)}); their glosses are scored all the same\n"
+            )
+        sys.stdout.write(format_slot_accuracy(slot_accuracy(hyps, gloss_refs)) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Sentences of the synthetic sign language and their English translations.
+"""The demo grammar (``fairseq-slt-synth --grammar demo``, the default): weather sentences of the
+synthetic sign language and their English translations (360 sentences, 15 glosses; the open
+grammar of :mod:`.open_grammar` is the benchmark).
 
 Signed order is topic-first, negation last (``TOMORROW NORTH RAIN STRONG NOT``); the English
 translation reorders, inserts function words and picks adjectives that depend on the noun
@@ -9,6 +11,8 @@ gloss transcript.
 from typing import List, Tuple
 
 import numpy as np
+
+from .sentence import Sentence
 
 TIMES = {"TODAY": "today", "TOMORROW": "tomorrow", "WEEKEND": "at the weekend"}
 PLACES = {"NORTH": "north", "SOUTH": "south", "EAST": "east", "WEST": "west"}
@@ -51,3 +55,30 @@ def sample_sentence(rng: np.random.Generator) -> Tuple[List[str], str]:
     if rng.random() < 0.4:
         glosses.append("NOT")
     return glosses, translate(glosses)
+
+
+DEMO_CATEGORIES = {
+    **{g: "day" for g in TIMES}, **{g: "region" for g in PLACES}, **{g: "weather" for g in WEATHER},
+    "STRONG": "intensity", "WEAK": "intensity", "NOT": "negation",
+}
+
+
+def demo_words(glosses: List[str]) -> Tuple[str, ...]:
+    """The target word each gloss of a demo sentence is translated as (``STRONG`` after ``RAIN``:
+    heavy; ``NOT``: no; ``WEEKEND``: weekend, of "at the weekend")."""
+    weather = glosses[2]
+    words = []
+    for g in glosses:
+        if g in ("STRONG", "WEAK"):
+            words.append(INTENSITY[(weather, g)])
+        elif g == "NOT":
+            words.append("no")
+        else:
+            words.append({**TIMES, **PLACES, **WEATHER}[g].split()[-1])
+    return tuple(words)
+
+
+def sample_demo_sentence(rng: np.random.Generator) -> Sentence:
+    """:func:`sample_sentence` as a :class:`~.sentence.Sentence` (the same draws from ``rng``)."""
+    glosses, text = sample_sentence(rng)
+    return Sentence(tuple(glosses), tuple(DEMO_CATEGORIES[g] for g in glosses), demo_words(glosses), text)
