@@ -146,3 +146,18 @@ def test_cli_bad_arguments_and_files(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli_main([str(tmp_path / "missing.txt")])
     assert str(e.value).startswith("fairseq-slt-score: error: [Errno 2] No such file")
+
+
+def test_with_a_manifest_the_raw_tgt_text_is_the_reference(tmp_path, capsys):
+    """fairseq-generate's T- lines went through sentencepiece's normalisation (CSL-Daily's
+    full-width comma becomes ','); with --manifest the manifest's raw text is scored."""
+    manifest = tmp_path / "test.tsv"
+    manifest.write_text("id\tvideo\tn_frames\ttgt_text\na\tv.mp4\t5\t今天，下雨\nb\tw.mp4\t5\t你好\n", encoding="utf-8")
+    out = tmp_path / "generate-test.txt"
+    out.write_text("T-0\t今天,下雨\nD-0\t-0.1\t今天，下雨\nT-1\t你好\nD-1\t-0.1\t你好\n", encoding="utf-8")
+    cli_main([str(out), "--manifest", str(manifest), "--char-level"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "BLEU-4 100.00" in lines[0] and lines[-1] == f"references: the raw tgt_text of {manifest}"
+    cli_main([str(out), "--manifest", str(manifest), "--char-level", "--references", "generate"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "BLEU-4 100.00" not in lines[0] and lines[-1].startswith("references: fairseq-generate's T- lines")

@@ -57,6 +57,16 @@ def read_generate_output(path: str) -> Tuple[List[str], List[str]]:
     return [h for h, _ in rows.values()], [r for _, r in rows.values()]
 
 
+def manifest_texts(path: str) -> List[str]:
+    """The raw ``tgt_text`` of every row of a split's manifest, in order (the references as the
+    corpus gives them: fairseq-generate's ``T-`` lines are the target pieces detokenized, after
+    sentencepiece's normalisation, e.g. CSL-Daily's full-width "，" becomes ",")."""
+    from fairseq_slt.data import SignVideoDatasetCreator
+
+    key = SignVideoDatasetCreator.KEY_TGT_TEXT
+    return [row[key].strip() for row in SignVideoDatasetCreator.read_manifest(path)]
+
+
 def manifest_ids(path: str) -> List[str]:
     """The ``id`` of every row of a split's manifest, in order (parsed as the dataset parses it)."""
     from fairseq_slt.data import SignVideoDatasetCreator
@@ -234,6 +244,12 @@ def cli_main(argv=None) -> None:
         help="with --manifest/--expected-rows: score the rows that are there, with a warning",
     )
     p.add_argument(
+        "--references", choices=("manifest", "generate"),
+        help="with --manifest, the references scored: 'manifest' (default there): its raw tgt_text, "
+        "the paper's references; 'generate': fairseq-generate's T- lines (detokenized target pieces, "
+        "after sentencepiece's normalisation). Without --manifest: 'generate'",
+    )
+    p.add_argument(
         "--glosses", metavar="TSV",
         help="a synthetic corpus's glosses_<split>.tsv (fairseq-slt-synth): also print the per-slot "
         "accuracy, overall and per gloss category",
@@ -243,11 +259,17 @@ def cli_main(argv=None) -> None:
         p.error("--allow-missing needs --manifest or --expected-rows (the split's size)")
     if args.expected_rows is not None and args.expected_rows < 1:
         p.error(f"--expected-rows {args.expected_rows}: a split has at least one row")
+    if args.references == "manifest" and args.manifest is None:
+        p.error("--references manifest needs --manifest (the split's manifest)")
+    references = args.references or ("manifest" if args.manifest else "generate")
     try:
         rows = read_generate_rows(args.generate_output)
         warning = check_complete(
             args.generate_output, rows, args.manifest, args.expected_rows, args.allow_missing
         )
+        if references == "manifest":
+            raw = manifest_texts(args.manifest)
+            rows = {i: (h, raw[i]) for i, (h, _) in rows.items()}  # ids < len(raw): checked above
         if args.glosses is not None:
             gloss_refs, differ = gloss_references(args.glosses, rows, args.lowercase)
     except (OSError, ValueError) as e:
@@ -278,6 +300,10 @@ def cli_main(argv=None) -> None:
                 f"{args.glosses} (ids {describe_rows(differ)}); their glosses are scored all the same\n"
             )
         sys.stdout.write(format_slot_accuracy(slot_accuracy(hyps, gloss_refs)) + "\n")
+    sys.stdout.write(
+        f"references: the raw tgt_text of {args.manifest}\n" if references == "manifest"
+        else "references: fairseq-generate's T- lines (detokenized target pieces)\n"
+    )
 
 
 if __name__ == "__main__":
