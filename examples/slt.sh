@@ -33,6 +33,8 @@ stage=${stage:-0}
 stop_stage=${stop_stage:-5}
 MBART_DIR=${MBART_DIR:-}          # mbart.cc25 (model.pt, dict.txt, sentence.bpe.model); needed from stage 4
 CACHE=${CACHE:-1}
+CACHE_VIEWS=${CACHE_VIEWS:-4}     # augmented views per training video in the cache (the paper trains stage 2
+                                  # with augmentation and random temporal sampling; 0: one evaluation view)
 NGPUS=${NGPUS:-1}                 # GPUs of the run, all nodes together (fairseq's --distributed-world-size)
 STAGE1_EPOCHS=${STAGE1_EPOCHS:-75}
 STAGE1_BATCH=${STAGE1_BATCH:-8}   # global batch: per GPU x NGPUS x update-freq
@@ -55,6 +57,7 @@ case "${TGT_LEN_UNIT}" in word | char) ;; *) die "TGT_LEN_UNIT='${TGT_LEN_UNIT}'
 require_int stage "${stage}" 0
 require_int stop_stage "${stop_stage}" 0
 require_int NGPUS "${NGPUS}" 1
+require_int CACHE_VIEWS "${CACHE_VIEWS}" 0
 require_int STAGE1_EPOCHS "${STAGE1_EPOCHS}" 1
 require_int STAGE2_EPOCHS "${STAGE2_EPOCHS}" 1
 [ -z "${MAX_GPU_BATCH}" ] || require_int MAX_GPU_BATCH "${MAX_GPU_BATCH}" 1
@@ -206,7 +209,8 @@ if stage_enabled 3; then
   if [ "${CACHE}" = 1 ]; then
     log "stage 3: cache the frozen visual encoder's features"
     run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml config_stage2.yaml \
-      --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2
+      --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2 \
+      --train-views "${CACHE_VIEWS}" --num-workers "${NUM_WORKERS}"
     cache_args=(--feature-cache features_stage2)
   fi
   run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_stage2_run.yaml \

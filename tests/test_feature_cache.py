@@ -339,11 +339,11 @@ def test_interrupted_cache_run_leaves_its_split_unlisted(tmp_path, monkeypatch, 
     stage2_task(root, mbart_dir, "features")  # the data root (config.yaml, dictionary)
     killed = []
 
-    def fake_cache_split(task, visual, split, out, batch_size):  # the real one reads videos
+    def fake_cache_split(task, visual, split, out, batch_size, *options):  # the real one reads videos
         if split in killed:
             raise KeyboardInterrupt
         n_bytes = write_split(out, split, IDS, [np.ones((n, visual.out_dim), np.float32) for n in LENGTHS])
-        return len(IDS), sum(LENGTHS), n_bytes
+        return len(IDS), sum(LENGTHS), n_bytes, {"views": 1, "transforms": "eval", "dtype": "float32"}
 
     monkeypatch.setattr(cli, "cache_split", fake_cache_split)
     args = Namespace(data=str(root), stage1_checkpoint=str(stage1_ckpt[0]), config_yaml="config.yaml",

@@ -326,7 +326,7 @@ def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_di
             out_live, _ = model(frames, n, prev)
             out_cached, _ = model(feats, ref_len, prev)
         torch.testing.assert_close(out_cached, out_live, rtol=1e-4, atol=1e-4)
-    # the training split is cached with evaluation transforms too
+    # the training split is cached too (as augmented training views by default), at the same width
     task.load_dataset("train")
     assert FeatureCache(str(cache), "train", task.dataset("train").ids).get(0).shape[1] == 16
 

@@ -73,8 +73,10 @@ fi
 
 if stage_enabled 4; then
   log "stage 4: cache the frozen stage-1 visual encoder's features"
+  # one evaluation view per video (--train-views 0), as the demo's numbers in the README were
+  # measured; the dataset recipes cache 4 augmented training views (CACHE_VIEWS, the paper's road)
   "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" \
-    --out features_stage2
+    --out features_stage2 --train-views "${CACHE_VIEWS:-0}"
   # stage 2's data config: the small mBART's tokenizer and vocabulary (outside the data root, so
   # written as absolute paths) and the feature cache
   "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config.yaml --out config_stage2.yaml \

@@ -1,37 +1,59 @@
 """Compute the frozen stage-1 visual encoder's sign-wise features of every split once.
 
-    fairseq-slt-cache-features $DATA --stage1-checkpoint $STAGE1/checkpoint_best.pt --out features
+    fairseq-slt-cache-features $DATA --stage1-checkpoint $STAGE1/checkpoint_best.pt --out features \
+        --train-views 4 [--device cuda --precision bf16 --num-workers 8 --dtype float16]
 
-Evaluation transforms are used (uniform temporal sampling, centre crop), so training and decoding
-on the cache give what the live model gives in eval mode. Then add ``feature_cache: features`` to
-the stage-2 ``config.yaml`` (or use ``--config-yaml`` with a copy that names it).
+Training splits (names starting with ``train``, as the task decides) get ``--train-views K`` views
+under the training transforms (the paper's random temporal sampling and spatial augmentation):
+view v is what live training draws in epoch v + 1 for ``--seed``, and stage 2 reads view
+``(epoch - 1) mod K`` in each epoch. ``--train-views 0`` caches one evaluation view of them instead
+(stage 2 then trains without augmentation, and says so). Other splits get one evaluation view
+(uniform temporal sampling, centre crop), so decoding on the cache gives what the live model gives.
+Then add ``feature_cache: features`` to the stage-2 ``config.yaml`` (or use ``--config-yaml`` with a
+copy that names it).
 
-Every file is written atomically and ``meta.json`` lists a split only once its files are complete;
-re-running into an existing folder keeps its other splits when they come from the same stage-1
-checkpoint and transforms, and drops them from ``meta.json`` otherwise.
+Features are streamed to preallocated files (memory does not grow with the number of videos) and
+a split records its progress: rerunning an interrupted command continues where it stopped, and a
+run with another encoder, transforms, views, dtype or precision restarts the split. ``meta.json``
+lists a split only once its files are complete; re-running into an existing folder keeps its other
+splits when they come from the same stage-1 checkpoint and transforms, and drops them otherwise.
 """
 
 import argparse
 import logging
 import os
-from typing import Dict, List, Tuple
+from contextlib import nullcontext
+from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..data import SignVideoDatasetCreator
 from ..data.feature_cache import (
     FORMAT_VERSION,
+    STORAGE_DTYPES,
+    SplitWriter,
+    eval_record,
     kept_splits,
+    read_meta,
+    split_record,
     visual_fingerprints,
     write_meta,
-    write_split,
 )
 from ..models.pretrained import load_stage1_visual_encoder
+from ..models.visual_frontend import tconv_out_lengths
 from ..tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 from ..logging_utils import setup_logging
 
 logger = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# options a caller of main() may leave out (the command line always sets them)
+DEFAULTS = dict(
+    train_views=4, seed=1, device="cpu", precision="fp32", num_workers=0, dtype="float32",
+    no_progress_bar=False,
+)
 
 
 def human_size(n_bytes: int) -> str:
@@ -53,31 +75,131 @@ def parse_splits(text: str) -> List[str]:
     return list(dict.fromkeys(splits))
 
 
-@torch.no_grad()
-def cache_split(task, visual, split: str, out: str, batch_size: int) -> Tuple[int, int, int]:
-    """Write one split's features; returns ``(videos, feature vectors, bytes written)``."""
-    # evaluation transforms for every split, and the videos even where config.yaml names a cache
-    dataset = SignVideoDatasetCreator.from_tsv(
+def is_train_split(split: str) -> bool:
+    """The task's rule (``SignTranslationTask.load_dataset``): training transforms for ``train*``."""
+    return split.startswith("train")
+
+
+def with_defaults(args) -> argparse.Namespace:
+    """``args`` with :data:`DEFAULTS` for the options it lacks."""
+    return argparse.Namespace(**dict(DEFAULTS, **vars(args)))
+
+
+def check_args(args) -> torch.device:
+    """Refuse bad option values before anything is loaded; returns the device."""
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: give at least 1 video per forward pass")
+    if args.train_views < 0:
+        raise ValueError(
+            f"--train-views {args.train_views}: give K >= 1 views per training video (or 0 for one "
+            "evaluation view, i.e. stage 2 without augmentation)"
+        )
+    if args.num_workers < 0:
+        raise ValueError(f"--num-workers {args.num_workers}: give 0 (decode in this process) or more")
+    if args.precision not in PRECISIONS:
+        raise ValueError(f"--precision {args.precision!r}: use one of {', '.join(PRECISIONS)}")
+    if args.dtype not in STORAGE_DTYPES:
+        raise ValueError(f"--dtype {args.dtype!r}: store features as one of {', '.join(STORAGE_DTYPES)}")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise ValueError(f"--device {args.device!r} is not a device: use cpu, cuda or cuda:N ({e})") from e
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {args.device!r}: use cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    if args.precision == "fp16" and device.type != "cuda":
+        raise ValueError("--precision fp16 needs --device cuda (CPU autocast has no fp16); on CPU use bf16 or fp32")
+    return device
+
+
+def view_plan(split: str, train_views: int) -> List[int]:
+    """The epoch each view of ``split`` reproduces (view v: epoch v + 1); ``[]`` for one
+    evaluation view."""
+    return list(range(1, train_views + 1)) if is_train_split(split) and train_views > 0 else []
+
+
+def expected_lengths(n_sampled: Sequence[int], temporal_spec: str) -> np.ndarray:
+    """``T'`` of each video: its sampled frame count through the temporal module. Random temporal
+    sampling keeps the count, so every view of a video has the same length."""
+    return tconv_out_lengths(torch.as_tensor(np.asarray(n_sampled, dtype=np.int64)), temporal_spec).numpy()
+
+
+def split_dataset(task, split: str, train: bool, seed: int):
+    """The split as live training (``train``) or decoding reads it, videos even where config.yaml
+    names a cache."""
+    return SignVideoDatasetCreator.from_tsv(
         task.cfg.data, task.data_cfg, split, task.tgt_dict, task.bpe_tokenizer,
-        is_train=False, use_feature_cache=False,
+        is_train=train, seed=seed, use_feature_cache=False,
     )
-    features = [None] * len(dataset)
-    for start in tqdm(range(0, len(dataset), batch_size), desc=f"features {split}"):
-        batch = dataset.collater([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        feats, lengths = visual(batch["net_input"]["src_tokens"], batch["net_input"]["src_lengths"])
+
+
+@torch.no_grad()
+def encode_batches(dataset, visual, batches: List[List[int]], device: torch.device, precision: str,
+                   num_workers: int):
+    """``(first index, [T' x C float32 arrays])`` of each batch, in order: a torch DataLoader over
+    the dataset (as fairseq's loader), the visual encoder under autocast."""
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=batches, collate_fn=dataset.collater, num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    autocast = (
+        torch.autocast(device.type, dtype=PRECISIONS[precision]) if precision != "fp32" else nullcontext()
+    )
+    for batch in loader:
+        frames = batch["net_input"]["src_tokens"].to(device, non_blocking=True)
+        src_lengths = batch["net_input"]["src_lengths"]
+        with autocast:
+            feats, lengths = visual(frames, src_lengths.to(device))
+        feats, lengths = feats.float().cpu(), lengths.cpu()
+        by_index = {}
         for row, index in enumerate(batch["id"].tolist()):
             if int(lengths[row]) < 1:
                 raise ValueError(
                     f"{dataset.describe(index)}: the visual encoder gives no sign-wise feature for its "
-                    f"{int(batch['net_input']['src_lengths'][row])} sampled frames; fix or remove the row"
+                    f"{int(src_lengths[row])} sampled frames; fix or remove the row"
                 )
-            features[index] = feats[row, : lengths[row]].float().numpy()
-    n_bytes = write_split(out, split, dataset.ids, features)
-    return len(features), sum(f.shape[0] for f in features), n_bytes
+            by_index[index] = feats[row, : lengths[row]].numpy()
+        indices = sorted(by_index)  # the collater sorts by length; the writer wants manifest order
+        yield indices[0], [by_index[i] for i in indices]
+
+
+def cache_split(task, visual, split: str, out: str, batch_size: int, options=None, identity=None) -> Tuple[int, int, int, Dict]:
+    """Write (or resume) one split's views; returns ``(videos, feature vectors, bytes written,
+    its split_views record)``."""
+    options = with_defaults(options or argparse.Namespace())
+    device = torch.device(options.device)
+    epochs = view_plan(split, options.train_views)
+    train = bool(epochs)
+    dataset = split_dataset(task, split, train, options.seed)
+    lengths = expected_lengths(dataset.src_sizes, visual.temporal.spec)
+    record = dict(eval_record(options.dtype), precision=options.precision)
+    if train:
+        record.update(views=len(epochs), transforms="train", seed=options.seed, epochs=epochs,
+                      augment=task.data_cfg.augment)
+    writer = SplitWriter(out, split, dataset.ids, [lengths] * max(1, len(epochs)), visual.out_dim, record,
+                         identity or {})
+    try:
+        for view, epoch in enumerate(epochs or [1]):
+            dataset.set_epoch(epoch)  # view v: the (seed, epoch v + 1, index) draws of live training
+            start = writer.done[view]
+            batches = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(start, len(dataset), batch_size)]
+            desc = f"{split} view {view + 1}/{len(epochs)}" if train else f"{split}"
+            bar = tqdm(total=len(dataset), initial=start, desc=desc, unit="video",
+                       disable=options.no_progress_bar, dynamic_ncols=True)
+            with bar:
+                for first, feats in encode_batches(dataset, visual, batches, device, options.precision,
+                                                   options.num_workers):
+                    writer.write(view, first, feats)
+                    bar.update(len(feats))
+        n_bytes = writer.finish()
+    finally:
+        writer.close()
+    return len(dataset), int(lengths.sum()) * max(1, len(epochs)), n_bytes, record
 
 
 def cache_meta(args, task, visual, stage1_args) -> Dict:
-    """``meta.json`` of a cache (its ``splits`` are filled in as they are written)."""
+    """``meta.json`` of a cache (its ``splits`` and ``split_views`` are filled in as they are written)."""
     fingerprints = visual_fingerprints(visual.state_dict())
     cfg = task.data_cfg
     return {
@@ -93,29 +215,54 @@ def cache_meta(args, task, visual, stage1_args) -> Dict:
         "keep_ratio": cfg.keep_ratio,
         "max_frames": cfg.max_frames,
         "splits": [],
+        "split_views": {},
     }
 
 
+def old_records(out: str, splits: Sequence[str]) -> Dict[str, Dict]:
+    """``split_views`` entries of the kept ``splits`` of an existing cache."""
+    try:
+        old = read_meta(out)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {s: split_record(old, s) for s in splits}
+
+
 def main(args) -> None:
+    args = with_defaults(args)
     splits = parse_splits(args.splits)
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size {args.batch_size}: give at least 1 video per forward pass")
+    device = check_args(args)
     task = SignTranslationTask.setup_task(SignTranslationConfig(data=args.data, config_yaml=args.config_yaml))
     visual, stage1_args = load_stage1_visual_encoder(args.stage1_checkpoint)
-    visual.eval()
+    visual.eval().to(device)
     out = args.out if os.path.isabs(args.out) else os.path.join(args.data, args.out)
     os.makedirs(out, exist_ok=True)
     meta = cache_meta(args, task, visual, stage1_args)
     done = kept_splits(out, meta, splits)
-    total = write_meta(out, dict(meta, splits=done))  # the splits being rewritten are invalid until written
+    records = old_records(out, done)
+    # the splits being rewritten are invalid until written
+    total = write_meta(out, dict(meta, splits=done, split_views=dict(records)))
+    # what the features depend on (a resumed split must match it); not the checkpoint's path
+    identity = {k: v for k, v in meta.items() if k not in ("stage1_checkpoint", "splits", "split_views")}
+    identity["device"] = device.type
     for split in splits:
-        n_videos, n_vectors, n_bytes = cache_split(task, visual, split, out, args.batch_size)
+        n_videos, n_vectors, n_bytes, record = cache_split(task, visual, split, out, args.batch_size, args, identity)
         done.append(split)
-        total += n_bytes + write_meta(out, dict(meta, splits=done))  # commit the split
-        logger.info(
-            f"{split}: {n_videos} videos, {n_vectors} sign-wise feature vectors x {meta['feature_dim']} "
-            f"({human_size(n_bytes)}) -> {out}"
+        records[split] = record
+        total += n_bytes + write_meta(out, dict(meta, splits=done, split_views=dict(records)))  # commit the split
+        views = (
+            f"{record['views']} training view(s) (epochs {record['epochs'][0]}-{record['epochs'][-1]}, seed "
+            f"{record['seed']})" if record["transforms"] == "train" else "1 evaluation view"
         )
+        logger.info(
+            f"{split}: {n_videos} videos, {views}, {n_vectors} sign-wise feature vectors x "
+            f"{meta['feature_dim']} {record['dtype']} ({human_size(n_bytes)}) -> {out}"
+        )
+        if is_train_split(split) and record["transforms"] == "eval":
+            logger.warning(
+                f"{split}: cached as one evaluation view (--train-views 0): stage 2 on this cache trains "
+                "without the paper's augmentation"
+            )
     logger.info(
         f"feature cache {out}: wrote {human_size(total)} for split(s) {', '.join(splits)}; it holds "
         f"{', '.join(done)} (computed from {meta['stage1_checkpoint']})"
@@ -131,6 +278,19 @@ def cli_main() -> None:
     p.add_argument("--splits", default="train,dev,test", help="comma-separated splits to cache")
     p.add_argument("--out", default="features", help="cache folder (relative to the data root)")
     p.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
+    p.add_argument("--train-views", type=int, default=DEFAULTS["train_views"],
+                   help="views per training video under the training transforms (stage 2 reads view "
+                        "(epoch-1) mod K); 0: one evaluation view (no augmentation)")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="seed of the training views: stage 2's --seed (fairseq's default 1)")
+    p.add_argument("--device", default=DEFAULTS["device"], help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default=DEFAULTS["precision"],
+                   help="autocast precision of the visual encoder (fp16 needs cuda)")
+    p.add_argument("--num-workers", type=int, default=DEFAULTS["num_workers"],
+                   help="DataLoader processes decoding videos (0: in this process)")
+    p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default=DEFAULTS["dtype"],
+                   help="storage dtype of the features (read back as float32)")
+    p.add_argument("--no-progress-bar", action="store_true", help="no tqdm progress bar")
     main(p.parse_args())
 
 

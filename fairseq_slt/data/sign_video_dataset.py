@@ -86,9 +86,25 @@ class SignVideoDataset(FairseqDataset):
         self.tgt_sizes = np.array([len(t) for t in tgt_tokens], dtype=np.int64)
         self.epoch = 1
         self.feature_cache = None
+        self.cache_view = 0  # the cached view this epoch reads (training views: (epoch - 1) mod K)
+        self._logged_view = None
         if use_feature_cache and cfg.feature_cache:
             self.feature_cache = FeatureCache(cfg.feature_cache, split, self.ids, manifest)
-            logger.info(f"{split}: sign-wise features from the cache {cfg.feature_cache}")
+            record = self.feature_cache.record
+            logger.info(
+                f"{split}: sign-wise features from the cache {cfg.feature_cache} ({self.feature_cache.n_views} "
+                f"{record['transforms']} view(s), stored as {record['dtype']})"
+            )
+            if is_train and self.feature_cache.transforms == "eval":
+                logger.warning(
+                    f"{split}: the feature cache {cfg.feature_cache} holds one evaluation view per video: "
+                    "stage 2 trains without augmentation: rebuild with --train-views K or train live"
+                )
+            elif is_train and record.get("seed") != seed:
+                logger.warning(
+                    f"{split}: the cached training views were drawn with seed {record.get('seed')}, this run "
+                    f"has --seed {seed}: they are what live training draws with seed {record.get('seed')}"
+                )
         aug = cfg.augment if is_train else {}
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)
         n_capped = sum(
@@ -109,6 +125,14 @@ class SignVideoDataset(FairseqDataset):
 
     def set_epoch(self, epoch):
         self.epoch = epoch
+        if self.feature_cache is not None and self.is_train:
+            self.cache_view = (epoch - 1) % self.feature_cache.n_views
+            if self._logged_view != (epoch, self.cache_view):  # fairseq may set an epoch twice
+                self._logged_view = (epoch, self.cache_view)
+                logger.info(
+                    f"{self.split}: epoch {epoch} reads view {self.cache_view} of "
+                    f"{self.feature_cache.n_views} ({self.feature_cache.transforms}) of the feature cache"
+                )
 
     def describe(self, index: int) -> str:
         return f"{self.manifest} row {self.rows[index]} (id {self.ids[index]})"
@@ -117,7 +141,7 @@ class SignVideoDataset(FairseqDataset):
         if index in self.unavailable:
             return None  # logged once at load; counted per batch by the collater
         if self.feature_cache is not None:  # T' x C features of the frozen visual encoder
-            source = self.feature_cache.get(index)
+            source = self.feature_cache.get(index, self.cache_view)
             return SignVideoDatasetItem(index=index, source=source, target=self.tgt_tokens[index])
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.is_train else None
         idx = sample_indices(
