@@ -32,6 +32,10 @@ setup(
     extras_require={
         # fairseq-slt-plot reads --tensorboard-logdir folders with tensorboard's event reader
         "tensorboard": ["tensorboard>=2.10"],
+        # optional video backend (read_frames(backend="torchcodec")); needs FFmpeg's shared
+        # libraries (Debian: apt-get install libavcodec-dev libavformat-dev libavutil-dev
+        # libswscale-dev libavfilter-dev libavdevice-dev)
+        "torchcodec": ["torchcodec"],
         # transformers: the mBART converter is tested against Hugging Face's own MBart
         "test": ["pytest>=7.0", "tensorboard>=2.10", "transformers>=4.40"],
     },

@@ -1,31 +1,38 @@
-"""Data-loader benchmark: frames/s delivered to the model.
+"""Data-loader benchmark: frames/s delivered to the model, on the three datasets' geometries.
 
-    python benchmarks/loader.py               # 8 videos, 3 interleaved passes, one table
-    python benchmarks/loader.py --quick       # 3 videos, 2 passes (a smoke run)
-    python benchmarks/loader.py --videos 32
+    python benchmarks/loader.py               # 4 videos per geometry, 3 interleaved passes
+    python benchmarks/loader.py --quick       # 2 videos, 2 passes (a smoke run)
+    python benchmarks/loader.py --videos 16
 
-It generates, into a temporary folder (nothing is kept), photo-like videos in PHOENIX-2014-T's
-layout: frame folders ``<id>/images0001.png ...`` of 210 x 260 px (width x height), 100-200 frames
-each, with a textured static background, a textured signer whose hands move, per-frame lighting
-flicker and Gaussian sensor noise (so a png is ~100 KB and decodes like a camera photo, not like a
-flat synthetic frame), plus the same videos as H.264 mp4 (PyAV, crf 18).
+It generates, into a temporary folder (nothing is kept), photo-like videos (a textured static
+background, a textured signer whose hands move, per-frame lighting flicker and Gaussian sensor
+noise, so frames compress and decode like camera photos) in each dataset's layout:
+
+* ``png``: PHOENIX-2014-T, frame folders ``<id>/images0001.png ...`` of 210 x 260 px, 100-200 frames;
+* ``jpg``: CSL-Daily, frame folders of 512 x 512 jpg (quality 90), 100-150 frames;
+* ``mp4``: How2Sign, 12 s 1280 x 720 H.264 "full videos" (crf 18, x264 defaults), two 4 s
+  sentences cut out of each by the manifest's ``start``/``end`` (one at 0.5 s, one at 5.5 s).
 
 Loaders, each timed on the same videos with the paper's config (resize 256, crop 224, keep 25% of
 the frames, ImageNet normalisation), in train (random crop + augmentation) and eval (centre crop):
 
-* ``baseline``: written the way GFSLT-VLP loads: every frame of the video is decoded to a PIL image
-  (``Image.open(...).convert("RGB")``; for mp4 PyAV's ``to_image``), then per-frame torchvision
-  transforms (resize 256, crop 224, in training the per-video rotate/scale/translate on the PIL
-  image, ToTensor, Normalize), then 25% of the frames are kept, then the batch is collated.
+* ``baseline``: written the way GFSLT-VLP loads: every frame of the video (sentence) is decoded to
+  a PIL image (``Image.open(...).convert("RGB")``; for mp4 PyAV's ``to_image``, from the start of
+  the video), then per-frame torchvision transforms (resize 256, crop 224, in training the
+  per-video rotate/scale/translate on the PIL image, ToTensor, Normalize), then 25% of the frames
+  are kept, then the batch is collated.
 * ``SignVideoDataset``: ours, built by ``SignVideoDatasetCreator.from_tsv`` and read through a
-  ``torch.utils.data.DataLoader`` with its collater.
-* ``raw decode``: decoding only the frames the model gets (eval sampling), no transform: PIL
-  ``open + load`` per png, decord's ``get_batch`` for mp4 (or PyAV where faster).
+  ``torch.utils.data.DataLoader`` with its collater (frames decoded no larger than the resize
+  needs: JPEG DCT scaling, PyAV scaled conversion).
+* ``SignVideoDataset, full-size decode (before)``: the same with ``min_size`` off, i.e. the
+  loader before reduced decoding (PIL full decode, decord at full size).
+* ``raw decode``: decoding only the frames the model gets (eval sampling), no transform, through
+  ``read_frames``: full size (PIL; decord, PyAV, torchcodec if installed) and, for mp4, scaled.
 
 "frames delivered" counts frames in the model input (``src_lengths`` summed). Every loader runs in
-one process with one torch thread (as a DataLoader worker does); passes are interleaved and the
-best pass is kept, so another job on the machine slows every loader alike. Batches of 4 videos.
-Not part of the test suite.
+one process with one torch thread and one decoding thread (as a DataLoader worker does); passes
+are interleaved and the median pass is kept, so another job on the machine slows every loader
+alike. Batches of 4 videos. Not part of the test suite.
 """
 
 import argparse
@@ -48,52 +55,63 @@ RESIZE, CROP, KEEP = 256, 224, 0.25
 # data
 
 
-def _smooth_field(rng: np.random.Generator, cells: int, channels: int = 3) -> np.ndarray:
+def _smooth_field(rng: np.random.Generator, cells: int, height: int, width: int, channels: int = 3) -> np.ndarray:
     """``H x W x C`` float32 in [0, 255]: random values on a ``cells`` grid, bicubic up-sampled."""
     from PIL import Image
 
-    small = rng.random((cells, max(2, cells * WIDTH // HEIGHT), channels), dtype=np.float32)
-    bands = [
-        np.asarray(Image.fromarray(small[..., c]).resize((WIDTH, HEIGHT), Image.BICUBIC))
-        for c in range(channels)
-    ]
+    small = rng.random((cells, max(2, cells * width // height), channels), dtype=np.float32)
+    bands = [np.asarray(Image.fromarray(small[..., c]).resize((width, height), Image.BICUBIC)) for c in range(channels)]
     return np.clip(np.stack(bands, -1) * 255, 0, 255)
 
 
-def _ellipse(cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
-    y, x = np.ogrid[:HEIGHT, :WIDTH]
-    return (((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0)[..., None]
-
-
-def photo_like_video(rng: np.random.Generator, n_frames: int) -> np.ndarray:
-    """``T x 260 x 210 x 3`` uint8 frames of a signer in front of a textured background."""
-    bg = 0.55 * _smooth_field(rng, 4) + 0.3 * _smooth_field(rng, 16) + 0.15 * _smooth_field(rng, 60)
-    cloth = 0.6 * _smooth_field(rng, 6) * rng.uniform(0.2, 0.6) + 0.4 * _smooth_field(rng, 40) * 0.5
-    skin = np.array([205, 160, 135], np.float32) * (0.85 + 0.15 * _smooth_field(rng, 20, 1) / 255)
-    body = _ellipse(HEIGHT * 0.75, WIDTH / 2, HEIGHT * 0.35, WIDTH * 0.32)
-    head = _ellipse(HEIGHT * 0.25, WIDTH / 2, 30, 24)
-    still = np.where(head, skin, np.where(body, cloth, bg))
-    # hands: smooth random trajectories
-    t = np.arange(n_frames) / FPS
+def photo_like_video(rng: np.random.Generator, n_frames: int, height: int = HEIGHT, width: int = WIDTH,
+                     noise: float = 4.0, fps: int = FPS) -> np.ndarray:
+    """``T x height x width x 3`` uint8 frames of a signer in front of a textured background
+    (hard-edged moving hands, per-frame flicker, Gaussian sensor noise from a bank of 7 fields)."""
+    s = height / 260.0
+    bg = 0.55 * _smooth_field(rng, 4, height, width) + 0.3 * _smooth_field(rng, 16, height, width) + 0.15 * _smooth_field(rng, 60, height, width)
+    cloth = 0.6 * _smooth_field(rng, 6, height, width) * rng.uniform(0.2, 0.6) + 0.4 * _smooth_field(rng, 40, height, width) * 0.5
+    skin = np.array([205, 160, 135], np.float32) * (0.85 + 0.15 * _smooth_field(rng, 20, height, width, 1) / 255)
+    y, x = np.ogrid[:height, :width]
+    ell = lambda cy, cx, ry, rx: (((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0)[..., None]
+    cx0 = width / 2
+    body = ell(height * 0.75, cx0, height * 0.35, min(width * 0.32, height * 0.3))
+    head = ell(height * 0.25, cx0, 30 * s, 24 * s)
+    still = np.where(head, skin, np.where(body, cloth, bg)).astype(np.float32)
+    bank = [rng.normal(0, noise, still.shape).astype(np.float32) for _ in range(7)]
+    t = np.arange(n_frames) / fps
     freq, phase = rng.uniform(0.3, 1.2, (2, 2)), rng.uniform(0, 2 * np.pi, (2, 2))
-    out = np.empty((n_frames, HEIGHT, WIDTH, 3), np.uint8)
+    span = min(width, 1.2 * height)
+    out = np.empty((n_frames, height, width, 3), np.uint8)
     for i in range(n_frames):
         frame = still.copy()
         for h in range(2):
-            cy = HEIGHT * (0.55 + 0.2 * np.sin(2 * np.pi * freq[h, 0] * t[i] + phase[h, 0]))
-            cx = WIDTH * (0.3 + 0.4 * h + 0.15 * np.sin(2 * np.pi * freq[h, 1] * t[i] + phase[h, 1]))
-            frame = np.where(_ellipse(cy, cx, 16, 12), skin, frame)
-        frame = frame * rng.uniform(0.97, 1.03) + rng.normal(0, 4.0, frame.shape)  # flicker, noise
-        out[i] = np.clip(frame, 0, 255).astype(np.uint8)
+            cy = height * (0.55 + 0.2 * np.sin(2 * np.pi * freq[h, 0] * t[i] + phase[h, 0]))
+            cx = cx0 + span * (-0.2 + 0.4 * h + 0.15 * np.sin(2 * np.pi * freq[h, 1] * t[i] + phase[h, 1]))
+            ry, rx = 16 * s, 12 * s
+            y0, y1 = max(0, int(cy - ry)), min(height, int(cy + ry) + 1)
+            x0, x1 = max(0, int(cx - rx)), min(width, int(cx + rx) + 1)
+            m = (((y[y0:y1] - cy) / ry) ** 2 + ((x[:, x0:x1] - cx) / rx) ** 2 <= 1.0)[..., None]
+            frame[y0:y1, x0:x1] = np.where(m, skin[y0:y1, x0:x1], frame[y0:y1, x0:x1])
+        frame *= rng.uniform(0.97, 1.03)
+        frame += bank[i % 7]
+        np.clip(frame, 0, 255, out=frame)
+        out[i] = frame
     return out
 
 
-def write_png_folder(frames: np.ndarray, folder: str) -> None:
+def write_frame_folder(frames: np.ndarray, folder: str, ext: str) -> None:
     from PIL import Image
 
     os.makedirs(folder, exist_ok=True)
     for i, f in enumerate(frames):
-        Image.fromarray(f).save(os.path.join(folder, f"images{i + 1:04d}.png"))
+        path = os.path.join(folder, f"images{i + 1:04d}.{ext}")
+        Image.fromarray(f).save(path, **({"quality": 90} if ext == "jpg" else {}))
+
+
+def write_png_folder(frames: np.ndarray, folder: str) -> None:
+    """PHOENIX-style ``images0001.png ...`` (used by ``stage2.py``)."""
+    write_frame_folder(frames, folder, "png")
 
 
 def write_mp4(frames: np.ndarray, path: str) -> None:
@@ -110,53 +128,92 @@ def write_mp4(frames: np.ndarray, path: str) -> None:
         container.mux(stream.encode())
 
 
-def write_corpus(root: str, n_videos: int, seed: int = 1) -> Dict[str, float]:
-    """Data root with ``png.tsv`` (frame folders) and ``mp4.tsv`` manifests of the same videos."""
+def _folder_kb(root: str, rows: List[Dict]) -> float:
+    total = sum(e.stat().st_size for r in rows for e in os.scandir(os.path.join(root, r["video"])))
+    return total / sum(int(r["n_frames"]) for r in rows) / 1024
+
+
+def write_corpus(root: str, n_videos: int, seed: int = 1) -> Dict[str, str]:
+    """One data root per geometry (``png``, ``jpg``, ``mp4``), each with ``train.tsv``,
+    ``dict.txt`` and ``config.yaml`` (resize 256, crop 224, 25%); returns a description of each.
+
+    * ``png``: PHOENIX-2014-T, 210 x 260 png frame folders, 100-200 frames;
+    * ``jpg``: CSL-Daily, 512 x 512 jpg frame folders (quality 90), 100-150 frames;
+    * ``mp4``: How2Sign, 1280 x 720 H.264 (crf 18, x264 defaults: B frames, keyframe every 250)
+      "full videos" of 12 s, two sentences cut out of each by ``start``/``end`` (4 s each, the
+      second one starting mid-video, 5.5 s in).
+    """
     from fairseq_slt.data.manifest_utils import gen_config_yaml, write_manifest
 
     rng = np.random.default_rng(seed)
-    rows = {"png": [], "mp4": []}
-    png_bytes, n_png = 0, 0
+    rows = {"png": [], "jpg": [], "mp4": []}
     for v in range(n_videos):
-        n = int(rng.integers(100, 201))
-        frames = photo_like_video(rng, n)
         vid = f"video{v:03d}"
-        folder = os.path.join("features", "fullFrame-210x260px", "train", vid)
-        write_png_folder(frames, os.path.join(root, folder))
-        write_mp4(frames, os.path.join(root, "videos", vid + ".mp4"))
-        png_bytes += sum(e.stat().st_size for e in os.scandir(os.path.join(root, folder)))
-        n_png += n
-        for kind, path in (("png", folder), ("mp4", os.path.join("videos", vid + ".mp4"))):
-            rows[kind].append({"id": vid, "video": path, "n_frames": n, "tgt_text": "a b c"})
+        n = int(rng.integers(100, 201))
+        folder = os.path.join("frames", vid)
+        write_frame_folder(photo_like_video(rng, n), os.path.join(root, "png", folder), "png")
+        rows["png"].append({"id": vid, "video": folder, "n_frames": n, "tgt_text": "a b c"})
+        n = int(rng.integers(100, 151))
+        write_frame_folder(photo_like_video(rng, n, 512, 512), os.path.join(root, "jpg", folder), "jpg")
+        rows["jpg"].append({"id": vid, "video": folder, "n_frames": n, "tgt_text": "a b c"})
+    for v in range(max(1, n_videos // 2)):  # two sentences per full video
+        vid = f"full{v:03d}.mp4"
+        write_mp4(photo_like_video(rng, 12 * FPS, 720, 1280, noise=2.0), os.path.join(root, "mp4", "videos", vid))
+        for k, (start, end) in enumerate(((0.5, 4.5), (5.5, 9.5))):
+            rows["mp4"].append({
+                "id": f"{vid[:-4]}_{k}", "video": os.path.join("videos", vid), "n_frames": int(round((end - start) * FPS)),
+                "tgt_text": "a b c", "start": start, "end": end,
+            })
     for kind, r in rows.items():
-        write_manifest(os.path.join(root, f"{kind}.tsv"), r)
-    with open(os.path.join(root, "dict.txt"), "w") as f:
-        f.write("a 1\nb 1\nc 1\n")
-    gen_config_yaml(root, video_root=".", resize=RESIZE, crop=CROP, keep_ratio=KEEP)
-    mp4_bytes = sum(os.path.getsize(os.path.join(root, r["video"])) for r in rows["mp4"])
-    return {"frames": n_png, "png_kb": png_bytes / n_png / 1024, "mp4_kb": mp4_bytes / n_png / 1024}
+        write_manifest(os.path.join(root, kind, "train.tsv"), r)
+        with open(os.path.join(root, kind, "dict.txt"), "w") as f:
+            f.write("a 1\nb 1\nc 1\n")
+        gen_config_yaml(os.path.join(root, kind), video_root=".", resize=RESIZE, crop=CROP, keep_ratio=KEEP)
+    mp4_kb = sum(os.path.getsize(os.path.join(root, "mp4", "videos", f)) for f in os.listdir(os.path.join(root, "mp4", "videos")))
+    mp4_kb /= 1024 * 12 * FPS * max(1, n_videos // 2)
+    return {
+        "png": f"{len(rows['png'])} videos of 210x260 png, {_folder_kb(os.path.join(root, 'png'), rows['png']):.0f} KB/frame",
+        "jpg": f"{len(rows['jpg'])} videos of 512x512 jpg, {_folder_kb(os.path.join(root, 'jpg'), rows['jpg']):.0f} KB/frame",
+        "mp4": f"{len(rows['mp4'])} sentences of 4 s in {max(1, n_videos // 2)} 12 s 1280x720 H.264 videos, {mp4_kb:.0f} KB/frame",
+    }
 
 
 # ----------------------------------------------------------------------------------------------
 # loaders: each is an iterable of batches; a pass returns the number of frames delivered
 
 
-def _png_files(root: str, video: str) -> List[str]:
+def _frame_files(root: str, video: str) -> List[str]:
     from fairseq_slt.data.video_io import list_frame_files
 
     return list_frame_files(os.path.join(root, video))
 
 
+def _pyav_sentence_images(path: str, start: float, end: float) -> list:
+    """Every frame of ``[start, end)`` seconds as PIL images (GFSLT-VLP decodes whole clips)."""
+    import av
+
+    images = []
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1  # one thread, as ours
+        for frame in container.decode(stream):
+            i = int(round(frame.time * FPS))
+            if i >= int(round(end * FPS)):
+                break
+            if i >= int(round(start * FPS)):
+                images.append(frame.to_image())
+    return images
+
+
 def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> int:
     """GFSLT-VLP style: decode every frame to PIL, per-frame torchvision transforms, then sample."""
-    import av
     import torch
     from PIL import Image
     from torchvision import transforms as T
     from torchvision.transforms import functional as TF
 
-    from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from fairseq_slt.data.sampling import sample_indices
+    from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     to_tensor = T.Compose([T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     rng = np.random.default_rng(seed)
@@ -164,11 +221,9 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     for i, row in enumerate(rows):
         path = os.path.join(root, row["video"])
         if os.path.isdir(path):
-            images = [Image.open(p).convert("RGB") for p in _png_files(root, row["video"])]
-        else:
-            with av.open(path) as container:
-                container.streams.video[0].codec_context.thread_count = 1  # one thread, as ours
-                images = [f.to_image() for f in container.decode(video=0)]
+            images = [Image.open(p).convert("RGB") for p in _frame_files(root, row["video"])]
+        else:  # a sentence of a full video: decoded from the video's start, as a clip reader does
+            images = _pyav_sentence_images(path, float(row["start"]), float(row["end"]))
         images = [TF.resize(im, RESIZE) for im in images]
         w, h = images[0].size
         if train:  # per-video parameters, as GFSLT-VLP's video augmentation
@@ -193,14 +248,19 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     return delivered
 
 
-def dataset(root: str, split: str, train: bool):
+def dataset(root: str, train: bool, reduced: bool = True):
+    """Our dataset; ``reduced=False`` is the loader as it was before reduced decoding: frames
+    decoded at full size (``min_size`` None: PIL full decode, decord full size)."""
     from fairseq.data import Dictionary
 
     from fairseq_slt.data import SignDataConfig, SignVideoDatasetCreator
 
     cfg = SignDataConfig(os.path.join(root, "config.yaml"))
     tgt_dict = Dictionary.load(os.path.join(root, "dict.txt"))
-    return SignVideoDatasetCreator.from_tsv(root, cfg, split, tgt_dict, None, is_train=train)
+    ds = SignVideoDatasetCreator.from_tsv(root, cfg, "train", tgt_dict, None, is_train=train)
+    if not reduced:
+        ds.transform.min_size = None
+    return ds
 
 
 def ours_pass(ds) -> int:
@@ -216,48 +276,21 @@ def ours_pass(ds) -> int:
     return delivered
 
 
-def raw_png_pass(root: str, rows: List[Dict]) -> int:
-    """PIL decode of the frames the model gets, nothing else."""
-    from PIL import Image
-
+def raw_pass(root: str, rows: List[Dict], backend: str, scaled: bool = False) -> int:
+    """Decoding the frames the model gets (eval sampling), no transform: full size (``scaled``
+    False: PIL for frame folders; decord / PyAV / torchcodec for video) or at the reduced size."""
     from fairseq_slt.data.sampling import sample_indices
+    from fairseq_slt.data.video_io import VideoSource, read_frames
 
+    min_size = [RESIZE] if scaled else None
     delivered = 0
     for row in rows:
-        files = _png_files(root, row["video"])
-        for i in sample_indices(len(files), KEEP, 300, train=False):
-            with Image.open(files[i]) as im:
-                im.load()
-            delivered += 1
-    return delivered
-
-
-def raw_mp4_pass(root: str, rows: List[Dict], decoder: str) -> int:
-    """Decoding the frames the model gets to rgb24 (the stream is decoded up to the last one)."""
-    import av
-    import decord
-
-    from fairseq_slt.data.sampling import sample_indices
-
-    delivered = 0
-    for row in rows:
-        path = os.path.join(root, row["video"])
-        idx = sample_indices(int(row["n_frames"]), KEEP, 300, train=False)
-        if decoder == "decord":
-            vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-            delivered += len(vr.get_batch(list(idx)).asnumpy())
-        else:
-            wanted = set(int(i) for i in idx)
-            with av.open(path) as container:
-                # one decoding thread, as decord and every loader here (PyAV's default uses all
-                # cores, which would compare a 2-thread decoder with 1-thread loaders)
-                container.streams.video[0].codec_context.thread_count = 1
-                for j, frame in enumerate(container.decode(video=0)):
-                    if j in wanted:
-                        frame.to_ndarray(format="rgb24")
-                        delivered += 1
-                    if j >= idx[-1]:
-                        break
+        n = int(row["n_frames"])
+        start = float(row["start"]) if row.get("start") else None
+        end = float(row["end"]) if row.get("end") else None
+        source = VideoSource(os.path.join(root, row["video"]), start, end)
+        idx = sample_indices(n, KEEP, 300, train=False)
+        delivered += len(read_frames(source, idx, n, min_size=min_size, backend=backend))
     return delivered
 
 
@@ -283,59 +316,80 @@ def _one_thread():
         torch.set_num_threads(old)
 
 
+def _torchcodec_usable() -> bool:
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads FFmpeg's libraries)
+
+        return True
+    except Exception:
+        return False
+
+
+BASELINE, BEFORE, OURS = "baseline (GFSLT-VLP style)", "SignVideoDataset, full-size decode (before)", "SignVideoDataset"
+RAW = "raw decode, full size"
+
+
 def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: bool = True) -> List[Dict]:
     """Generate the corpus, time every loader; one dict per table row."""
     import logging
 
     from fairseq_slt.data import SignVideoDatasetCreator
 
-    n_videos = n_videos or (3 if quick else 8)
+    n_videos = n_videos or (2 if quick else 4)
     passes = passes or (2 if quick else 3)
     for name in ("fairseq_slt", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="slt_loader_bench_") as root, _one_thread():
+    with tempfile.TemporaryDirectory(prefix="slt_loader_bench_") as tmp, _one_thread():
         t0 = time.perf_counter()
-        info = write_corpus(root, n_videos)
+        info = write_corpus(tmp, n_videos)
         if verbose:
-            print(
-                f"corpus: {n_videos} videos, {info['frames']} frames of {WIDTH}x{HEIGHT}, "
-                f"png {info['png_kb']:.0f} KB/frame, mp4 {info['mp4_kb']:.1f} KB/frame "
-                f"({time.perf_counter() - t0:.0f} s to write)",
-                file=sys.stderr,
-            )
-        rows = {k: SignVideoDatasetCreator.read_manifest(os.path.join(root, f"{k}.tsv")) for k in ("png", "mp4")}
+            print(f"corpus ({time.perf_counter() - t0:.0f} s to write): " + "; ".join(f"{k}: {v}" for k, v in info.items()), file=sys.stderr)
+        root = {k: os.path.join(tmp, k) for k in ("png", "jpg", "mp4")}
+        rows = {k: SignVideoDatasetCreator.read_manifest(os.path.join(root[k], "train.tsv")) for k in root}
         cases = {}  # (loader, input, mode) -> callable returning frames delivered
-        for kind in ("png", "mp4"):
+        for kind in ("png", "jpg", "mp4"):
             for mode in ("eval", "train"):
                 train = mode == "train"
-                cases[("baseline (GFSLT-VLP style)", kind, mode)] = (
-                    lambda kind=kind, train=train: baseline_pass(root, rows[kind], train)
-                )
-                ds = dataset(root, kind, train)
-                cases[("SignVideoDataset", kind, mode)] = lambda ds=ds: ours_pass(ds)
-        cases[("raw decode (PIL)", "png", "eval")] = lambda: raw_png_pass(root, rows["png"])
-        cases[("raw decode (decord)", "mp4", "eval")] = lambda: raw_mp4_pass(root, rows["mp4"], "decord")
-        cases[("raw decode (PyAV)", "mp4", "eval")] = lambda: raw_mp4_pass(root, rows["mp4"], "pyav")
-        best = {k: float("inf") for k in cases}
+                cases[(BASELINE, kind, mode)] = lambda kind=kind, train=train: baseline_pass(root[kind], rows[kind], train)
+                if kind != "png":  # png is never decoded smaller: one loader
+                    ds = dataset(root[kind], train, reduced=False)
+                    cases[(BEFORE, kind, mode)] = lambda ds=ds: ours_pass(ds)
+                ds = dataset(root[kind], train)
+                cases[(OURS, kind, mode)] = lambda ds=ds: ours_pass(ds)
+        for kind in ("png", "jpg"):
+            cases[(RAW + " (PIL)", kind, "eval")] = lambda kind=kind: raw_pass(root[kind], rows[kind], "auto")
+        video = {"decord": "decord", "PyAV": "pyav"}
+        if _torchcodec_usable():
+            video["torchcodec"] = "torchcodec"
+        for name, backend in video.items():
+            cases[(f"{RAW} ({name})", "mp4", "eval")] = lambda b=backend: raw_pass(root["mp4"], rows["mp4"], b)
+        for name in ("PyAV", "torchcodec") if "torchcodec" in video else ("PyAV",):
+            cases[(f"raw decode, scaled to 256 ({name})", "mp4", "eval")] = (
+                lambda b=video[name]: raw_pass(root["mp4"], rows["mp4"], b, scaled=True)
+            )
+        times = {k: [] for k in cases}
         frames = {}
-        for p in range(passes):
+        for p in range(passes):  # interleaved: every loader once per pass
             for key, fn in cases.items():
                 n, dt = _time(fn)
-                frames[key], best[key] = n, min(best[key], dt)
+                frames[key] = n
+                times[key].append(dt)
             if verbose:
                 print(f"pass {p + 1}/{passes} done", file=sys.stderr)
-    rate = {k: frames[k] / best[k] for k in cases}
+    seconds = {k: float(np.median(v)) for k, v in times.items()}
+    rate = {k: frames[k] / seconds[k] for k in cases}
     raw = {
-        "png": rate[("raw decode (PIL)", "png", "eval")],
-        "mp4": max(rate[("raw decode (decord)", "mp4", "eval")], rate[("raw decode (PyAV)", "mp4", "eval")]),
+        kind: max(r for (loader, k, _), r in rate.items() if k == kind and loader.startswith(RAW))
+        for kind in ("png", "jpg", "mp4")
     }
     out = []
     for (loader, kind, mode), r in rate.items():
-        base_key = ("baseline (GFSLT-VLP style)", kind, mode)
+        base, before = rate.get((BASELINE, kind, mode)), rate.get((BEFORE, kind, mode))
         out.append({
             "loader": loader, "input": kind, "mode": mode, "frames": frames[(loader, kind, mode)],
-            "seconds": best[(loader, kind, mode)], "frames_per_s": r,
-            "x_baseline": r / rate[base_key] if base_key in rate else None,
+            "seconds": seconds[(loader, kind, mode)], "frames_per_s": r,
+            "x_baseline": r / base if base else None,
+            "x_before": r / before if before else None,
             "x_raw_decode": r / raw[kind],
         })
     return out
@@ -343,30 +397,31 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
 
 def markdown(rows: List[Dict]) -> str:
     lines = [
-        "| loader | input | mode | frames/s | x baseline | x raw decode |",
-        "|---|---|---|---|---|---|",
+        "| loader | input | mode | frames/s | x baseline | x full-size decode (before) | x raw full-size decode |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        xb = "-" if r["x_baseline"] is None else f"{r['x_baseline']:.2f}"
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in sorted(rows, key=lambda r: (["png", "jpg", "mp4"].index(r["input"]), r["mode"])):
         lines.append(
-            f"| {r['loader']} | {r['input']} | {r['mode']} | {r['frames_per_s']:.0f} | {xb} | "
-            f"{r['x_raw_decode']:.2f} |"
+            f"| {r['loader']} | {r['input']} | {r['mode']} | {r['frames_per_s']:.0f} | {fmt(r['x_baseline'])} | "
+            f"{fmt(r['x_before'])} | {r['x_raw_decode']:.2f} |"
         )
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--videos", type=int, default=None, help="videos to generate (default 8; 3 with --quick)")
-    parser.add_argument("--passes", type=int, default=None, help="timed passes per loader, best kept (default 3; 2 with --quick)")
+    parser.add_argument("--videos", type=int, default=None, help="frame-folder videos per geometry (default 4; 2 with --quick); half as many 12 s mp4s, 2 sentences each")
+    parser.add_argument("--passes", type=int, default=None, help="interleaved timed passes, median kept (default 3; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
     args = parser.parse_args()
     rows = run(quick=args.quick, n_videos=args.videos, passes=args.passes)
     print(markdown(rows))
     print(
-        "\nframes/s: frames in the model input per second (one process, one torch thread, best of "
-        "the passes); x raw decode: against decoding only the frames the model gets (png: PIL; "
-        "mp4: the faster of decord and PyAV)."
+        "\nframes/s: frames in the model input per second (one process, one torch thread and one "
+        "decoding thread, median of interleaved passes); x raw full-size decode: against the "
+        "fastest full-size decode of only the frames the model gets (png/jpg: PIL; mp4: decord, "
+        "PyAV or torchcodec)."
     )
 
 

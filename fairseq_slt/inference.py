@@ -185,7 +185,7 @@ class SignTranslator:
         """``T x 3 x crop x crop`` model input of one video (evaluation sampling and transforms)."""
         source, first, n_total, n = frame_range(video, self.fps)
         idx = sample_indices(n, self.keep_ratio, self.max_frames, train=False)
-        frames = read_frames(source, [first + int(i) for i in idx], n_total)
+        frames = read_frames(source, [first + int(i) for i in idx], n_total, min_size=self.transform.min_size)
         return self.transform(frames)
 
     def _sample(self, frames: List[torch.Tensor]) -> dict:

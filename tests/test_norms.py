@@ -54,6 +54,7 @@ def test_fp32_norms_of_the_last_layers(tmp_path):
 
     class Task:
         target_dictionary = source_dictionary = d
+        building_from_checkpoint = False  # the task interface the models read
 
     model = SLTLightTModel.build_model(args, Task())
     layers = last_layers(model)

@@ -148,7 +148,9 @@ class SignVideoDataset(FairseqDataset):
             self.n_frames[index], self.cfg.keep_ratio, self.cfg.max_frames, self.is_train, rng
         )
         try:
-            frames = read_frames(self.sources[index], idx, self.n_frames[index])
+            frames = read_frames(
+                self.sources[index], idx, self.n_frames[index], min_size=self.transform.min_size
+            )
         except VideoReadError as e:
             if self.skip_bad_videos:  # the user chose to go on: log it, count it in the batch
                 logger.warning(f"skipping {self.describe(index)}: {e}")

@@ -112,6 +112,9 @@ def build_video_transform(
     squashed, GFSLT-VLP's ``img.resize((256, 256))``); see :func:`resize_size`. Then a random
     (training) or centre (evaluation) ``crop`` x ``crop`` square is cut. ``translate`` is in
     pixels of the cropped frame. Augmentations with a zero magnitude are left out.
+
+    The returned function's ``min_size`` attribute is the resize's ``size``: pass it to
+    :func:`~.video_io.read_frames` so frames are decoded no larger than needed.
     """
     size = resize_size(resize, crop)
 
@@ -136,4 +139,7 @@ def build_video_transform(
             return normalize_frames(x, inplace=True)  # T x 3 x crop x crop
         return normalize_frames(x)  # T x 3 x crop x crop
 
+    # how large the frames must be decoded: the reader may decode smaller (JPEG DCT scaling,
+    # scaled video conversion) but not below this (video_io.read_frames' ``min_size``)
+    apply.min_size = list(size)
     return apply

@@ -6,18 +6,33 @@ Two kinds of video source are supported (see docs/usage.md, "Data root"):
   in seconds (How2Sign sentences are cut out of the full videos by reference);
 * a folder of png/jpg frames (PHOENIX-2014-T and CSL-Daily ship frames), sorted numerically.
 
-Only the frames that are actually sampled are decoded.
+Only the frames that are actually sampled are decoded, and, where the caller says how large the
+transform needs them (``min_size``, see :func:`read_frames`), no larger than that:
+
+* JPEG frames (CSL-Daily's 512 x 512) are decoded at 1/2, 1/4 or 1/8 scale in the DCT domain
+  (Pillow's ``Image.draft``), the smallest scale whose frame still is at least ``min_size``;
+* video frames (How2Sign's 1280 x 720 H.264) are decoded with PyAV from the keyframe before the
+  first sampled frame, frames that are neither sampled nor referenced by other frames are not
+  decoded at all, and the sampled ones are converted to RGB and scaled to the transform's size in
+  one swscale pass.
+
+The transform then resizes from the smaller frame (or not at all where it already has the size).
+Backends for video files (``backend``): ``"auto"`` (the above; decord at full size), ``"decord"``,
+``"pyav"`` and ``"torchcodec"`` (optional, not installed by default: ``pip install torchcodec``,
+which needs FFmpeg's shared libraries, e.g. ``apt-get install libavcodec59 libavformat59
+libavutil57 libswscale6``).
 """
 
 import os
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+VIDEO_BACKENDS = ("auto", "decord", "pyav", "torchcodec")
 
 
 class VideoReadError(RuntimeError):
@@ -80,37 +95,147 @@ def _decord_reader(path: str):
         raise VideoReadError(f"cannot decode video {path}: {e}") from e
 
 
-def _pyav_frames(path: str, indices: Sequence[int], start: Optional[float]) -> np.ndarray:
-    """Decode frames ``indices`` (counted from ``start`` seconds) with PyAV.
+def scaled_size(width: int, height: int, min_size: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
+    """``(width, height)`` a ``width x height`` frame is scaled down to for ``min_size``, or
+    ``None`` where it is not scaled (no ``min_size``, or the frame is not larger than it).
 
-    Used where decord fails: decord 0.6 cannot copy frames whose width is not a multiple of its
-    row alignment (e.g. 48 or 210 px wide), a common size for cropped sign language videos.
+    ``min_size`` is the ``size`` of the transform's resize (:func:`~.transforms.resize_size`):
+    ``[s]``, the shorter side becomes ``s`` (aspect ratio kept, the longer side rounded down as
+    torchvision does, so the transform's own resize is then a no-op), or ``[h, w]``, the frame
+    becomes ``w x h``. Frames are never scaled up: that stays the transform's job.
+    """
+    if not min_size:
+        return None
+    if len(min_size) == 2:
+        h, w = int(min_size[0]), int(min_size[1])
+        return (w, h) if w <= width and h <= height and (w, h) != (width, height) else None
+    short = int(min_size[0])
+    if short >= min(width, height):
+        return None
+    if width <= height:
+        return short, int(short * height / width)
+    return int(short * width / height), short
+
+
+def _jpeg_draft_request(min_size: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
+    """The ``(width, height)`` to ask ``Image.draft`` for: it picks the largest DCT scale
+    (1/2, 1/4, 1/8) whose frame still is at least that large on both sides."""
+    if not min_size:
+        return None
+    if len(min_size) == 2:
+        return int(min_size[1]), int(min_size[0])
+    return int(min_size[0]), int(min_size[0])  # both sides >= s: the shorter one is
+
+
+def _pyav_frames(
+    path: str,
+    indices: Sequence[int],
+    start: Optional[float],
+    min_size: Optional[Sequence[int]] = None,
+    skip_unused: bool = True,
+) -> np.ndarray:
+    """Decode frames ``indices`` (counted from the frame at ``start`` seconds, as decord's frame
+    index ``round(start * fps)``) with PyAV, as ``T x H x W x 3`` uint8.
+
+    Decoding starts at the keyframe before the first wanted frame (a seek); with ``skip_unused``,
+    frames that are not wanted and that no other frame references (H.264's non-reference B
+    frames) are not decoded: the wanted frames are the same pixels either way. Wanted frames are
+    converted to RGB and, with ``min_size``, scaled (swscale bilinear, area-averaging when
+    shrinking) in one pass. Also the fallback where decord fails: decord 0.6 cannot copy frames
+    whose width is not a multiple of its row alignment (e.g. 48 or 210 px wide).
     """
     import av
 
-    wanted = sorted(set(int(i) for i in indices))
-    found = {}
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
             fps = float(stream.average_rate)
-            t0 = start or 0.0
-            if t0 > 0:
-                container.seek(int(t0 / stream.time_base), stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                i = int(round((frame.time - t0) * fps))
-                if i in found or i < 0:
-                    continue
-                if i > wanted[-1]:
-                    break
-                if i in wanted:
-                    found[i] = frame.to_ndarray(format="rgb24")
+            offset = int(round(start * fps)) if start else 0
+            absolute = [offset + int(i) for i in indices]
+            return _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path)
+    except VideoReadError:
+        raise
     except Exception as e:
         raise VideoReadError(f"cannot decode video {path}: {e}") from e
+
+
+def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) -> np.ndarray:
+    wanted = sorted(set(absolute))
+    ctx = stream.codec_context
+    ctx.thread_count = 1  # one decoding thread, as decord's (a DataLoader worker is one core)
+    tb = float(stream.time_base)
+    t_first = stream.start_time if stream.start_time is not None else 0
+
+    def index(pts):  # absolute frame index of a pts, as decord counts frames
+        return int(round((pts - t_first) * tb * fps))
+
+    want = set(wanted)
+    found: Dict[int, np.ndarray] = {}
+    size = scaled_size(ctx.width, ctx.height, min_size) if ctx.width and ctx.height else None
+    for attempt in range(2):  # a seek that lands past the first wanted frame: decode from 0
+        if attempt == 0 and wanted[0] > 0:
+            target = t_first + int(wanted[0] / fps / tb)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        elif attempt == 1:
+            container.seek(t_first, stream=stream, backward=True, any_frame=False)
+        ctx.flush_buffers()
+        first_seen, done = None, False
+        for packet in container.demux(stream):
+            if skip_unused:  # a frame no one wants is not decoded if no other frame references it
+                unused = packet.pts is not None and index(packet.pts) not in want
+                ctx.skip_frame = "NONREF" if unused else "DEFAULT"
+            for frame in ctx.decode(packet):
+                if frame.pts is None:
+                    continue
+                i = index(frame.pts)
+                first_seen = i if first_seen is None else first_seen
+                if i in found or i not in want:
+                    done = i > wanted[-1]
+                    if done:
+                        break
+                    continue
+                if size is None:
+                    found[i] = frame.to_ndarray(format="rgb24")
+                else:
+                    found[i] = frame.to_ndarray(
+                        width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR"
+                    )
+            if done or len(found) == len(wanted):
+                break
+        ctx.skip_frame = "DEFAULT"
+        if len(found) == len(wanted) or attempt == 1 or first_seen is None or first_seen <= wanted[0]:
+            break
     missing = [i for i in wanted if i not in found]
     if missing:
         raise VideoReadError(f"cannot decode frames {missing[:5]} of {path}: the video ends early")
-    return np.stack([found[int(i)] for i in indices])
+    return np.stack([found[int(i)] for i in absolute])
+
+
+def _torchcodec_frames(path: str, absolute: Sequence[int], min_size: Optional[Sequence[int]]) -> np.ndarray:
+    """Frames ``absolute`` with torchcodec (``pip install torchcodec``; FFmpeg's shared libraries),
+    scaled by its own antialiased bilinear resize where ``min_size`` shrinks them."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+    except Exception as e:  # not installed, or FFmpeg's libraries are missing
+        raise VideoReadError(f"video backend torchcodec is not usable here: {e}") from e
+    try:
+        meta = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata
+        size = scaled_size(meta.width, meta.height, min_size)
+        transforms = [Resize((size[1], size[0]))] if size else None
+        decoder = VideoDecoder(
+            path, seek_mode="exact", num_ffmpeg_threads=1, dimension_order="NHWC", transforms=transforms
+        )
+        return decoder.get_frames_at([int(i) for i in absolute]).data.numpy()
+    except Exception as e:
+        raise VideoReadError(f"cannot decode frames of {path} with torchcodec: {e}") from e
+
+
+def _torchcodec_info(path: str) -> Tuple[float, int]:
+    from torchcodec.decoders import VideoDecoder
+
+    meta = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata
+    return float(meta.average_fps), int(meta.num_frames)
 
 
 def _decode(vr, path: str, absolute: Sequence[int], relative: Sequence[int], start) -> np.ndarray:
@@ -124,13 +249,49 @@ def _decode(vr, path: str, absolute: Sequence[int], relative: Sequence[int], sta
     return _pyav_frames(path, relative, start)
 
 
-def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: int) -> torch.Tensor:
+def _pyav_info(path: str) -> Optional[Tuple[float, int, int, int]]:
+    """``(fps, n_frames, width, height)`` from the container's header, ``None`` where it does not
+    give the frame count (then decord counts the frames)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if not stream.frames or not stream.average_rate:
+                return None
+            return float(stream.average_rate), int(stream.frames), ctx.width, ctx.height
+    except Exception as e:
+        raise VideoReadError(f"cannot decode video {path}: {e}") from e
+
+
+def read_frames(
+    source: VideoSource,
+    indices: Sequence[int],
+    expected_n_frames: int,
+    min_size: Optional[Sequence[int]] = None,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Decode the frames ``indices`` (relative to the source's first frame) as ``T x H x W x 3`` uint8.
 
     ``expected_n_frames`` is the manifest's ``n_frames``; a source that holds a different number of
     frames raises :class:`VideoReadError`, since sampling on a wrong count would silently cut or
     stretch the sentence.
+
+    ``min_size`` is how large the transform needs the frames: the ``size`` of its resize
+    (:func:`~.transforms.resize_size`, ``build_video_transform(...).min_size``), ``[s]`` for a
+    shorter side ``s`` or ``[h, w]`` for a whole-frame resize. With it, frames may come back
+    smaller than stored but never smaller than that: JPEG frames at the smallest DCT scale whose
+    frame still is large enough, video frames at exactly the resize's output size. ``None``
+    decodes at full size. The pixels after the transform differ from the full-size path's by
+    about one grey level on average (tested in ``tests/test_reduced_decode.py``).
+
+    ``backend`` (video files only): ``"auto"`` uses PyAV where frames are scaled down (seek,
+    skipped non-reference frames, scaling inside the RGB conversion) and decord otherwise (with
+    PyAV where decord fails); ``"decord"``, ``"pyav"`` or ``"torchcodec"`` force one.
     """
+    if backend not in VIDEO_BACKENDS:
+        raise ValueError(f"video backend {backend!r} is not one of {', '.join(VIDEO_BACKENDS)}")
     if not os.path.exists(source.path):
         raise VideoReadError(f"video not found: {source.path}")
     if source.is_frame_folder:
@@ -138,18 +299,38 @@ def read_frames(source: VideoSource, indices: Sequence[int], expected_n_frames: 
         if not files:
             raise VideoReadError(f"frame folder has no png/jpg frames: {source.path}")
         _check_count(source, len(files), expected_n_frames)
-        return torch.from_numpy(_read_images(source.path, [files[i] for i in indices]))
+        return torch.from_numpy(_read_images(source.path, [files[i] for i in indices], min_size))
+    if backend == "torchcodec":
+        try:
+            fps, n_total = _torchcodec_info(source.path)
+        except Exception as e:
+            raise VideoReadError(f"cannot open {source.path} with torchcodec: {e}") from e
+        offset, _ = _checked_range(source, fps, n_total, expected_n_frames)
+        absolute = [offset + int(i) for i in indices]
+        return torch.from_numpy(_torchcodec_frames(source.path, absolute, min_size))
+    info = _pyav_info(source.path) if backend in ("auto", "pyav") else None
+    if info is not None and (backend == "pyav" or scaled_size(info[2], info[3], min_size) is not None):
+        _checked_range(source, info[0], info[1], expected_n_frames)
+        return torch.from_numpy(_pyav_frames(source.path, indices, source.start, min_size))
+    if backend == "pyav":  # no frame count in the header: decord counts, PyAV decodes
+        fps, n_total = probe_video(source.path)
+        _checked_range(source, fps, n_total, expected_n_frames)
+        return torch.from_numpy(_pyav_frames(source.path, indices, source.start, min_size))
     vr = _decord_reader(source.path)
-    n_total = len(vr)
-    offset = 0
-    if source.start is not None:
-        frames = checked_time_range(source.path, source.start, source.end, vr.get_avg_fps(), n_total)
-        offset, n_total = frames.start, len(frames)
-    _check_count(source, n_total, expected_n_frames)
+    offset, _ = _checked_range(source, vr.get_avg_fps(), len(vr), expected_n_frames)
     absolute = [offset + int(i) for i in indices]
     return torch.from_numpy(_decode(vr, source.path, absolute, indices, source.start))
 
 
+def _checked_range(source: VideoSource, fps: float, n_total: int, expected: int) -> Tuple[int, int]:
+    """``(offset, n_frames)`` of the source's time range (the whole video without one); a bad
+    range, or a frame count other than the manifest's ``expected``, is a :class:`VideoReadError`."""
+    offset = 0
+    if source.start is not None:
+        frames = checked_time_range(source.path, source.start, source.end, fps, n_total)
+        offset, n_total = frames.start, len(frames)
+    _check_count(source, n_total, expected)
+    return offset, n_total
 def _check_count(source: VideoSource, found: int, expected: int) -> None:
     if found != expected:
         raise VideoReadError(
@@ -158,31 +339,40 @@ def _check_count(source: VideoSource, found: int, expected: int) -> None:
         )
 
 
-def _read_image(path: str) -> np.ndarray:
-    """One frame as ``H x W x 3`` uint8 (one copy out of PIL; no convert() copy for RGB frames)."""
+def _read_image(path: str, draft: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """One frame as ``H x W x 3`` uint8 (one copy out of PIL; no convert() copy for RGB frames),
+    and its stored ``(width, height)``. ``draft`` (JPEG only; other formats ignore it): decode at
+    the smallest DCT scale whose frame is at least that ``(width, height)``."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
+            stored = im.size
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", draft)
             im.load()
-            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB")), stored
     except Exception as e:
         raise VideoReadError(f"cannot read frame {path}: {e}") from e
 
 
-def _read_images(folder: str, files: Sequence[str]) -> np.ndarray:
-    """Frames ``files`` of a frame folder as ``T x H x W x 3`` uint8, decoded into one buffer."""
-    first = _read_image(files[0])
+def _read_images(folder: str, files: Sequence[str], min_size: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Frames ``files`` of a frame folder as ``T x H x W x 3`` uint8, decoded into one buffer;
+    JPEG frames at reduced scale where ``min_size`` allows it (see :func:`read_frames`)."""
+    draft = _jpeg_draft_request(min_size)
+    first, stored = _read_image(files[0], draft)
     out = np.empty((len(files),) + first.shape, dtype=np.uint8)  # T x H x W x 3
     out[0] = first
     for t in range(1, len(files)):
-        frame = _read_image(files[t])
-        if frame.shape != first.shape:
-            sizes = sorted({first.shape[1::-1], frame.shape[1::-1]})
+        frame, size = _read_image(files[t], draft)
+        if size != stored:
+            sizes = sorted({stored, size})
             raise VideoReadError(
                 f"frame folder {folder} mixes frame sizes {sizes} (width x height); resize its "
                 "frames to one size"
             )
+        if frame.shape != first.shape:  # same stored size, one reduced and one not (jpg + png)
+            return _read_images(folder, files, None)
         out[t] = frame
     return out
 
