@@ -199,8 +199,9 @@ if stage_enabled 1; then
 fi
 
 if stage_enabled 2; then
-  log "stage 2: evaluate stage 1"
+  log "stage 2: evaluate stage 1, then print its settings beside the paper's (fairseq-slt-audit)"
   evaluate_stage "${STAGE1_DIR}" "${stage1_task[@]}"
+  run_cmd "${bin_dir}/fairseq-slt-audit" "${STAGE1_DIR}/checkpoint_best.pt"
 fi
 
 if stage_enabled 3; then
@@ -233,6 +234,7 @@ if stage_enabled 4; then
 fi
 
 if stage_enabled 5; then
-  log "stage 5: evaluate stage 2"
+  log "stage 5: evaluate stage 2, then print its settings beside the paper's (fairseq-slt-audit)"
   evaluate_stage "${STAGE2_DIR}" "${stage2_task[@]}"
+  run_cmd "${bin_dir}/fairseq-slt-audit" "${STAGE2_DIR}/checkpoint_best.pt"
 fi

@@ -227,6 +227,7 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert len(re.findall(r"sentences \d+ \| ROUGE-L [\d.]+ \| BLEU-1", out)) == 4  # 2 stages x dev, test
+    assert len(re.findall(r"^setting +\| paper +\| this run +\| ok/DIFFERS", out, re.M)) == 2  # audit per stage
     # stage 2 trained slt_mbart on the feature cache that stage 3 wrote
     from fairseq_slt.checkpoints import checkpoint_arch, load_checkpoint_state
 

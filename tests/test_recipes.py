@@ -276,9 +276,12 @@ def test_dry_run_prints_every_command_with_the_papers_settings(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [tool(c) for c in cmds] == [
         "python", "fairseq-train", "fairseq-generate", "fairseq-slt-score", "fairseq-generate", "fairseq-slt-score",
-        "fairseq-slt-cache-features", "fairseq-slt-data-config", "fairseq-train", "fairseq-generate",
-        "fairseq-slt-score", "fairseq-generate", "fairseq-slt-score"]
-    prep, train1, train2 = cmds[0], cmds[1], cmds[8]
+        "fairseq-slt-audit", "fairseq-slt-cache-features", "fairseq-slt-data-config", "fairseq-train",
+        "fairseq-generate", "fairseq-slt-score", "fairseq-generate", "fairseq-slt-score", "fairseq-slt-audit"]
+    prep, train1, train2 = cmds[0], cmds[1], cmds[9]
+    # after each evaluation, the checkpoint's settings beside the paper's
+    assert cmds[6][1:] == [str(tmp_path / "run" / "stage1" / "checkpoint_best.pt")]
+    assert cmds[14][1:] == [str(tmp_path / "run" / "stage2" / "checkpoint_best.pt")]
     assert prep[1].endswith("prep_phoenix14t.py") and opt(prep, "--mbart-dir") == str(tmp_path / "mbart.cc25")
     data = str(tmp_path / "run" / "data")
     # stage 1: SGD momentum 0.9, lr 1e-2, cosine, global batch 8, 75 epochs, smoothing 0.2, ImageNet
@@ -306,8 +309,8 @@ def test_dry_run_prints_every_command_with_the_papers_settings(tmp_path):
         (s, str(tmp_path / "run" / st / "checkpoint_best.pt")) for st in ("stage1", "stage2") for s in ("dev", "test")]
     for c in gens:
         assert (opt(c, "--beam"), opt(c, "--max-len-a"), opt(c, "--max-len-b")) == ("5", "0", "30")
-    assert opt(cmds[6], "--stage1-checkpoint") == str(tmp_path / "run" / "stage1" / "checkpoint_best.pt")
-    assert opt(cmds[7], "--feature-cache") == "features_stage2"
+    assert opt(cmds[7], "--stage1-checkpoint") == str(tmp_path / "run" / "stage1" / "checkpoint_best.pt")
+    assert opt(cmds[8], "--feature-cache") == "features_stage2"
     log = proc.stderr  # the log goes to stderr in a dry run
     assert "stage 1: slt_lightt ->" in log and "global batch 8 = 8 per GPU x 1 GPU(s) x update-freq 1" in log
     assert "13 updates per epoch x 75 epochs = 975 updates" in log
@@ -349,7 +352,7 @@ def test_dry_run_refuses_an_uneven_split_before_any_work(tmp_path):
 def test_dry_run_before_stage_0_marks_the_values_from_train_tsv(tmp_path):
     proc, cmds = dry_run(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert len(cmds) == 13
+    assert len(cmds) == 15
     assert opt(cmds[1], "--lr-period-updates").startswith("<75 x the updates per epoch of")
     assert opt(cmds[2], "--max-len-b").startswith("<2 x the longest tgt_text of")
 
@@ -413,7 +416,7 @@ def test_dry_run_checks_tgt_lang_against_langs_first(tmp_path):
         "error: TGT_LANG=de_DE is not in LANGS=en_XX,zh_CN: LANGS lists mBART's pre-training languages in "
         "their order (cc25 for mBART-large-cc25's 25); add de_DE or set LANGS=cc25")
     proc, cmds = dry_run(tmp_path, train_texts=["a"], LANGS="en_XX,de_DE")
-    assert proc.returncode == 0 and opt(cmds[8], "--langs") == "en_XX,de_DE"
+    assert proc.returncode == 0 and opt(cmds[9], "--langs") == "en_XX,de_DE"
 
 
 def test_dry_run_needs_the_files_of_stages_it_does_not_run(tmp_path):
@@ -425,7 +428,8 @@ def test_dry_run_needs_the_files_of_stages_it_does_not_run(tmp_path):
     (data / "config_stage2_run.yaml").write_text("x: 1\n")
     proc, cmds = dry_run(tmp_path, stage="4")
     assert proc.returncode == 0, proc.stderr
-    assert [tool(c) for c in cmds] == ["fairseq-train"] + ["fairseq-generate", "fairseq-slt-score"] * 2
+    assert [tool(c) for c in cmds] == ["fairseq-train"] + ["fairseq-generate", "fairseq-slt-score"] * 2 + [
+        "fairseq-slt-audit"]
 
 
 @pytest.mark.parametrize("name,value,message", [
@@ -462,8 +466,8 @@ def test_dry_run_csl_daily_counts_characters(tmp_path):
 def test_dry_run_how2sign(tmp_path):
     proc, cmds = dry_run(tmp_path, dataset="how2sign", train_texts=["And now we are going to start."] * 20)
     assert proc.returncode == 0, proc.stderr
-    assert cmds[0][1].endswith("prep_how2sign.py") and opt(cmds[8], "--tgt-lang") == "en_XX"
-    assert opt(cmds[1], "--lr-period-updates") == str(75 * 3) and opt(cmds[8], "--lr-period-updates") == str(40 * 2)
+    assert cmds[0][1].endswith("prep_how2sign.py") and opt(cmds[9], "--tgt-lang") == "en_XX"
+    assert opt(cmds[1], "--lr-period-updates") == str(75 * 3) and opt(cmds[9], "--lr-period-updates") == str(40 * 2)
     assert opt(cmds[2], "--max-len-b") == str(2 * 7 + 10)
 
 
