@@ -31,6 +31,7 @@ from fairseq_slt.synthetic.slots import count_phrase, format_slot_accuracy, slot
 
 SYNTH = os.path.join(os.path.dirname(sys.executable), "fairseq-slt-synth")
 OPEN = corpus.GRAMMARS["open"]
+WEATHER = corpus.GRAMMARS["weather"]
 DEMO = corpus.GRAMMARS["demo"]
 
 
@@ -48,6 +49,19 @@ def test_open_grammar_has_over_10k_distinct_sentences_and_a_few_hundred_words():
     assert stats["glosses_min"] <= 3 and stats["glosses_max"] >= 12 and stats["words_max"] >= 20
     demo = corpus.grammar_stats(DEMO, 5000)
     assert demo["distinct_sentences"] == 360 and demo["glosses_used"] == 15
+
+
+def test_weather_grammar_is_the_open_grammars_weather_domain():
+    """--grammar weather (the benchmark of docs/open_benchmark.md): the open grammar's weather
+    clauses only, still mostly unique sentences, with fewer glosses than the open grammar."""
+    stats = corpus.grammar_stats(WEATHER, 12000)
+    assert stats["distinct_sentences"] >= 10000 and stats["most_frequent_share"] < 0.005
+    assert 100 <= stats["glosses_used"] <= 130 and 150 <= stats["words"] <= 300
+    rng = np.random.default_rng(0)
+    life = {g for g, c in GLOSS_CATEGORIES.items() if c in ("object", "person")}
+    for _ in range(300):
+        glosses = WEATHER.sample(rng).glosses
+        assert all(g in OPEN_SIGNS for g in glosses) and not set(glosses) & life
 
 
 def test_open_sentences_are_translations_and_a_function_of_the_glosses():
@@ -108,7 +122,7 @@ def test_every_open_gloss_has_a_sign():
 # ----------------------------------------------------------------------------------- the splits
 def test_sentence_split_keeps_dev_and_test_targets_out_of_train():
     sizes = {"train": 400, "dev": 60, "test": 60}
-    for grammar in (OPEN, DEMO):
+    for grammar in (OPEN, WEATHER, DEMO):
         plan = corpus.plan_corpus(grammar, 1, sizes, 6, by_sentence=True)
         texts = {split: {s.sentence.text for s in plan[split]} for split in corpus.SPLITS}
         assert not texts["train"] & (texts["dev"] | texts["test"])
@@ -204,6 +218,8 @@ def test_options_and_their_defaults(tmp_path):
     assert args.effects == frozenset() and args.vocab_size == 40
     args = complete_args(get_parser().parse_args(["--out", "x", "--grammar", "open"]))
     assert args.sentence_split is True and args.vocab_size == 1000 and args.held_out_signers == 1
+    args = complete_args(get_parser().parse_args(["--out", "x", "--grammar", "weather"]))
+    assert args.sentence_split is True and args.vocab_size == 1000
     args = complete_args(get_parser().parse_args(["--out", "x", "--grammar", "open", "--no-sentence-split"]))
     assert args.sentence_split is False
     assert complete_args(get_parser().parse_args(["--out", "x", "--hard"])).effects == frozenset(EFFECTS)

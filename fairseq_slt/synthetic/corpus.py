@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.manifest_utils import read_manifest, write_manifest
 from .grammar import sample_demo_sentence
-from .open_grammar import sample_open_sentence
+from .open_grammar import sample_open_sentence, sample_weather_sentence
 from .render import SIGNS, Sign
 from .sentence import Sentence, word_tokens
 from .signs import OPEN_SIGNS
@@ -42,6 +42,8 @@ class Grammar:
 GRAMMARS = {
     "demo": Grammar("demo", sample_demo_sentence, SIGNS),
     "open": Grammar("open", sample_open_sentence, OPEN_SIGNS),
+    # the open grammar's weather clauses, with the open grammar's signs
+    "weather": Grammar("weather", sample_weather_sentence, OPEN_SIGNS),
 }
 
 

@@ -39,9 +39,24 @@ def sample_open_sentence(rng: np.random.Generator) -> Sentence:
     return BUILDERS[kind](rng)
 
 
+# the weather clauses only (``--grammar weather``): PHOENIX-2014-T's domain, with 113 glosses
+WEATHER_KINDS = ("weather", "temperature", "wind", "then", "but")
+WEATHER_WEIGHTS = tuple(w / sum(KIND_WEIGHTS[:5]) for w in KIND_WEIGHTS[:5])
+
+
+def sample_weather_sentence(rng: np.random.Generator) -> Sentence:
+    """A random weather sentence of the open grammar: its weather, temperature, wind, ``THEN``
+    and ``BUT`` clauses, in the proportions the open grammar draws them."""
+    kind = WEATHER_KINDS[int(rng.choice(len(WEATHER_KINDS), p=WEATHER_WEIGHTS))]
+    return BUILDERS[kind](rng)
+
+
 def open_glosses() -> List[str]:
     """Every gloss of the open grammar, sorted."""
     return sorted(GLOSS_CATEGORIES)
 
 
-__all__ = ["BUILDERS", "GLOSS_CATEGORIES", "KINDS", "KIND_WEIGHTS", "open_glosses", "sample_open_sentence"]
+__all__ = [
+    "BUILDERS", "GLOSS_CATEGORIES", "KINDS", "KIND_WEIGHTS", "WEATHER_KINDS", "open_glosses",
+    "sample_open_sentence", "sample_weather_sentence",
+]

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The paper's claim on unseen sentences: stage 1 alone vs factorized (stage 1, then the frozen
+# visual encoder under an LLM pre-trained on a larger text) vs joint (the same LLM, visual encoder
+# trained end to end), and the ablation "LLM pre-trained on the parallel targets only", on
+# sentences unseen in training (fairseq-slt-synth --grammar weather, the open grammar's weather
+# clauses, split by sentence: no dev or test target occurs in training), over seeds.
+# Results: docs/open_benchmark.md.
+#
+#   bash examples/synthetic/open_benchmark.sh
+#
+# Stages (stage / stop_stage, default 0 / 4):
+#   0 corpus (GRAMMAR, split by sentence, a monolingual text corpus for the LLM)
+#   1 two small mBARTs, equal denoising updates: "text" on TEXT_CORPUS sentences of the grammar
+#     (none a dev or test target), "parallel" on the training targets only; each trimmed
+#   2 per seed: stage 1 (slt_lightt_tiny; checkpoint_best on dev loss), its feature cache, stage 2
+#     with each LLM (frozen visual encoder), each decoded on test
+#   3 per seed: joint (slt_mbart --train-visual-encoder, the "text" LLM, a fresh visual encoder)
+#     for the factorized arm's measured training time (fairseq's --stop-time-hours), norms logged
+#   4 the table over seeds (mean and standard deviation), the norm and loss plots
+#
+# Equal compute: the joint run gets the factorized arm's training time: the trainer's cumulative
+# training time (fairseq's own clock, the one --stop-time-hours stops on) of stage 1 and of stage 2
+# (text LLM), plus the wall time of the cache build.
+# Each run also reports its updates and video passes.
+#
+# Variables: WORK_DIR (default runs/open_benchmark), SEEDS (default "1 2 3"), GRAMMAR (default
+# weather; open: all seven clause types, 264 glosses), CORPUS_SEED,
+# N_TRAIN, N_DEV, N_TEST, TEXT_CORPUS, SIZE / RESIZE (rendered / model frame side), SIGNERS,
+# SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1), UPDATES2 (stage 2),
+# LLM_UPDATES (denoising), LR1, STAGE1_ARGS, stage / stop_stage.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib.sh
+source "${here}/../lib.sh"
+
+WORK_DIR=${WORK_DIR:-runs/open_benchmark}
+SEEDS=${SEEDS:-1 2 3}
+CORPUS_SEED=${CORPUS_SEED:-1}
+GRAMMAR=${GRAMMAR:-weather}
+N_TRAIN=${N_TRAIN:-2000}
+N_DEV=${N_DEV:-100}
+N_TEST=${N_TEST:-100}
+TEXT_CORPUS=${TEXT_CORPUS:-30000}
+SIZE=${SIZE:-64}
+RESIZE=${RESIZE:-32}
+SIGNERS=${SIGNERS:-6}
+EPOCHS1=${EPOCHS1:-6}
+UPDATES2=${UPDATES2:-500}
+LLM_UPDATES=${LLM_UPDATES:-600}
+LR1=${LR1:-1e-3}
+NORM_INTERVAL=${NORM_INTERVAL:-20}
+stage=${stage:-0}
+stop_stage=${stop_stage:-4}
+read -r -a synth_args <<< "${SYNTH_ARGS:-}"
+read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
+
+recipe=open_benchmark
+plugin_dir=$(slt_plugin_dir)
+bin_dir=$(slt_bin_dir)
+DATA=${WORK_DIR}/data
+
+summarize=("${bin_dir}/python" "${here}/summarize_open_benchmark.py")
+# seconds_of RUN_DIR: the trainer's training time (s) in RUN_DIR/checkpoints/checkpoint_last.pt
+seconds_of() { "${summarize[@]}" "${WORK_DIR}" --training-seconds "$1"; }
+
+if stage_enabled 0; then
+  log "stage 0: ${GRAMMAR} corpus (${N_TRAIN}/${N_DEV}/${N_TEST} videos, ${TEXT_CORPUS} text sentences) -> ${DATA}"
+  run_cmd "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --grammar "${GRAMMAR}" --seed "${CORPUS_SEED}" \
+    --n-train "${N_TRAIN}" --n-dev "${N_DEV}" --n-test "${N_TEST}" --signers "${SIGNERS}" \
+    --text-corpus-size "${TEXT_CORPUS}" --formats mp4 --size "${SIZE}" --resize "${RESIZE}" \
+    --crop "${RESIZE}" --translate 1 ${synth_args[@]+"${synth_args[@]}"}
+fi
+
+if stage_enabled 1; then
+  cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/parallel.en"
+  for llm in text parallel; do
+    if [ "${llm}" = text ]; then text=${DATA}/text_corpus.en; else text=${WORK_DIR}/parallel.en; fi
+    log "stage 1: small mBART '${llm}' (${LLM_UPDATES} denoising updates on $(wc -l < "${text}") sentences)"
+    run_cmd "${bin_dir}/fairseq-slt-build-mbart" --text "${text}" --lang en_XX --vocab-size 1000 \
+      --updates "${LLM_UPDATES}" --out "${WORK_DIR}/mbart.${llm}" --seed "${CORPUS_SEED}"
+    run_cmd "${bin_dir}/fairseq-slt-trim-mbart" --mbart-dir "${WORK_DIR}/mbart.${llm}" --text "${text}" \
+      --out "${WORK_DIR}/mbart.${llm}.trimmed"
+    run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config.yaml --out "config_${llm}.yaml" \
+      --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" --feature-cache features_stage2
+  done
+  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_text.yaml --out config_joint.yaml \
+    --no-feature-cache
+fi
+
+common=(--valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2
+        --no-epoch-checkpoints --log-interval 20 --no-progress-bar --log-format json)
+# decode_score RUN_DIR CHECKPOINT [generate arguments...]: decode test with beam 5, score it
+decode_score() {
+  local run=$1 ckpt=$2
+  shift 2
+  decode "${DATA}" test "${ckpt}" "${run}/generate" --user-dir "${plugin_dir}" \
+    --task sign_translation "$@"
+  run_cmd "${bin_dir}/fairseq-slt-score" "${run}/generate/generate-test.txt" --manifest "${DATA}/test.tsv" \
+    --glosses "${DATA}/glosses_test.tsv" | tee "${run}/score.txt"
+}
+
+for seed in ${SEEDS}; do
+  S=${WORK_DIR}/seed${seed}
+  mkdir -p "${S}/stage1" "${S}/stage2_text" "${S}/stage2_parallel" "${S}/joint"
+  if stage_enabled 2; then
+    log "seed ${seed}: stage 1 (slt_lightt_tiny, ${EPOCHS1} epochs, lr ${LR1}) -> ${S}/stage1"
+    run_cmd "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
+      --arch slt_lightt_tiny --temporal-dim 256 "${common[@]}" \
+      --optimizer adam --lr "${LR1}" --lr-scheduler inverse_sqrt --warmup-updates 50 \
+      --max-tokens 320 --max-epoch "${EPOCHS1}" --seed "${seed}" --save-dir "${S}/stage1/checkpoints" \
+      --num-workers 1 --log-norms-interval "${NORM_INTERVAL}" --log-file "${S}/stage1/train.log" \
+      ${stage1_args[@]+"${stage1_args[@]}"}
+    decode_score "${S}/stage1" "${S}/stage1/checkpoints/checkpoint_best.pt" --max-tokens 2000 \
+      --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
+    log "seed ${seed}: feature cache of the frozen visual encoder"
+    t0=$(date +%s)
+    # the cache lives in the data root, one per seed: rebuilt for each seed's stage 1
+    rm -rf "${DATA}/features_stage2"
+    run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" \
+      --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out features_stage2 --train-views 0
+    echo $(( $(date +%s) - t0 )) > "${S}/cache_seconds"
+    for llm in text parallel; do
+      run=${S}/stage2_${llm}
+      log "seed ${seed}: stage 2 with the '${llm}' LLM (${UPDATES2} updates on the cache) -> ${run}"
+      task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}.yaml"
+             --langs en_XX --tgt-lang en_XX)
+      run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${task2[@]}" --arch slt_mbart \
+        --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" \
+        --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" "${common[@]}" \
+        --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 --lr-scheduler cosine \
+        --warmup-updates 50 --batch-size 16 --max-update "${UPDATES2}" --seed "${seed}" \
+        --save-dir "${run}/checkpoints" --num-workers 0 --log-norms-interval "${NORM_INTERVAL}" \
+        --log-file "${run}/train.log"
+      decode_score "${run}" "${run}/checkpoints/checkpoint_best.pt" "${task2[@]}" --batch-size 16 \
+        --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
+    done
+  fi
+  if stage_enabled 3; then
+    budget=$(( $(seconds_of "${S}/stage1") + $(cat "${S}/cache_seconds") + $(seconds_of "${S}/stage2_text") ))
+    run=${S}/joint
+    log "seed ${seed}: joint (visual encoder trained, 'text' LLM) for ${budget} s of training -> ${run}"
+    task_joint=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
+                --langs en_XX --tgt-lang en_XX)
+    run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${task_joint[@]}" --arch slt_mbart --train-visual-encoder \
+      --temporal-module K5 --temporal-dim 256 --mbart-dir "${WORK_DIR}/mbart.text.trimmed" "${common[@]}" \
+      --optimizer adam_grouped --lr "${LR1}" --group-lr-scales llm:0.1 \
+      --lr-scheduler inverse_sqrt --warmup-updates 50 --max-tokens 320 --max-epoch 1000 \
+      --stop-time-hours "$(awk -v s="${budget}" 'BEGIN { printf "%.5f", s / 3600 }')" \
+      --seed "${seed}" --save-dir "${run}/checkpoints" --num-workers 1 \
+      --log-norms-interval "${NORM_INTERVAL}" --log-file "${run}/train.log" \
+      ${stage1_args[@]+"${stage1_args[@]}"}
+    decode_score "${run}" "${run}/checkpoints/checkpoint_best.pt" "${task_joint[@]}" --batch-size 16 \
+      --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
+  fi
+done
+
+if stage_enabled 4; then
+  log "stage 4: the table over seeds -> ${WORK_DIR}/results.md, plots"
+  # shellcheck disable=SC2086
+  run_cmd "${summarize[@]}" "${WORK_DIR}" --seeds ${SEEDS} | tee "${WORK_DIR}/results.md"
+  first=${WORK_DIR}/seed${SEEDS%% *}
+  run_cmd "${bin_dir}/fairseq-slt-plot" norms "${first}/joint/train.log" "${first}/stage1/train.log" \
+    "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \
+    --label "factorized stage 2" --out "${WORK_DIR}/norms.svg"
+  run_cmd "${bin_dir}/fairseq-slt-plot" curves "${first}/joint/train.log" "${first}/stage1/train.log" \
+    "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \
+    --label "factorized stage 2" --metric loss --out "${WORK_DIR}/curves.svg"
+fi
+log "done"

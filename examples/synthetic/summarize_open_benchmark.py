@@ -1,0 +1,137 @@
+"""The table of examples/synthetic/open_benchmark.sh: every arm's test scores over seeds (mean and
+standard deviation), its training time, updates and video passes, and the collapse diagnostics
+(distinct hypotheses, per-slot accuracy).
+
+    python examples/synthetic/summarize_open_benchmark.py WORK_DIR --seeds 1 2 3
+    python examples/synthetic/summarize_open_benchmark.py WORK_DIR --training-seconds RUN_DIR
+
+Training time is fairseq's own clock, the one ``--stop-time-hours`` stops on: the trainer's
+cumulative training time (wall time from the trainer's start, validation included) stored in
+``checkpoint_last.pt``.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+from typing import Dict, List, Optional
+
+ARMS = [
+    ("stage1", "stage 1 alone (Light-T)", ["stage1"]),
+    ("stage2_text", "factorized: stage 1 + frozen stage 2, LLM pre-trained on the text corpus",
+     ["stage1", "cache", "stage2_text"]),
+    ("stage2_parallel", "factorized, LLM pre-trained on the parallel targets only",
+     ["stage1", "cache", "stage2_parallel"]),
+    ("joint", "joint: visual encoder + LLM (text corpus) end to end", ["joint"]),
+]
+
+
+def training_seconds(run_dir: str) -> float:
+    """The trainer's cumulative training time (s) of RUN_DIR/checkpoints/checkpoint_last.pt."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    from fairseq_slt.checkpoints import load_checkpoint_state
+
+    state = load_checkpoint_state(os.path.join(run_dir, "checkpoints", "checkpoint_last.pt"))
+    return float(state["extra_state"]["previous_training_time"])
+
+
+def parse_score(path: str) -> Dict[str, float]:
+    """fairseq-slt-score's printout -> BLEU-4, ROUGE-L, distinct hypotheses, per-slot accuracy."""
+    text = open(path, encoding="utf-8").read()
+
+    def grab(pattern: str) -> Optional[float]:
+        m = re.search(pattern, text)
+        return float(m.group(1)) if m else None
+
+    return {
+        "bleu4": grab(r"BLEU-4 ([\d.]+)"),
+        "rouge": grab(r"ROUGE-L ([\d.]+)"),
+        "distinct": grab(r"distinct hypotheses (\d+) of"),
+        "sentences": grab(r"distinct hypotheses \d+ of (\d+)"),
+        "slot": grab(r"per-slot accuracy ([\d.]+)%"),
+    }
+
+
+def parse_log(path: str) -> Dict[str, float]:
+    """A fairseq json log -> updates and video passes (sum over epochs of bsz x updates)."""
+    updates, passes, last_updates = 0, 0.0, 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            i = line.find("{")
+            if i < 0 or '"train_num_updates"' not in line:
+                continue
+            try:
+                rec = json.loads(line[i:])
+            except json.JSONDecodeError:
+                continue
+            n = int(float(rec["train_num_updates"]))
+            passes += float(rec.get("train_bsz", 0)) * (n - last_updates)
+            last_updates = updates = n
+    return {"updates": updates, "passes": passes}
+
+
+def mean_std(values: List[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def summarize(work: str, seeds: List[str]) -> str:
+    rows = []
+    for key, label, parts in ARMS:
+        scores, seconds, updates, passes = [], [], [], []
+        for seed in seeds:
+            s = os.path.join(work, f"seed{seed}")
+            score = os.path.join(s, key, "score.txt")
+            if not os.path.isfile(score):
+                continue
+            scores.append(parse_score(score))
+            t, u, p = 0.0, 0, 0.0
+            for part in parts:
+                if part == "cache":
+                    t += float(open(os.path.join(s, "cache_seconds")).read())
+                    continue
+                t += training_seconds(os.path.join(s, part))
+                log = parse_log(os.path.join(s, part, "train.log"))
+                u, p = u + log["updates"], p + log["passes"]
+            seconds.append(t)
+            updates.append(u)
+            passes.append(p)
+        if not scores:
+            continue
+        rows.append(
+            f"| {label} | {len(scores)} | {mean_std([x['bleu4'] for x in scores])} "
+            f"| {mean_std([x['rouge'] for x in scores])} "
+            f"| {mean_std([x['slot'] for x in scores])} "
+            f"| {' / '.join(str(int(x['distinct'] or 0)) for x in scores)} of {int(scores[0]['sentences'] or 0)} "
+            f"| {statistics.mean(seconds):.0f} | {statistics.mean(updates):.0f} "
+            f"| {statistics.mean(passes):.0f} |"
+        )
+    head = (
+        "| arm | seeds | test BLEU-4 | test ROUGE-L | per-slot accuracy (%) | distinct hypotheses "
+        "(per seed) | training time (s, mean) | updates (mean) | video passes (mean) |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("work_dir", help="the experiment's WORK_DIR")
+    p.add_argument("--seeds", nargs="+", default=["1", "2", "3"], help="the seeds to summarise")
+    p.add_argument("--training-seconds", metavar="RUN_DIR",
+                   help="print the training time (s) of RUN_DIR's checkpoint_last.pt and exit")
+    args = p.parse_args()
+    if args.training_seconds:
+        print(f"{training_seconds(args.training_seconds):.0f}")
+        return
+    print(summarize(args.work_dir, args.seeds))
+
+
+if __name__ == "__main__":
+    main()
