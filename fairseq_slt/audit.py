@@ -104,6 +104,9 @@ class RunConfig:
     def _model_args(state: Dict) -> Namespace:
         from fairseq.models import ARCH_CONFIG_REGISTRY
 
+        from . import register
+
+        register()  # our archs' defaults
         args = copy(checkpoint_section(state, "model") or Namespace())
         arch = checkpoint_arch(state)
         if arch in ARCH_CONFIG_REGISTRY:

@@ -200,4 +200,7 @@ def registered_model_of_arch(arch: Optional[str]) -> Optional[str]:
     from fairseq's registry; None for an unknown arch."""
     from fairseq.models import ARCH_MODEL_NAME_REGISTRY
 
+    from . import register
+
+    register()  # our archs
     return ARCH_MODEL_NAME_REGISTRY.get(arch) if arch else None

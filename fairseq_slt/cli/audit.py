@@ -17,8 +17,6 @@ import json
 import sys
 from typing import List, Optional
 
-from ..audit import AuditError, audit_checkpoint, format_audit
-
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -32,6 +30,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def cli_main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
+    from ..audit import AuditError, audit_checkpoint, format_audit  # torch: after --help
+
     try:
         audits = [audit_checkpoint(path) for path in args.checkpoints]
     except AuditError as e:

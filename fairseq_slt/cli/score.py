@@ -61,17 +61,16 @@ def manifest_texts(path: str) -> List[str]:
     """The raw ``tgt_text`` of every row of a split's manifest, in order (the references as the
     corpus gives them: fairseq-generate's ``T-`` lines are the target pieces detokenized, after
     sentencepiece's normalisation, e.g. CSL-Daily's full-width "，" becomes ",")."""
-    from fairseq_slt.data import SignVideoDatasetCreator
+    from fairseq_slt.data.manifest_utils import read_split_manifest
 
-    key = SignVideoDatasetCreator.KEY_TGT_TEXT
-    return [row[key].strip() for row in SignVideoDatasetCreator.read_manifest(path)]
+    return [row["tgt_text"].strip() for row in read_split_manifest(path)]
 
 
 def manifest_ids(path: str) -> List[str]:
     """The ``id`` of every row of a split's manifest, in order (parsed as the dataset parses it)."""
-    from fairseq_slt.data import SignVideoDatasetCreator
+    from fairseq_slt.data.manifest_utils import read_split_manifest
 
-    return [str(row[SignVideoDatasetCreator.KEY_ID]) for row in SignVideoDatasetCreator.read_manifest(path)]
+    return [str(row["id"]) for row in read_split_manifest(path)]
 
 
 def missing_rows(found: Iterable[int], n_rows: int, where: str = "the split") -> List[int]:

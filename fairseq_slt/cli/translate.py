@@ -15,18 +15,22 @@ import argparse
 import json
 import logging
 import sys
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from tqdm import tqdm
 
 from ..data.video_io import VideoReadError
-from ..inference import SignTranslator, Translation, VideoInput
 from ..logging_utils import setup_logging
+
+if TYPE_CHECKING:  # fairseq_slt.inference imports torch and fairseq: only once the arguments are parsed
+    from ..inference import VideoInput
 
 logger = logging.getLogger("fairseq_slt.translate")
 
 
-def read_input_list(path: str) -> List[VideoInput]:
+def read_input_list(path: str) -> List["VideoInput"]:
+    from ..inference import VideoInput
+
     videos = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -45,7 +49,9 @@ def read_input_list(path: str) -> List[VideoInput]:
     return videos
 
 
-def collect_inputs(args) -> List[VideoInput]:
+def collect_inputs(args) -> List["VideoInput"]:
+    from ..inference import VideoInput
+
     videos = [VideoInput(v, args.start, args.end) for v in args.videos]
     if args.input_list:
         if args.start is not None:
@@ -56,7 +62,9 @@ def collect_inputs(args) -> List[VideoInput]:
     return videos
 
 
-def format_result(i: int, video: VideoInput, result, fmt: str) -> str:
+def format_result(i: int, video: "VideoInput", result, fmt: str) -> str:
+    from ..inference import Translation
+
     if fmt == "text":
         return result.hypothesis if isinstance(result, Translation) else ""
     record = {"id": i, "video": video.path, "start": video.start, "end": video.end}
@@ -69,6 +77,8 @@ def format_result(i: int, video: VideoInput, result, fmt: str) -> str:
 
 def run(args) -> int:
     """Translate every input; returns the number of inputs that failed (and were skipped)."""
+    from ..inference import SignTranslator
+
     videos = collect_inputs(args)
     translator = SignTranslator.from_checkpoint(
         args.path, data=args.data, beam=args.beam, max_len_a=args.max_len_a, max_len_b=args.max_len_b,

@@ -13,7 +13,6 @@ from typing import List
 
 from ..logging_utils import setup_logging
 from ..mbart import MBART_FILES
-from ..mbart.trim import trim
 
 
 def read_lines(paths: List[str]) -> List[str]:
@@ -32,6 +31,8 @@ def cli_main() -> None:
                    help="target-language text, one sentence per line (repeat for several files)")
     p.add_argument("--out", required=True, help="directory to write the trimmed mBART to")
     args = p.parse_args()
+    from ..mbart.trim import trim  # torch and fairseq: after --help
+
     stats = trim(args.mbart_dir, read_lines(args.text), args.out)
     print(
         f"parameters: {stats['params_before']:,} before, {stats['params_after']:,} after "

@@ -86,6 +86,22 @@ def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
     return header, rows
 
 
+def read_split_manifest(path: str, required: Sequence[str] = tuple(MANIFEST_COLUMNS)) -> List[Dict[str, Any]]:
+    """The rows of a split's manifest (:func:`read_manifest`), each with its line number under
+    ``_row``; the ``required`` columns must be there and there must be a row."""
+    header, rows = read_manifest(path)
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ManifestError(
+            f"{path}: missing required column(s) {', '.join(missing)} (header: "
+            f"{', '.join(header) or 'empty'}); a manifest needs the tab-separated "
+            f"columns {', '.join(required)}"
+        )
+    if not rows:
+        raise ManifestError(f"{path}: the manifest has no rows")
+    return rows
+
+
 def _decode_line(path: str, line_number: int, raw: bytes) -> str:
     raw = raw[:-1] if raw.endswith(b"\r") else raw
     try:

@@ -17,7 +17,7 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
-from .manifest_utils import ManifestError, read_manifest
+from .manifest_utils import ManifestError, read_split_manifest
 from .transforms import build_video_transform, describe_resize
 from .frame_buffers import empty_frames
 from .sampling import num_sampled_frames, sample_indices
@@ -239,19 +239,9 @@ class SignVideoDatasetCreator:
 
     @classmethod
     def read_manifest(cls, path: str) -> List[Dict[str, str]]:
-        """Rows of a plain TSV manifest (:func:`~fairseq_slt.data.manifest_utils.read_manifest`),
+        """Rows of a plain TSV manifest (:func:`~fairseq_slt.data.manifest_utils.read_split_manifest`),
         each with its line number under ``_row``; the required columns must be there."""
-        header, rows = read_manifest(path)
-        missing = [c for c in cls.REQUIRED if c not in header]
-        if missing:
-            raise ManifestError(
-                f"{path}: missing required column(s) {', '.join(missing)} (header: "
-                f"{', '.join(header) or 'empty'}); a manifest needs the tab-separated "
-                f"columns {', '.join(cls.REQUIRED)}"
-            )
-        if not rows:
-            raise ManifestError(f"{path}: the manifest has no rows")
-        return rows
+        return read_split_manifest(path, cls.REQUIRED)
 
     @classmethod
     def _parse_row(cls, path: str, row: Dict, video_root: str) -> tuple:

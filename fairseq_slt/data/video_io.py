@@ -26,10 +26,12 @@ libavutil57 libswscale6``).
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_BACKENDS = ("auto", "decord", "pyav", "torchcodec")
@@ -271,7 +273,7 @@ def read_frames(
     expected_n_frames: int,
     min_size: Optional[Sequence[int]] = None,
     backend: str = "auto",
-) -> torch.Tensor:
+) -> "torch.Tensor":
     """Decode the frames ``indices`` (relative to the source's first frame) as ``T x H x W x 3`` uint8.
 
     ``expected_n_frames`` is the manifest's ``n_frames``; a source that holds a different number of
@@ -290,6 +292,8 @@ def read_frames(
     skipped non-reference frames, scaling inside the RGB conversion) and decord otherwise (with
     PyAV where decord fails); ``"decord"``, ``"pyav"`` or ``"torchcodec"`` force one.
     """
+    import torch  # imported here: listing and probing videos (fairseq-slt-prep) need no torch
+
     if backend not in VIDEO_BACKENDS:
         raise ValueError(f"video backend {backend!r} is not one of {', '.join(VIDEO_BACKENDS)}")
     if not os.path.exists(source.path):
