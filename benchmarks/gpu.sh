@@ -22,6 +22,18 @@
 # "fairseq bsz x ups" cross-checks videos/s with fairseq's own train_inner records (same window,
 # averaged over its LOG_INTERVAL-update records).
 #
+# Two more measurements, each a row of the same table:
+#   cache-features  fairseq-slt-cache-features --device cuda --precision CACHE_PRECISION over the
+#                   training videos (CACHE_VIEWS training views each) with a stage-1 checkpoint of
+#                   ARCH saved after 1 update: video views/s and peak GPU memory, from the command's
+#                   own "cache speed" log line (torch.cuda.max_memory_allocated)
+#   decode          decoding every frame of DECODE_VIDEOS of the training mp4s: decord (CPU),
+#                   torchcodec on the CPU and torchcodec on the GPU (VideoDecoder(path,
+#                   device="cuda")): frames/s in the row's name, videos/s and peak GPU memory; the
+#                   torchcodec rows are skipped with a note when torchcodec is not installed, and
+#                   all of them with FORMAT=frames
+# TINY=1 runs both on the CPU (--device cpu; torchcodec and decord on the CPU).
+#
 # The package must be installed in the python that runs this: PYTHON (default: python on PATH,
 # i.e. the active virtualenv). Every tool runs through "$PYTHON" (-m / -c), so no console script has to be
 # on PATH.
@@ -31,7 +43,10 @@
 # NUM_WORKERS (default: CPU cores - 2, at most 12), N_TRAIN (default 512 videos), SHARDS (parallel
 # generator processes, default: CPU cores, at most 16), SIZE (default 256), FORMAT (mp4 | frames,
 # default mp4), GOAL (videos/s, default 50), ARCH (default slt_lightt), LOG_INTERVAL (default 10),
-# TINY=1, DRY_RUN=1. Outputs (steps_*.json, train_*.log, loader.log) stay in WORK_DIR.
+# CACHE (1: time the cache build; 0: skip), CACHE_PRECISION (bf16 | fp16 | fp32, default bf16),
+# CACHE_VIEWS (default 1), DECODE_VIDEOS (default 64; 0: skip the decode rows), TINY=1, DRY_RUN=1.
+# Outputs (steps_*.json, train_*.log, loader.log, stage1/, cache.log, features/, decode.log) stay in
+# WORK_DIR.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -53,6 +68,8 @@ if [ "${TINY}" = 1 ]; then
   CROP=${CROP:-32}
   ARCH=${ARCH:-slt_lightt_tiny}
   DEVICE_ARGS=(--cpu --temporal-dim 64)
+  DEVICE=cpu
+  DECODE_VIDEOS=${DECODE_VIDEOS:-8}
 else
   WORK_DIR=${WORK_DIR:-runs/gpu_bench}
   PRECISIONS=${PRECISIONS:-bf16 fp16 fp32}
@@ -67,7 +84,12 @@ else
   CROP=${CROP:-224}
   ARCH=${ARCH:-slt_lightt}
   DEVICE_ARGS=()
+  DEVICE=cuda
+  DECODE_VIDEOS=${DECODE_VIDEOS:-64}
 fi
+CACHE=${CACHE:-1}
+CACHE_PRECISION=${CACHE_PRECISION:-bf16}
+CACHE_VIEWS=${CACHE_VIEWS:-1}
 SHARDS=${SHARDS:-$(( ncpu > 16 ? 16 : ncpu ))}
 FORMAT=${FORMAT:-mp4}
 GOAL=${GOAL:-50}
@@ -91,6 +113,10 @@ case "${FORMAT}" in mp4|frames) ;; *) die "FORMAT must be mp4 or frames, not ${F
 for p in ${PRECISIONS}; do
   case "${p}" in bf16|fp16|fp32|amp) ;; *) die "unknown precision ${p} (bf16, fp16, fp32, amp)";; esac
 done
+case "${CACHE_PRECISION}" in bf16|fp32) ;; fp16) [ "${DEVICE}" = cuda ] || die "CACHE_PRECISION=fp16 needs a GPU; use bf16 or fp32 with TINY=1";; *) die "CACHE_PRECISION must be bf16, fp16 or fp32, not ${CACHE_PRECISION}";; esac
+case "${CACHE}" in 0|1) ;; *) die "CACHE must be 0 or 1, not ${CACHE}";; esac
+[[ "${CACHE_VIEWS}" =~ ^[1-9][0-9]*$ ]] || die "CACHE_VIEWS must be a positive integer, not ${CACHE_VIEWS}"
+[[ "${DECODE_VIDEOS}" =~ ^[0-9]+$ ]] || die "DECODE_VIDEOS must be a non-negative integer, not ${DECODE_VIDEOS}"
 if [ "${DRY_RUN}" != 1 ]; then
   "${PYTHON}" -c "import fairseq_slt" 2>/dev/null \
     || die "${PYTHON} cannot import fairseq_slt; activate the virtualenv or set PYTHON=.venv/bin/python"
@@ -244,7 +270,92 @@ fairseq_rate = f"{sum(fairseq_rate) / len(fairseq_rate):.1f}" if fairseq_rate el
 print(f"| {name} | {rate:.1f} | {fairseq_rate} | {1000 * wall / len(timed):.0f} | {share} | {peak} | {met} |")
 PY
 
+# the cache build's row, from fairseq-slt-cache-features' own "cache speed" log line in $1
+read -r -d '' CACHE_ROW <<'PY' || true
+import re, sys
+
+path = sys.argv[1]
+match = None
+for line in open(path, encoding="utf-8"):
+    match = re.search(r"cache speed: (\d+) video views in ([\d.]+) s \(([\d.]+) videos/s\) on (\S+), (\w+), "
+                      r"\d+ loader workers(?:, peak GPU memory ([\d.]+) GiB)?", line) or match
+if match is None:
+    sys.exit(f"{path}: no 'cache speed' line (fairseq-slt-cache-features did not finish?)")
+views, seconds, rate, device, precision, peak = match.groups()
+peak = f"{float(peak):.1f}" if peak else "-"
+print(f"| cache-features {precision} ({device.split(':')[0]}) | {float(rate):.1f} | - | - | - | {peak} | - |")
+PY
+
+# decode every frame of the first $2 training mp4s with decord, torchcodec (CPU) and, on the
+# devices $3 include, torchcodec on the GPU; one markdown row each on stdout, notes on stderr
+read -r -d '' DECODE <<'PY' || true
+import os, sys, time
+import torch
+from fairseq_slt.data import SignDataConfig
+
+data, n_videos, devices = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+root = SignDataConfig(os.path.join(data, "config.yaml")).video_root
+with open(os.path.join(data, "train.tsv"), encoding="utf-8") as f:
+    column = f.readline().rstrip("\n").split("\t").index("video")
+    paths = [os.path.join(root, line.rstrip("\n").split("\t")[column]) for line in f]
+paths = [p for p in paths if p.endswith(".mp4")][:n_videos]
+if not paths:
+    sys.exit(f"no mp4 in {data}/train.tsv to decode")
+
+def decord_decoder(device):
+    import decord
+    def decode(path):  # one decoding thread, as in a DataLoader worker
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        return int(reader.get_batch(list(range(len(reader)))).asnumpy().shape[0])
+    return decode
+
+def torchcodec_decoder(device):
+    from torchcodec.decoders import VideoDecoder
+    kw = {"num_ffmpeg_threads": 1} if device == "cpu" else {}
+    def decode(path):
+        decoder = VideoDecoder(path, device=device, **kw)
+        return int(decoder.get_frames_in_range(0, len(decoder)).data.shape[0])
+    return decode
+
+def row(name, cells):
+    print(f"| decode: {name}{cells}", flush=True)
+
+backends = [("decord cpu", decord_decoder, "cpu"), ("torchcodec cpu", torchcodec_decoder, "cpu")]
+if "cuda" in devices:
+    backends.append(("torchcodec cuda", torchcodec_decoder, "cuda"))
+try:
+    import torchcodec  # noqa: F401
+except Exception as e:  # not installed, or FFmpeg's libraries missing
+    print(f"note: torchcodec is not usable here ({type(e).__name__}: {e}): its decode rows are skipped "
+          "(pip install torchcodec, the package's [torchcodec] extra; it needs FFmpeg's shared libraries)",
+          file=sys.stderr)
+    backends = [b for b in backends if not b[0].startswith("torchcodec")]
+    row("torchcodec", " | skipped: torchcodec is not installed | - | - | - | - | - |")
+for name, make, device in backends:
+    cuda = device == "cuda"
+    try:
+        decode = make(device)
+        decode(paths[0])  # warm-up, not timed (CUDA context, NVDEC set-up, libraries)
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        frames, start = 0, time.perf_counter()
+        for path in paths:
+            frames += decode(path)
+            if cuda:
+                torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    except Exception as e:
+        first = " ".join(str(e).split())[:120]
+        print(f"note: {name} failed: {type(e).__name__}: {first}", file=sys.stderr)
+        row(name, f" | failed: {type(e).__name__}: {first} | - | - | - | - | - |")
+        continue
+    peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if cuda else "-"
+    row(f"{name}, {frames / seconds:.0f} frames/s", f" | {len(paths) / seconds:.1f} | - | - | - | {peak} | - |")
+PY
+
 mkdir -p "${WORK_DIR}"
+work_abs=$(cd "${WORK_DIR}" && pwd)
 rows=()
 failed=0
 for precision in ${PRECISIONS}; do
@@ -275,6 +386,53 @@ run "${PYTHON}" -c "${LOADER_ONLY}" "${WORK_DIR}/steps_loader.json" "${UPDATES}"
 [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_loader.json" \
   "loader only" "${WARMUP}" "${GOAL}")")
 
+# ---------------------------------------------------------------- the feature cache build
+if [ "${CACHE}" = 1 ]; then
+  # a stage-1 checkpoint of ARCH (1 update; the speed does not depend on the weights); the timed
+  # runs' arguments without --no-save
+  ckpt_args=()
+  for a in "${train_args[@]}"; do [ "${a}" = --no-save ] || ckpt_args+=("${a}"); done
+  log "a stage-1 checkpoint for the cache (1 update) -> ${WORK_DIR}/stage1"
+  [ "${DRY_RUN}" = 1 ] || rm -rf "${WORK_DIR}/stage1" "${WORK_DIR}/features"  # no resumed run or cache
+  log "the feature cache of the training videos: ${DEVICE}, ${CACHE_PRECISION}, ${CACHE_VIEWS} view(s) each"
+  if run "${PYTHON}" -m fairseq_cli.train "${ckpt_args[@]}" "$@" --max-update 1 --save-dir "${WORK_DIR}/stage1" \
+        --no-epoch-checkpoints > "${WORK_DIR}/stage1.log" 2>&1 \
+      && run "${PYTHON}" -m fairseq_slt.cli.cache_features "${DATA}" \
+        --stage1-checkpoint "${WORK_DIR}/stage1/checkpoint_last.pt" --splits train --train-views "${CACHE_VIEWS}" \
+        --out "${work_abs}/features" --device "${DEVICE}" --precision "${CACHE_PRECISION}" \
+        --num-workers "${NUM_WORKERS}" --batch-size "${BATCH}" --no-progress-bar > "${WORK_DIR}/cache.log" 2>&1; then
+    [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${CACHE_ROW}" "${WORK_DIR}/cache.log")")
+  else
+    log "the cache build failed; see ${WORK_DIR}/stage1.log and ${WORK_DIR}/cache.log:"
+    tail -n 5 "${WORK_DIR}/cache.log" "${WORK_DIR}/stage1.log" >&3 2>/dev/null || true
+    rows+=("| cache-features ${CACHE_PRECISION} (${DEVICE}) | failed: see ${WORK_DIR}/cache.log | | | | | - |")
+    failed=1
+  fi
+fi
+
+# ---------------------------------------------------------------- mp4 decoding: decord, torchcodec CPU / GPU
+if [ "${DECODE_VIDEOS}" = 0 ]; then
+  log "DECODE_VIDEOS=0: no decode rows"
+elif [ "${FORMAT}" != mp4 ]; then
+  log "note: FORMAT=${FORMAT}: no mp4s to decode, the decode rows are skipped"
+else
+  decode_devices=cpu
+  [ "${DEVICE}" = cuda ] && decode_devices="cpu cuda"
+  log "decoding every frame of ${DECODE_VIDEOS} training mp4s: decord, torchcodec (${decode_devices})"
+  if run "${PYTHON}" -c "${DECODE}" "${DATA}" "${DECODE_VIDEOS}" "${decode_devices}" \
+      > "${WORK_DIR}/decode.md" 2> "${WORK_DIR}/decode.log"; then
+    if [ "${DRY_RUN}" != 1 ]; then
+      grep '^note:' "${WORK_DIR}/decode.log" >&3 || true
+      while IFS= read -r line; do rows+=("${line}"); done < "${WORK_DIR}/decode.md"
+    fi
+  else
+    log "the decode benchmark failed; see ${WORK_DIR}/decode.log:"
+    tail -n 5 "${WORK_DIR}/decode.log" >&3
+    rows+=("| decode | failed: see ${WORK_DIR}/decode.log | | | | | - |")
+    failed=1
+  fi
+fi
+
 if [ "${DRY_RUN}" = 1 ]; then exit 0; fi
 device=$("${PYTHON}" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')")
 echo
@@ -284,4 +442,9 @@ echo
 echo "| precision | videos/s | fairseq bsz x ups | ms/update | loader share | peak GPU GiB | goal met |"
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "cache-features: video views encoded per second by the frozen stage-1 visual encoder" \
+  "(${CACHE_VIEWS} training view(s) per video, batch ${BATCH}, ${NUM_WORKERS} loader workers)," \
+  "peak GPU memory from the command's torch.cuda.max_memory_allocated. decode: every frame of" \
+  "${DECODE_VIDEOS} training mp4s, one process (CPU decoders: one thread), after one untimed video."
 exit "${failed}"

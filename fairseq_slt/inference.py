@@ -158,7 +158,9 @@ class SignTranslator:
         from fairseq import checkpoint_utils
         from fairseq.dataclass.configs import GenerationConfig
 
-        import fairseq_slt  # noqa: F401 (registers the task and models)
+        from . import register
+
+        register()  # the task and models, and fairseq's checkpoint loader's allow-list
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -173,7 +175,21 @@ class SignTranslator:
                 f"the data root of {path} ({data}) has no config.yaml: pass the data root (config.yaml, "
                 "dictionary, sentencepiece model) with --data"
             )
-        models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
+        from .tasks.dictionary_check import DictionaryMismatchError, mismatch_message
+
+        try:
+            models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
+        except DictionaryMismatchError as e:  # say what to pass to this command
+            if e.saved is None:
+                raise
+            fix = (
+                f"pass --data with the data root it was trained with ({e.saved['data']}), whose "
+                f"{e.saved['config_yaml']} names that dictionary"
+            )
+            raise DictionaryMismatchError(
+                mismatch_message(e.saved, e.current, e.yaml_path, fix, checkpoint=path), e.saved, e.current,
+                e.yaml_path,
+            ) from e
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = models[0].to(device).eval()
         gen_cfg = GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, lenpen=lenpen)

@@ -6,6 +6,7 @@ import fractions
 import logging
 import os
 import pickle
+import re
 import shutil
 from argparse import Namespace
 
@@ -503,6 +504,33 @@ def test_convert_mbart_console_script(hf_dir, tmp_path):
     assert sorted(os.listdir(tmp_path / "m")) == ["dict.txt", "model.pt", "sentence.bpe.model"]
 
 
+def test_build_mbart_reports_progress_from_the_training_log(caplog):
+    """The fairseq-train run of fairseq-slt-build-mbart: each num_updates line is a progress line
+    with the rate since the first one and an ETA; a failing command shows its last lines."""
+    import sys
+
+    from fairseq_slt.cli.build_tiny_mbart import _run, progress_line
+
+    assert progress_line(150, 600, 30.0, 5.0) == (
+        "denoising: 150/600 updates (25%), 0:00:30 elapsed, 5.00 updates/s, ETA 0:01:30"
+    )
+    assert progress_line(1, 600, 3.0, 0.0).endswith("ETA unknown")
+    script = (
+        "import time\n"
+        "for n in (10, 20, 30):\n"
+        "    print(f'epoch 001:  {n} / 30 loss=5.1, num_updates={n}, lr=0.001', flush=True); time.sleep(0.05)\n"
+        "print('epoch 001 | loss 5.0 | num_updates 30')\n"
+        "print('train | epoch 001 | loss=5.0, num_updates=30')\n"
+    )
+    with caplog.at_level(logging.INFO, logger="fairseq_slt.cli.build_tiny_mbart"):
+        _run([sys.executable, "-c", script], updates=30)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("denoising:")]
+    assert [line.split(" updates")[0] for line in lines] == ["denoising: 10/30", "denoising: 20/30", "denoising: 30/30"]
+    assert all("ETA " in line for line in lines) and lines[-1].endswith("ETA 0:00:00")
+    with pytest.raises(RuntimeError, match=r"failed \(exit status 3\):\nlast words"):
+        _run([sys.executable, "-c", "print('last words'); raise SystemExit(3)"])
+
+
 @pytest.mark.slow
 def test_build_mbart_writes_weights_config_and_dict_checksum(tmp_path):
     from conftest import run_cli
@@ -511,8 +539,14 @@ def test_build_mbart_writes_weights_config_and_dict_checksum(tmp_path):
 
     (tmp_path / "train.en").write_text("\n".join(TEXTS) + "\n")
     out = tmp_path / "mbart.tiny"
-    run_cli(["fairseq-slt-build-mbart", "--text", tmp_path / "train.en", "--out", out, "--dim", "16",
-             "--heads", "2", "--layers", "1", "--updates", "2", "--vocab-size", "40"])
+    log = run_cli(["fairseq-slt-build-mbart", "--text", tmp_path / "train.en", "--out", out, "--dim", "16",
+                   "--heads", "2", "--layers", "1", "--updates", "2", "--vocab-size", "40"])
+    # which step runs, then fairseq-train's progress with an ETA (it used to be silent for minutes)
+    steps = [line.split("| ")[-1] for line in log.splitlines() if "| step " in line]
+    assert [s[:9] for s in steps] == ["step 1/3:", "step 2/3:", "step 3/3:"], log[-3000:]
+    assert "sentencepiece" in steps[0] and "fairseq-preprocess" in steps[1] and "2 updates" in steps[2]
+    assert re.search(r"denoising: 1/2 updates \(50%\), 0:00:\d\d elapsed, [\d.]+ updates/s, ETA 0:\d\d:\d\d", log)
+    assert "denoising: 2/2 updates (100%)" in log and "ETA 0:00:00" in log
     state, args = load_mbart_dir(str(out))
     assert state[DICT_KEY]["sha256"] == dict_sha256(str(out / "dict.txt"))
     assert state["last_optimizer_state"] is None and args.encoder_layers == 1

@@ -9,7 +9,8 @@ multilingual_denoising --arch mbart_base`` (span masking with Poisson(3.5) spans
 as mBART) with small sizes. It writes ``model.pt``, ``dict.txt`` and ``sentence.bpe.model``; the
 model's dictionary is ``dict.txt`` + ``[<lang>]`` + ``<mask>``, as in mbart.cc25, so stage 2 uses
 it with ``--langs <lang>``. ``model.pt`` holds the weights and config (no training state) and the
-checksum of ``dict.txt``, which stage 2 checks.
+checksum of ``dict.txt``, which stage 2 checks. The log names each of the three steps and, about
+20 times during fairseq-train, the updates done, the rate and the ETA.
 """
 
 import argparse
@@ -34,14 +35,66 @@ def _bin(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def _run(cmd) -> None:
+STEPS = 3  # sentencepiece, fairseq-preprocess, fairseq-train
+
+
+def _step(n: int, what: str) -> None:
+    logger.info(f"step {n}/{STEPS}: {what}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def progress_line(done: int, total: int, elapsed: float, rate: float) -> str:
+    """``denoising: 150/600 updates (25%), 0:00:30 elapsed, 5.00 updates/s, ETA 0:01:30``."""
+    eta = _clock((total - done) / rate) if rate > 0 else "unknown"
+    return (
+        f"denoising: {done}/{total} updates ({100 * done // max(total, 1)}%), {_clock(elapsed)} elapsed, "
+        f"{rate:.2f} updates/s, ETA {eta}"
+    )
+
+
+def _run(cmd, updates: int = 0) -> None:
+    """Run a fairseq console script, reading its output line by line (its last lines are the
+    error when it fails). ``updates``: the run's ``--max-update``; each of fairseq's log lines
+    (``num_updates=N``) is then logged as :func:`progress_line`, the ETA from the rate since the
+    first one (which excludes fairseq's start-up)."""
+    import collections
+    import re
+    import time
+
     logger.info(" ".join(str(c) for c in cmd))
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    start, first, last = time.monotonic(), None, 0
+    tail = collections.deque(maxlen=80)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env) as proc:
+        for line in proc.stdout:
+            tail.append(line)
+            match = re.search(r"num_updates=(\d+)", line) if updates else None
+            if not match or int(match.group(1)) <= last:  # the epoch's summary repeats the count
+                continue
+            now, last = time.monotonic(), int(match.group(1))
+            if first is None:
+                first, rate = (now, last), last / max(now - start, 1e-6)
+            else:
+                rate = (last - first[1]) / max(now - first[0], 1e-6)
+            logger.info(progress_line(last, updates, now - start, rate))
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{cmd[0]} failed (exit status {proc.returncode}):\n{''.join(tail)[-4000:]}")
+
+
+def log_interval(updates: int) -> int:
+    """fairseq-train's ``--log-interval``: about 20 progress lines per run."""
+    return max(1, updates // 20)
 
 
 def build(args) -> None:
+    import time
+
+    start = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         text = os.path.join(work, "text.txt")
@@ -51,6 +104,7 @@ def build(args) -> None:
                     f.writelines(line for line in g if line.strip())
         with open(text, encoding="utf-8") as f:
             lines = [line.strip() for line in f]
+        _step(1, f"sentencepiece model (bpe, vocabulary {args.vocab_size}) of {len(lines)} sentences")
         prefix = os.path.join(work, "spm")
         spm_model = train_sentencepiece(lines, prefix, args.vocab_size, model_type="bpe")
         write_fairseq_dict(spm_model, os.path.join(work, "dict.txt"))
@@ -61,6 +115,7 @@ def build(args) -> None:
                 g.write(" ".join(model.encode(line, out_type=str)) + "\n")
 
         data = os.path.join(work, "bin")
+        _step(2, "fairseq-preprocess (binarize the text)")
         _run([
             _bin("fairseq-preprocess"), "--only-source", "--trainpref", pieces_path,
             "--validpref", pieces_path, "--srcdict", os.path.join(work, "dict.txt"),
@@ -68,6 +123,8 @@ def build(args) -> None:
         ])
         shutil.copyfile(os.path.join(work, "dict.txt"), os.path.join(data, "dict.txt"))
         save_dir = os.path.join(work, "ckpt")
+        _step(3, f"fairseq-train --task multilingual_denoising, {args.updates} updates (progress every "
+                 f"{log_interval(args.updates)})")
         _run([
             _bin("fairseq-train"), data, "--task", "multilingual_denoising", "--langs", args.lang,
             "--add-lang-token", "--arch", "mbart_base",
@@ -84,8 +141,9 @@ def build(args) -> None:
             "--warmup-updates", "100", "--max-tokens", "2048", "--max-update", args.updates,
             "--dropout", "0.1", "--seed", args.seed, "--save-dir", save_dir,
             "--no-epoch-checkpoints", "--disable-validation", "--num-workers", "0",
-            "--save-interval-updates", args.updates, "--no-progress-bar", "--log-interval", "50",
-        ])
+            "--save-interval-updates", args.updates, "--no-progress-bar", "--log-format", "simple",
+            "--log-interval", log_interval(args.updates),
+        ], updates=args.updates)
         out_dict = os.path.join(args.out, "dict.txt")
         shutil.copyfile(os.path.join(work, "dict.txt"), out_dict)
         shutil.copyfile(prefix + ".model", os.path.join(args.out, "sentence.bpe.model"))
@@ -93,7 +151,10 @@ def build(args) -> None:
         state = load_checkpoint_state(os.path.join(save_dir, "checkpoint_last.pt"))
         mbart = weights_and_args_state(state["model"], state.get("args"), state.get("cfg"), out_dict)
         save_state(mbart, os.path.join(args.out, "model.pt"))
-    logger.info(f"small mBART ({args.layers}+{args.layers} layers, d={args.dim}, langs {args.lang}) -> {args.out}")
+    logger.info(
+        f"small mBART ({args.layers}+{args.layers} layers, d={args.dim}, langs {args.lang}) -> {args.out} "
+        f"in {_clock(time.monotonic() - start)}"
+    )
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -245,8 +245,14 @@ def main(args) -> None:
     # what the features depend on (a resumed split must match it); not the checkpoint's path
     identity = {k: v for k, v in meta.items() if k not in ("stage1_checkpoint", "splits", "split_views")}
     identity["device"] = device.type
+    import time
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start, n_encoded = time.perf_counter(), 0
     for split in splits:
         n_videos, n_vectors, n_bytes, record = cache_split(task, visual, split, out, args.batch_size, args, identity)
+        n_encoded += n_videos * record.get("views", 1)
         done.append(split)
         records[split] = record
         total += n_bytes + write_meta(out, dict(meta, splits=done, split_views=dict(records)))  # commit the split
@@ -266,6 +272,15 @@ def main(args) -> None:
     logger.info(
         f"feature cache {out}: wrote {human_size(total)} for split(s) {', '.join(splits)}; it holds "
         f"{', '.join(done)} (computed from {meta['stage1_checkpoint']})"
+    )
+    seconds = time.perf_counter() - start
+    peak = (
+        f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB" if device.type == "cuda" else ""
+    )
+    # a resumed split counts all its videos, the ones encoded before the interruption too
+    logger.info(
+        f"cache speed: {n_encoded} video views in {seconds:.1f} s ({n_encoded / max(seconds, 1e-9):.1f} videos/s) "
+        f"on {device}, {args.precision}, {args.num_workers} loader workers{peak}"
     )
 
 

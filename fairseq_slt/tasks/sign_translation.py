@@ -19,6 +19,13 @@ from omegaconf import II, MISSING
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
 from ..data.feature_cache import fingerprint_matches, read_meta
 from ..mbart import parse_langs
+from .dictionary_check import (
+    RECORD_KEY,
+    check_dictionary_record,
+    check_embedding_rows,
+    describe,
+    dictionary_record,
+)
 from .norm_logging import last_layer_norms
 
 logger = logging.getLogger(__name__)
@@ -126,12 +133,20 @@ class SignTranslationTask(FairseqTask):
         against it twice: as built (from ``--stage1-checkpoint``) and once a checkpoint's weights
         are loaded into it (resuming from ``checkpoint_last.pt``, ``--restore-file``,
         ``--finetune-from-model``). A model that fairseq restores for decoding is checked in
-        :meth:`build_generator`, after its weights are loaded."""
+        :meth:`build_generator`, after its weights are loaded. Any weights loaded into the model
+        must fit the target dictionary (:meth:`load_state_dict` compares the dictionaries
+        themselves where the checkpoint records its own)."""
         self.building_from_checkpoint = from_checkpoint
         try:
             model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
+
+        def check_dictionary_size(module, state_dict, prefix, *args):
+            # any checkpoint's weights (decoding, resuming): the output layer fits the dictionary
+            check_embedding_rows(state_dict, self.dictionary_record, self.data_cfg.yaml_path, prefix)
+
+        model.register_load_state_dict_pre_hook(check_dictionary_size)
         cache = self.data_cfg.feature_cache
         if cache and not from_checkpoint:
             check_cache_matches(model, cache)
@@ -143,6 +158,37 @@ class SignTranslationTask(FairseqTask):
 
             model.register_load_state_dict_post_hook(check_loaded_weights)
         return model
+
+    @property
+    def dictionary_record(self) -> dict:
+        """The target dictionary as :mod:`.dictionary_check` records it in checkpoints."""
+        cfg = self.cfg
+        return dictionary_record(
+            self.tgt_dict, self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
+        )
+
+    def state_dict(self):
+        """A checkpoint's ``task_state``: fairseq's, plus the record of the target dictionary."""
+        return dict(super().state_dict(), **{RECORD_KEY: self.dictionary_record})
+
+    def load_state_dict(self, state_dict):
+        """fairseq's ``load_model_ensemble_and_task`` (fairseq-generate, :class:`SignTranslator`)
+        passes a checkpoint's ``task_state`` here before it builds the model: a checkpoint trained
+        with another target dictionary is refused, naming both. One written before the record
+        existed is checked by size only (when its weights load), and the log says so."""
+        state_dict = dict(state_dict)
+        saved = state_dict.pop(RECORD_KEY, None)
+        current = self.dictionary_record
+        if saved is None:
+            logger.warning(
+                "the checkpoint stores no record of its target dictionary (written before fairseq-slt "
+                f"recorded it): only its size can be checked against {describe(current)}; decode it "
+                "with the data config it was trained with"
+            )
+        else:
+            check_dictionary_record(saved, current, self.data_cfg.yaml_path)
+            logger.info(f"target dictionary {describe(current)} is the checkpoint's")
+        super().load_state_dict(state_dict)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         loss, sample_size, logging_output = super().train_step(

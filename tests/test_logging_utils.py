@@ -1,0 +1,76 @@
+"""The console scripts' logging: third-party loggers (PIL, ...) stay at WARNING.
+
+fairseq-slt-cache-features used to print PIL's DEBUG lines, about three per png frame it opened
+(18,922 lines in one run).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BIN_DIR
+
+
+def frame_folder_root(tiny_corpus, out):
+    """The tiny corpus's test split as frame folders: even rows png, odd rows jpg."""
+    from PIL import Image
+
+    out.mkdir()
+    rows = [line.split("\t") for line in (tiny_corpus / "test.tsv").read_text().splitlines()[1:]]
+    lines = ["id\tvideo\tn_frames\ttgt_text"]
+    for i, row in enumerate(rows):
+        src, dst = tiny_corpus / "frames" / "test" / row[0], out / "frames" / row[0]
+        dst.mkdir(parents=True)
+        files = sorted(os.listdir(src))
+        for name in files:
+            if i % 2:
+                Image.open(src / name).convert("RGB").save(dst / (os.path.splitext(name)[0] + ".jpg"), quality=90)
+            else:
+                shutil.copy(src / name, dst / name)
+        lines.append(f"{row[0]}\tframes/{row[0]}\t{len(files)}\t{row[3]}")
+    (out / "test.tsv").write_text("\n".join(lines) + "\n")
+    config = (tiny_corpus / "config.yaml").read_text()
+    for name in ("dict.txt", "spm.model"):
+        config = config.replace(f": {name}", f": {tiny_corpus / name}")
+    (out / "config.yaml").write_text(config)
+    return out
+
+
+def test_setup_logging_keeps_pil_at_warning_even_at_debug(tiny_corpus):
+    folder = tiny_corpus / "frames" / "test" / "test_00000"
+    code = (
+        "import glob, sys\n"
+        "from PIL import Image\n"
+        "from fairseq_slt.logging_utils import setup_logging\n"
+        "setup_logging(**({'third_party': ()} if sys.argv[1] == 'all' else {}))\n"
+        f"[Image.open(f).load() for f in sorted(glob.glob({str(folder)!r} + '/*'))[:5]]\n"
+    )
+    env = dict(os.environ, LOGLEVEL="DEBUG", OMP_NUM_THREADS="1")
+    quiet = subprocess.run([sys.executable, "-c", code, "quiet"], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "| PIL." not in quiet.stderr
+    asked = subprocess.run([sys.executable, "-c", code, "all"], capture_output=True, text=True, env=env)
+    assert "| DEBUG | PIL.PngImagePlugin |" in asked.stderr  # what the test would see without the fix
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loglevel", [None, "DEBUG"])
+def test_cache_features_over_png_and_jpg_frame_folders_prints_no_pil_line(tiny_corpus, stage1_run, tmp_path,
+                                                                          loglevel):
+    root = frame_folder_root(tiny_corpus, tmp_path / "frames_root")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("LOGLEVEL", None)
+    if loglevel:
+        env["LOGLEVEL"] = loglevel
+    proc = subprocess.run([
+        os.path.join(BIN_DIR, "fairseq-slt-cache-features"), str(root), "--stage1-checkpoint",
+        str(stage1_run[0] / "checkpoint_last.pt"), "--splits", "test", "--out", "features", "--no-progress-bar",
+    ], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "test: 5 videos, 1 evaluation view" in proc.stderr
+    assert sorted({p.suffix for p in (root / "frames").rglob("*.*")}) == [".jpg", ".png"]
+    assert "PIL" not in proc.stdout + proc.stderr
+    assert len(proc.stderr.splitlines()) < 40
