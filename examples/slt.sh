@@ -178,12 +178,12 @@ fi
 
 if stage_enabled 1; then
   stage1_arch=$(arg_value "--arch|-a" slt_lightt ${stage1_extra[@]+"${stage1_extra[@]}"} "$@")
-  resnet_args=()
+  # "none" is passed too, so that the model logs an explicit choice and the audit shows it
+  resnet_args=(--resnet-pretrained "${RESNET}")
   if [ "${RESNET}" = none ]; then
     log "stage 1: RESNET=none: ResNet-18 starts from random weights (the paper starts from ImageNet's)"
   else
     log "stage 1: ResNet-18 from ${RESNET} (--resnet-pretrained)"
-    resnet_args=(--resnet-pretrained "${RESNET}")
   fi
   log "stage 1: ${stage1_arch} -> ${STAGE1_DIR}"
   train_schedule "stage 1" "${STAGE1_EPOCHS}" "${stage1_gpu_batch}" "${stage1_update_freq}"

@@ -191,6 +191,8 @@ def temporal_module_check(spec: Optional[str]) -> Check:
 
 def resnet_check(resnet_pretrained: Optional[str]) -> Check:
     paper = "ResNet-18, ImageNet-pretrained (--resnet-pretrained)"
+    if resnet_pretrained and resnet_pretrained.strip().lower() == "none":
+        return Check("backbone", paper, "ResNet-18, random init (--resnet-pretrained none)", DIFFERS)
     if resnet_pretrained:
         return Check("backbone", paper, f"ResNet-18 from {resnet_pretrained}", OK)
     return Check("backbone", paper, "ResNet-18, random init (no --resnet-pretrained)", DIFFERS)

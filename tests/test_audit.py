@@ -292,3 +292,10 @@ def test_cli_json_exit_status_and_errors(tmp_path, capsys):
         cli_main([paper, str(tmp_path / "nope.pt")])
     assert str(e.value.code).startswith("fairseq-slt-audit: error: checkpoint not found: ")
     assert capsys.readouterr().out == ""  # nothing printed before the error
+
+
+def test_resnet_check_reads_none_as_random_init():
+    from fairseq_slt.audit import DIFFERS, OK, resnet_check
+
+    assert resnet_check("none").status == DIFFERS and "random init (--resnet-pretrained none)" in resnet_check("none").run
+    assert resnet_check(None).status == DIFFERS and resnet_check("imagenet").status == OK
