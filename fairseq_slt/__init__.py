@@ -34,6 +34,9 @@ def register() -> None:
     make_checkpoint_copies_atomic()
     for package in ("models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
+    from .logging_utils import undo_fairseq_debug_root_logger
+
+    undo_fairseq_debug_root_logger()  # fairseq's import leaves the root logger at DEBUG
 
     _registered = True
 

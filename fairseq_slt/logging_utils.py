@@ -17,8 +17,8 @@ def setup_logging(level: Optional[str] = None, third_party: Sequence[str] = THIR
     ``level``: by default fairseq's ``LOGLEVEL`` environment variable, as fairseq-train reads it,
     or INFO. The ``third_party`` loggers stay at ``third_party_level`` (WARNING) whatever the
     level, so a ``LOGLEVEL=DEBUG`` run shows this project's and fairseq's debug lines, not one line
-    per decoded frame; a caller that wants theirs passes ``third_party=()`` or sets their level
-    after this call.
+    per decoded frame; a caller that wants theirs sets their level after this call (importing the
+    plugin sets them to WARNING too: :func:`undo_fairseq_debug_root_logger`).
 
     ``force``: importing fairseq already logs through the root logger, which configures it with
     Python's default format, so a plain ``basicConfig`` would do nothing."""
@@ -26,3 +26,23 @@ def setup_logging(level: Optional[str] = None, third_party: Sequence[str] = THIR
     logging.basicConfig(format=LOG_FORMAT, level=level, force=True)
     for name in third_party:
         logging.getLogger(name).setLevel(third_party_level)
+
+
+def undo_fairseq_debug_root_logger() -> None:
+    """Undo the root logger's DEBUG level that importing fairseq sets.
+
+    fairseq's ``fairseq/models/wav2vec/wav2vec2_classification.py`` calls
+    ``logging.basicConfig(level=logging.DEBUG)`` when it is imported, which every import of
+    ``fairseq.models`` does. fairseq-train formats its log before that, but fairseq-generate's
+    own ``basicConfig`` then does nothing, so its log carried every library's DEBUG lines (PIL
+    alone writes 2 lines per png frame it opens: 796 lines decoding 14 videos). Called once fairseq
+    is imported (:func:`fairseq_slt.register`): the root logger goes back to ``LOGLEVEL`` (INFO
+    by default) and the third-party loggers go to WARNING, as :func:`setup_logging` keeps them.
+    """
+    level = (os.environ.get("LOGLEVEL") or "INFO").upper()
+    root = logging.getLogger()
+    if root.level == logging.DEBUG and level != "DEBUG":
+        root.setLevel(level)
+    for name in THIRD_PARTY_LOGGERS:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -42,10 +42,11 @@ def frame_folder_root(tiny_corpus, out):
 def test_setup_logging_keeps_pil_at_warning_even_at_debug(tiny_corpus):
     folder = tiny_corpus / "frames" / "test" / "test_00000"
     code = (
-        "import glob, sys\n"
+        "import glob, logging, sys\n"
         "from PIL import Image\n"
         "from fairseq_slt.logging_utils import setup_logging\n"
-        "setup_logging(**({'third_party': ()} if sys.argv[1] == 'all' else {}))\n"
+        "setup_logging()\n"
+        "if sys.argv[1] == 'all': logging.getLogger('PIL').setLevel(logging.DEBUG)\n"
         f"[Image.open(f).load() for f in sorted(glob.glob({str(folder)!r} + '/*'))[:5]]\n"
     )
     env = dict(os.environ, LOGLEVEL="DEBUG", OMP_NUM_THREADS="1")
@@ -74,3 +75,17 @@ def test_cache_features_over_png_and_jpg_frame_folders_prints_no_pil_line(tiny_c
     assert sorted({p.suffix for p in (root / "frames").rglob("*.*")}) == [".jpg", ".png"]
     assert "PIL" not in proc.stdout + proc.stderr
     assert len(proc.stderr.splitlines()) < 40
+
+
+@pytest.mark.parametrize("loglevel,root_level", [(None, "INFO"), ("DEBUG", "DEBUG")])
+def test_importing_the_plugin_undoes_fairseqs_debug_root_logger(loglevel, root_level):
+    """fairseq's wav2vec2_classification module sets the root logger to DEBUG at import, which
+    let fairseq-generate print 2 PIL lines per png frame; importing the plugin undoes it."""
+    code = ("import logging, fairseq_slt, fairseq.models; "
+            "print(logging.getLevelName(logging.getLogger().level), "
+            "logging.getLevelName(logging.getLogger('PIL').getEffectiveLevel()))")
+    env = {k: v for k, v in os.environ.items() if k != "LOGLEVEL"}
+    if loglevel:
+        env["LOGLEVEL"] = loglevel
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [root_level, "WARNING"]
