@@ -23,7 +23,8 @@ _registered = False
 
 def register() -> None:
     """Register the task (``sign_translation``), the models and archs (``slt_lightt``,
-    ``slt_mbart``, ...) and the optimizer (``adam_grouped``) with fairseq, and patch fairseq's
+    ``slt_mbart``, ...), the optimizer (``adam_grouped``) and the criterion
+    (``label_smoothed_cross_entropy_with_bow``) with fairseq, and patch fairseq's
     checkpoint handling (:mod:`fairseq_slt.checkpoint_safety`). Idempotent."""
     global _registered
     if _registered:
@@ -32,7 +33,7 @@ def register() -> None:
 
     allow_fairseq_checkpoint_globals()
     make_checkpoint_copies_atomic()
-    for package in ("models", "optim", "tasks"):  # importing them registers the components
+    for package in ("criterions", "models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
     from .logging_utils import undo_fairseq_debug_root_logger
 

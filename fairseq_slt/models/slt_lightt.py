@@ -63,7 +63,8 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
         padding_mask = lengths_to_padding_mask(lengths, x.size(1))  # B x T'
         # pads are 1 == padding_idx, real steps get positions 2, 3, ... (as in S2T)
         positions = self.embed_positions(padding_mask.long())  # B x T' x D
-        x = self.dropout_module(self.embed_scale * x + positions)
+        embedded = self.embed_scale * x  # the sign-wise "token embeddings", B x T' x D
+        x = self.dropout_module(embedded + positions)
         x = x.transpose(0, 1)  # T' x B x D
         for layer in self.layers:
             x = layer(x, padding_mask if padding_mask.any() else None)
@@ -72,7 +73,7 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
         return {
             "encoder_out": [x],  # T' x B x D
             "encoder_padding_mask": [padding_mask] if padding_mask.any() else [],  # B x T'
-            "encoder_embedding": [],
+            "encoder_embedding": [embedded],  # B x T' x D, before positions (fairseq's convention)
             "encoder_states": [],
             "src_tokens": [],
             "src_lengths": [lengths],

@@ -141,6 +141,8 @@ class SignTranslationTask(FairseqTask):
             model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
+        # the width of the encoder's sign-wise "token embeddings", for a criterion's own head
+        self.encoder_embed_dim = getattr(cfg, "encoder_embed_dim", None)
 
         def check_dictionary_size(module, state_dict, prefix, *args):
             # any checkpoint's weights (decoding, resuming): the output layer fits the dictionary
