@@ -1,5 +1,8 @@
 """--criterion label_smoothed_cross_entropy_with_bow: the bag-of-words loss on the sign-wise features."""
 
+import os
+import subprocess
+import sys
 from argparse import Namespace
 
 import pytest
@@ -158,6 +161,16 @@ def test_fairseq_train_logs_the_bag_loss_apart(tiny_corpus, tmp_path):
     assert "head.weight" in state["criterion"]
     cmd[cmd.index("--max-update") + 1] = "3"
     resumed = run_cli(cmd + ["--bow-weight", "0.5"])
-    assert "loaded checkpoint" in resumed and "num_updates 3" in resumed
+    assert "Loaded checkpoint" in resumed and "@ 2 updates" in resumed
+    assert "num_updates=3" in resumed or "num_updates 3" in resumed
     with pytest.raises(AssertionError, match="bow-weight must be >= 0"):
         run_cli(cmd + ["--bow-weight", "-1"])
+
+
+@pytest.mark.parametrize("probe", [["signs", "--side", "32"], ["bag", "--bag", "content"], ["bag", "--bag", "glosses"]])
+def test_the_visual_encoder_probes_run(tiny_corpus, probe):
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "synthetic", "probe_visual_encoder.py")
+    proc = subprocess.run([sys.executable, script, *probe, "--data", str(tiny_corpus), "--steps", "1",
+                           "--batch-size", "4"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "step 1:" in proc.stderr and "prior" in proc.stderr
