@@ -31,9 +31,9 @@ def dictionary(words="rain sun snow north south", tags=("[en_XX]", "<mask>")):
 
 
 class Task:
-    def __init__(self, d, encoder_embed_dim=16):
+    def __init__(self, d, sign_feature_dim=8):
         self.target_dictionary = self.source_dictionary = d
-        self.encoder_embed_dim = encoder_embed_dim  # what SignTranslationTask.build_model records
+        self.sign_feature_dim = sign_feature_dim  # what SignTranslationTask.build_model records
 
     building_from_checkpoint = False  # the task interface the models read
 
@@ -122,7 +122,7 @@ def test_weight_zero_is_the_papers_loss_and_the_bag_loss_reaches_the_backbone():
     assert float(log0["bow_loss"]) > 0  # measured, not optimised
 
     crit = LabelSmoothedCrossEntropyWithBowCriterion(Task(d), False, 0.2, bow_weight=1.0)
-    assert sum(p.numel() for p in crit.parameters()) == 17 * len(d)  # its head: 16 -> V, and a bias
+    assert sum(p.numel() for p in crit.parameters()) == 9 * len(d)  # its head: the 8 temporal channels -> V, and a bias
     total, _, log = crit(model, sample)
     assert float(total) == pytest.approx(float(plain) + float(log["bow_loss"]), rel=1e-5)
     model.zero_grad()
@@ -136,16 +136,16 @@ def test_weight_zero_is_the_papers_loss_and_the_bag_loss_reaches_the_backbone():
 
 def test_a_criterion_built_before_the_model_is_refused():
     with pytest.raises(ValueError, match="build the model"):
-        LabelSmoothedCrossEntropyWithBowCriterion(Task(dictionary(), encoder_embed_dim=None), False, 0.2)
+        LabelSmoothedCrossEntropyWithBowCriterion(Task(dictionary(), sign_feature_dim=None), False, 0.2)
 
 
 def test_an_encoder_without_sign_wise_features_is_refused():
     d = dictionary()
     model = tiny_model(d)
     forward = model.encoder.forward
-    model.encoder.forward = lambda *a, **k: {**forward(*a, **k), "encoder_embedding": []}
+    model.encoder.forward = lambda *a, **k: {**forward(*a, **k), "sign_features": []}
     crit = LabelSmoothedCrossEntropyWithBowCriterion(Task(d), False, 0.2)
-    with pytest.raises(ValueError, match="encoder_embedding"):
+    with pytest.raises(ValueError, match="sign_features"):
         crit(model, sample_of(d))
 
 

@@ -8,13 +8,13 @@ most likely sentence of the language first: stage 1 then writes one template for
 
 This criterion adds a gloss-free auxiliary loss that reaches the visual encoder directly: a
 linear head of the criterion's own scores every word at every sign-wise feature ``h_t`` (the
-VL-adapter's output, before the Transformer encoder mixes the steps), a word's score for the
+local temporal module's output, the features stage 2 freezes, before the VL-adapter and the
+Transformer encoder mix the steps), a word's score for the
 video is its best step (max over time: multiple-instance learning, a word is in the sentence if
 some step shows its sign), and a binary cross-entropy asks for the content words of the target
 sentence and against the other words of the training targets. Only the target text is used, as
 in Sign2GPT's pseudo-gloss pre-training (Wong et al., ICLR 2024), which predicts the words of the
-sentence from the visual features without their order. The local temporal module and backbone,
-which stage 2 loads and freezes, are the modules this loss trains most directly. The head lives
+sentence from the visual features without their order. The head lives
 in the criterion (fairseq optimises and checkpoints a criterion's parameters): the model, and what
 stage 2 and decoding load, stay the paper's.
 
@@ -46,8 +46,8 @@ class LabelSmoothedCrossEntropyWithBowConfig(LabelSmoothedCrossEntropyCriterionC
     bow_weight: float = field(
         default=1.0,
         metadata={
-            "help": "weight of the bag-of-words loss on the sign-wise features (the VL-adapter's "
-            "output) against the label-smoothed cross-entropy; 0 is the paper's loss alone"
+            "help": "weight of the bag-of-words loss on the sign-wise features (the local temporal "
+            "module's output) against the label-smoothed cross-entropy; 0 is the paper's loss alone"
         },
     )
     bow_max_doc_freq: float = field(
@@ -123,13 +123,13 @@ class LabelSmoothedCrossEntropyWithBowCriterion(LabelSmoothedCrossEntropyCriteri
         self.bow_weight, self.bow_max_doc_freq = bow_weight, bow_max_doc_freq
         self.register_buffer("keep", bow_word_mask(task.target_dictionary), persistent=False)
         self.keep_from_training_targets = False
-        dim = getattr(task, "encoder_embed_dim", None)
+        dim = getattr(task, "sign_feature_dim", None)
         if not dim:
             raise ValueError(
                 "--criterion label_smoothed_cross_entropy_with_bow sizes its word head from the "
-                "model's --encoder-embed-dim: build the model (task.build_model) before the criterion"
+                "model's sign-wise features: build the model (task.build_model) before the criterion"
             )
-        self.head = nn.Linear(dim, len(task.target_dictionary))  # D -> V
+        self.head = nn.Linear(dim, len(task.target_dictionary))  # C -> V
 
     def word_mask(self) -> torch.Tensor:
         """The words the bag scores: :func:`content_word_mask` of the training split's targets,
@@ -156,14 +156,14 @@ class LabelSmoothedCrossEntropyWithBowCriterion(LabelSmoothedCrossEntropyCriteri
         net_output = model.decoder(prev_output_tokens, encoder_out=encoder_out)
         loss, nll_loss = self.compute_loss(model, net_output, sample, reduce=reduce)
 
-        embedded = encoder_out.get("encoder_embedding") or []
-        if not embedded:
+        features = encoder_out.get("sign_features") or []
+        if not features:
             raise ValueError(
                 f"--criterion label_smoothed_cross_entropy_with_bow needs the encoder's sign-wise "
-                f"features as encoder_out['encoder_embedding'] ({type(model.encoder).__name__} "
+                f"features as encoder_out['sign_features'] ({type(model.encoder).__name__} "
                 "returns none): use it with --arch slt_lightt* or slt_mbart"
             )
-        features = embedded[0]  # B x T' x D
+        features = features[0]  # B x T' x C
         padding = (encoder_out.get("encoder_padding_mask") or [None])[0]  # B x T' or None
         logits = bow_logits(features, padding, self.head)  # B x V
         keep = self.word_mask()

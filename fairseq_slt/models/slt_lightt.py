@@ -58,13 +58,12 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
 
     def forward(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, **kwargs) -> Dict[str, List]:
         # src_tokens: B x T x 3 x H x W frames
-        x, lengths = self.visual(src_tokens, src_lengths)  # B x T' x C
-        x = self.adapter(x)  # B x T' x D
+        sign_features, lengths = self.visual(src_tokens, src_lengths)  # B x T' x C
+        x = self.adapter(sign_features)  # B x T' x D
         padding_mask = lengths_to_padding_mask(lengths, x.size(1))  # B x T'
         # pads are 1 == padding_idx, real steps get positions 2, 3, ... (as in S2T)
         positions = self.embed_positions(padding_mask.long())  # B x T' x D
-        embedded = self.embed_scale * x  # the sign-wise "token embeddings", B x T' x D
-        x = self.dropout_module(embedded + positions)
+        x = self.dropout_module(self.embed_scale * x + positions)
         x = x.transpose(0, 1)  # T' x B x D
         for layer in self.layers:
             x = layer(x, padding_mask if padding_mask.any() else None)
@@ -73,10 +72,11 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
         return {
             "encoder_out": [x],  # T' x B x D
             "encoder_padding_mask": [padding_mask] if padding_mask.any() else [],  # B x T'
-            "encoder_embedding": [embedded],  # B x T' x D, before positions (fairseq's convention)
+            "encoder_embedding": [],
             "encoder_states": [],
             "src_tokens": [],
             "src_lengths": [lengths],
+            "sign_features": [sign_features],  # B x T' x C, what stage 2 freezes (a criterion reads it)
         }
 
     @torch.jit.export
@@ -91,6 +91,7 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
             "encoder_states": reorder("encoder_states", 1),
             "src_tokens": [],
             "src_lengths": reorder("src_lengths", 0),
+            "sign_features": reorder("sign_features", 0) if "sign_features" in encoder_out else [],
         }
 
     def max_positions(self):

@@ -86,7 +86,9 @@ class SLTMBartEncoder(SignEncoderMixin, TransformerEncoder):
         pad = lengths_to_padding_mask(lengths, x.size(1))  # B x T'
         tokens = torch.full(pad.shape, self.placeholder_idx, dtype=torch.long, device=x.device)
         tokens = tokens.masked_fill(pad, self.padding_idx)
-        return super().forward(tokens, lengths, return_all_hiddens, token_embeddings=x)
+        out = super().forward(tokens, lengths, return_all_hiddens, token_embeddings=x)
+        out["sign_features"] = [feats]  # B x T' x C (a criterion reads it; decoding reorders without it)
+        return out
 
 
 @register_model("slt_mbart")

@@ -141,8 +141,9 @@ class SignTranslationTask(FairseqTask):
             model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
-        # the width of the encoder's sign-wise "token embeddings", for a criterion's own head
-        self.encoder_embed_dim = getattr(cfg, "encoder_embed_dim", None)
+        # the width of the sign-wise features (the visual encoder's output), for a criterion's head
+        visual = getattr(model.encoder, "visual_encoder", None)
+        self.sign_feature_dim = getattr(visual, "out_dim", None)
 
         def check_dictionary_size(module, state_dict, prefix, *args):
             # any checkpoint's weights (decoding, resuming): the output layer fits the dictionary
