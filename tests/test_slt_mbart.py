@@ -342,3 +342,25 @@ def test_cache_from_another_stage1_is_refused(tiny_corpus, stage1_run, stage1_ck
     other, _ = build_stage2(mbart_dir, stage1_ckpt[0])
     with pytest.raises(ValueError, match="visual encoder differs from this model's: rebuild it"):
         check_cache_matches(other, str(cache))
+
+
+def test_bag_of_words_loss_reaches_the_joint_runs_visual_encoder(mbart_dir, stage1_ckpt):
+    from fairseq_slt.criterions.label_smoothed_ce_with_bow import LabelSmoothedCrossEntropyWithBowCriterion
+
+    model, d = build_stage2(mbart_dir, stage1_ckpt[0], train_visual_encoder=True)
+    task = StubTask(d)
+    task.sign_feature_dim = model.encoder.visual_encoder.out_dim
+    crit = LabelSmoothedCrossEntropyWithBowCriterion(task, False, 0.2, bow_weight=1.0)
+    target = torch.tensor([[d.index("▁rain"), d.eos()], [d.index("▁wind"), d.eos()]])
+    if (target == d.unk()).any():  # the tiny mBART's pieces: take any two words of its dictionary
+        target = torch.tensor([[d.nspecial + 5, d.eos()], [d.nspecial + 6, d.eos()]])
+    sample = {
+        "net_input": {"src_tokens": torch.randn(2, 8, 3, 32, 32), "src_lengths": torch.tensor([8, 5]),
+                      "prev_output_tokens": torch.stack([target[:, -1], target[:, 0]], 1)},
+        "target": target, "ntokens": 4,
+    }
+    loss, _, log = crit(model, sample)
+    assert float(log["bow_loss"]) > 0
+    loss.backward()
+    assert float(model.encoder.visual_encoder.backbone.conv1.weight.grad.abs().sum()) > 0
+    assert float(crit.head.weight.grad.abs().sum()) > 0

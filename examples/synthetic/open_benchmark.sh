@@ -27,7 +27,9 @@
 # weather; open: all seven clause types, 264 glosses), CORPUS_SEED,
 # N_TRAIN, N_DEV, N_TEST, TEXT_CORPUS, SIZE / RESIZE (rendered / model frame side), SIGNERS,
 # SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1), UPDATES2 (stage 2),
-# LLM_UPDATES (denoising), LR1, STAGE1_ARGS, stage / stop_stage.
+# LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
+# run add the bag-of-words loss on the sign-wise features, --criterion
+# label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, stage / stop_stage.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -49,10 +51,15 @@ UPDATES2=${UPDATES2:-500}
 LLM_UPDATES=${LLM_UPDATES:-600}
 LR1=${LR1:-1e-3}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
+BOW_WEIGHT=${BOW_WEIGHT:-0}
 stage=${stage:-0}
 stop_stage=${stop_stage:-4}
 read -r -a synth_args <<< "${SYNTH_ARGS:-}"
 read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
+if [ "${BOW_WEIGHT}" != 0 ]; then  # given after common's --criterion: the later flag wins
+  stage1_args=(--criterion label_smoothed_cross_entropy_with_bow --bow-weight "${BOW_WEIGHT}"
+               ${stage1_args[@]+"${stage1_args[@]}"})
+fi
 
 recipe=open_benchmark
 plugin_dir=$(slt_plugin_dir)
