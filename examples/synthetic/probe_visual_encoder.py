@@ -40,13 +40,6 @@ def read_rows(data: str, split: str):
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def balanced_bce(logits, bags, keep):
-    """Mean BCE over the sentence's entries plus the mean over the other kept entries."""
-    bce = F.binary_cross_entropy_with_logits(logits, bags, reduction="none")
-    neg = (1 - bags) * keep
-    return ((bce * bags).sum(1) / bags.sum(1).clamp(min=1) + (bce * neg).sum(1) / neg.sum(1).clamp(min=1)).mean()
-
-
 def precision_at_k(bags, scores):
     out = []
     for b, s in zip(bags, scores):
@@ -111,7 +104,9 @@ def probe_signs(args, encoder, rng):
 def probe_bag(args, encoder, rng):
     """Multiple-instance learning of a bag of glosses or target tokens on the sentence videos."""
     import fairseq_slt
-    from fairseq_slt.criterions.label_smoothed_ce_with_bow import bag_of_words, bow_word_mask, content_word_mask
+    from fairseq_slt.criterions.label_smoothed_ce_with_bow import (
+        bag_of_words, bow_loss, bow_word_mask, content_word_mask,
+    )
     from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
     fairseq_slt.register()
@@ -144,7 +139,8 @@ def probe_bag(args, encoder, rng):
         return head(pooled), bags
 
     def step_loss():
-        return balanced_bce(*forward("train", list(rng.choice(len(rows["train"]), args.batch_size, replace=False))), keep)
+        logits, bags = forward("train", list(rng.choice(len(rows["train"]), args.batch_size, replace=False)))
+        return bow_loss(logits, bags, keep).mean()  # the criterion's balanced loss
 
     def evaluate():
         encoder.eval()
