@@ -9,8 +9,9 @@ docs/open_benchmark.md ("Why stage 1 writes a template").
   signs  classify isolated signs (one-gloss clips rendered like the corpus, at --side px, every
          4th frame): can the encoder see the signs at this frame size?
   bag    multiple-instance learning on the corpus's own sentence videos (the task's data path):
-         each vocabulary entry scores every step, its best step is its score, and a balanced
-         binary cross-entropy asks for the entries of the sentence. --bag glosses uses the
+         a linear head scores every entry at every step, an entry's best step is its score, and
+         the balanced binary cross-entropy asks for the entries of the sentence: the
+         criterion's own bow_logits and bow_loss. --bag glosses uses the
          synthetic gloss annotation (an oracle), --bag tokens every target token, --bag content
          the target tokens seen in training and in at most 20% of the training targets (what
          --criterion label_smoothed_cross_entropy_with_bow scores). The score is dev precision@k
@@ -50,7 +51,10 @@ def precision_at_k(bags, scores):
 
 
 def masked_max(feats, lengths):
-    pad = torch.arange(feats.size(1))[None] >= lengths[:, None]  # B x T
+    """``B x T x C`` sign-wise features -> ``B x C``, each channel's best real step (signs)."""
+    from fairseq_slt.models.visual_frontend import lengths_to_padding_mask
+
+    pad = lengths_to_padding_mask(lengths, feats.size(1))  # B x T
     return feats.masked_fill(pad[..., None], -1e4).max(1).values
 
 
@@ -105,8 +109,9 @@ def probe_bag(args, encoder, rng):
     """Multiple-instance learning of a bag of glosses or target tokens on the sentence videos."""
     import fairseq_slt
     from fairseq_slt.criterions.label_smoothed_ce_with_bow import (
-        bag_of_words, bow_loss, bow_word_mask, content_word_mask,
+        bag_of_words, bow_logits, bow_loss, bow_word_mask, content_word_mask,
     )
+    from fairseq_slt.models.visual_frontend import lengths_to_padding_mask
     from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
     fairseq_slt.register()
@@ -128,7 +133,8 @@ def probe_bag(args, encoder, rng):
     def forward(split, idx):
         ds = task.dataset(split)
         sample = ds.collater([ds[i] for i in idx])
-        pooled = masked_max(*encoder(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]))
+        feats, lengths = encoder(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+        logits = bow_logits(feats, lengths_to_padding_mask(lengths, feats.size(1)), head)  # B x V
         if args.bag == "glosses":
             bags = torch.zeros(len(idx), len(keep))
             for j, i in enumerate(sample["id"].tolist()):
@@ -136,7 +142,7 @@ def probe_bag(args, encoder, rng):
                     bags[j, vocab.index(g)] = 1
         else:
             bags = bag_of_words(sample["target"], keep.bool())
-        return head(pooled), bags
+        return logits, bags
 
     def step_loss():
         logits, bags = forward("train", list(rng.choice(len(rows["train"]), args.batch_size, replace=False)))

@@ -119,7 +119,6 @@ class LabelSmoothedCrossEntropyWithBowCriterion(LabelSmoothedCrossEntropyCriteri
             raise ValueError(f"--bow-weight must be >= 0, got {bow_weight}")
         if not 0 < bow_max_doc_freq <= 1:
             raise ValueError(f"--bow-max-doc-freq must be in (0, 1], got {bow_max_doc_freq}")
-        self.task = task
         self.bow_weight, self.bow_max_doc_freq = bow_weight, bow_max_doc_freq
         self.register_buffer("keep", bow_word_mask(task.target_dictionary), persistent=False)
         self.keep_from_training_targets = False

@@ -91,7 +91,7 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
             "encoder_states": reorder("encoder_states", 1),
             "src_tokens": [],
             "src_lengths": reorder("src_lengths", 0),
-            "sign_features": reorder("sign_features", 0) if "sign_features" in encoder_out else [],
+            "sign_features": reorder("sign_features", 0),
         }
 
     def max_positions(self):
