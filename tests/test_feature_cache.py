@@ -332,8 +332,20 @@ def test_build_generator_checks_models_when_a_split_reads_the_cache(stage2_model
         task.build_generator([model], GenerationConfig(beam=2))
 
 
+def test_command_line_choices_and_defaults_are_the_builders():
+    # the command spells them out so that --help imports neither torch nor fairseq
+    from fairseq_slt.cli.cache_features import DEFAULTS, DTYPE_CHOICES, PRECISION_CHOICES, get_parser
+    from fairseq_slt.data.feature_cache import STORAGE_DTYPES
+    from fairseq_slt.feature_caching import PRECISIONS, with_defaults
+
+    assert PRECISION_CHOICES == tuple(PRECISIONS) and DTYPE_CHOICES == tuple(STORAGE_DTYPES)
+    args = get_parser().parse_args(["data", "--stage1-checkpoint", "stage1.pt"])
+    assert {k: getattr(args, k) for k in DEFAULTS} == DEFAULTS
+    assert vars(with_defaults(Namespace(data="data"))) == dict(DEFAULTS, data="data")
+
+
 def test_interrupted_cache_run_leaves_its_split_unlisted(tmp_path, monkeypatch, mbart_dir, stage1_ckpt):
-    import fairseq_slt.cli.cache_features as cli
+    import fairseq_slt.feature_caching as cli
 
     root = tmp_path / "data"
     stage2_task(root, mbart_dir, "features")  # the data root (config.yaml, dictionary)
@@ -387,7 +399,7 @@ def stage2_on_cache(tiny_corpus, stage1_run, mbart_dir, tmp_path_factory):
     whose cache comes from another stage-1 checkpoint of the same architecture."""
     from conftest import run_cli
 
-    from fairseq_slt.cli.cache_features import main as cache_main
+    from fairseq_slt.feature_caching import main as cache_main
 
     tmp = tmp_path_factory.mktemp("stage2_cache")
     ckpt_a = stage1_run[0] / "checkpoint_last.pt"

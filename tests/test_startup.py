@@ -12,11 +12,12 @@ import pytest
 from conftest import BIN_DIR
 
 HEAVY = ("torch", "torchvision", "fairseq", "matplotlib", "decord", "av", "torchcodec", "PIL")
-# console-script modules that import nothing heavy (the others: build-mbart, cache-features)
+# console-script modules: each imports nothing heavy before its arguments are parsed
 LIGHT_COMMANDS = (
     "fairseq_slt.cli.score", "fairseq_slt.cli.translate", "fairseq_slt.cli.audit", "fairseq_slt.cli.plot",
     "fairseq_slt.cli.data_config", "fairseq_slt.cli.prep", "fairseq_slt.cli.trim_mbart",
-    "fairseq_slt.cli.convert_mbart", "fairseq_slt.synthetic.generate",
+    "fairseq_slt.cli.convert_mbart", "fairseq_slt.synthetic.generate", "fairseq_slt.cli.cache_features",
+    "fairseq_slt.cli.build_tiny_mbart",
 )
 
 

@@ -18,6 +18,12 @@
 #     for the factorized arm's measured training time (fairseq's --stop-time-hours), norms logged
 #   4 the table over seeds (mean and standard deviation), the norm and loss plots
 #
+# Seeds are independent from stage 2 on (each has its own feature cache, features_seed<N>, and data
+# configs), so they can run side by side after stages 0-1, one thread each:
+#   stage=2 stop_stage=3 SEEDS=1 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
+#   stage=2 stop_stage=3 SEEDS=2 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
+# then stage=4 stop_stage=4 for the table over all of them.
+#
 # Equal compute: the joint run gets the factorized arm's training time: the trainer's cumulative
 # training time (fairseq's own clock, the one --stop-time-hours stops on) of stage 1 and of stage 2
 # (text LLM), plus the wall time of the cache build.
@@ -88,10 +94,9 @@ if stage_enabled 1; then
     run_cmd "${bin_dir}/fairseq-slt-trim-mbart" --mbart-dir "${WORK_DIR}/mbart.${llm}" --text "${text}" \
       --out "${WORK_DIR}/mbart.${llm}.trimmed"
     run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config.yaml --out "config_${llm}.yaml" \
-      --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" --feature-cache features_stage2
+      --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" --no-feature-cache
   done
-  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_text.yaml --out config_joint.yaml \
-    --no-feature-cache
+  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_text.yaml --out config_joint.yaml
 fi
 
 common=(--valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2
@@ -121,15 +126,18 @@ for seed in ${SEEDS}; do
       --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
     log "seed ${seed}: feature cache of the frozen visual encoder"
     t0=$(date +%s)
-    # the cache lives in the data root, one per seed: rebuilt for each seed's stage 1
-    rm -rf "${DATA}/features_stage2"
+    # the cache lives in the data root, one per seed (so that seeds can run side by side)
+    rm -rf "${DATA}/features_seed${seed}"
     run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" \
-      --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out features_stage2 --train-views 0
+      --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out "features_seed${seed}" \
+      --train-views 0
     echo $(( $(date +%s) - t0 )) > "${S}/cache_seconds"
     for llm in text parallel; do
       run=${S}/stage2_${llm}
+      run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src "config_${llm}.yaml" \
+        --out "config_${llm}_seed${seed}.yaml" --feature-cache "features_seed${seed}"
       log "seed ${seed}: stage 2 with the '${llm}' LLM (${UPDATES2} updates on the cache) -> ${run}"
-      task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}.yaml"
+      task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}_seed${seed}.yaml"
              --langs en_XX --tgt-lang en_XX)
       run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${task2[@]}" --arch slt_mbart \
         --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" \

@@ -23,7 +23,6 @@ import tempfile
 
 import sentencepiece as sp
 
-from ..checkpoints import load_checkpoint_state
 from ..data.vocab import train_sentencepiece, write_fairseq_dict
 from ..logging_utils import setup_logging
 from ..mbart import save_state, weights_and_args_state
@@ -148,6 +147,8 @@ def build(args) -> None:
         shutil.copyfile(os.path.join(work, "dict.txt"), out_dict)
         shutil.copyfile(prefix + ".model", os.path.join(args.out, "sentence.bpe.model"))
         # the weights and config only, stamped with dict.txt's checksum (see fairseq_slt.mbart)
+        from ..checkpoints import load_checkpoint_state  # torch: only after the command-line tools ran
+
         state = load_checkpoint_state(os.path.join(save_dir, "checkpoint_last.pt"))
         mbart = weights_and_args_state(state["model"], state.get("args"), state.get("cfg"), out_dict)
         save_state(mbart, os.path.join(args.out, "model.pt"))
