@@ -173,6 +173,9 @@ if stage_enabled 4; then
   log "stage 4: the table over seeds -> ${WORK_DIR}/results.md, plots"
   # shellcheck disable=SC2086
   run_cmd "${summarize[@]}" "${WORK_DIR}" --seeds ${SEEDS} | tee "${WORK_DIR}/results.md"
+  echo >> "${WORK_DIR}/results.md"
+  # shellcheck disable=SC2086
+  run_cmd "${summarize[@]}" "${WORK_DIR}" --norms --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
   first=${WORK_DIR}/seed${SEEDS%% *}
   run_cmd "${bin_dir}/fairseq-slt-plot" norms "${first}/joint/train.log" "${first}/stage1/train.log" \
     "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \

@@ -4,6 +4,7 @@ standard deviation), its training time, updates and video passes, and the collap
 
     python examples/synthetic/summarize_open_benchmark.py WORK_DIR --seeds 1 2 3
     python examples/synthetic/summarize_open_benchmark.py WORK_DIR --training-seconds RUN_DIR
+    python examples/synthetic/summarize_open_benchmark.py WORK_DIR --norms --seeds 1 2 3
 
 Training time is fairseq's own clock, the one ``--stop-time-hours`` stops on: the trainer's
 cumulative training time (wall time from the trainer's start, validation included) stored in
@@ -120,13 +121,65 @@ def summarize(work: str, seeds: List[str]) -> str:
     return head + "\n" + "\n".join(rows)
 
 
+NORM_RUNS = [("joint", "joint"), ("stage1", "factorized stage 1 (LLM = Light-T decoder)"),
+             ("stage2_text", "factorized stage 2 (visual encoder frozen)")]
+
+
+def norm_records(path: str) -> List[Dict[str, float]]:
+    """The ``train_inner`` records of a fairseq json log, one per update (fairseq's ``--log-file``
+    writes each line once more per epoch: ``fairseq-slt-plot``'s reader keeps one)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    from fairseq_slt.cli.plot import parse_json_lines
+
+    with open(path, encoding="utf-8") as f:
+        inner = parse_json_lines(f).get("train_inner", {})
+    return [inner[u] for u in sorted(inner)]
+
+
+def median_of(records: List[Dict[str, float]], key: str) -> Optional[float]:
+    values = [r[key] for r in records if key in r]
+    return statistics.median(values) if values else None
+
+
+def summarize_norms(work: str, seeds: List[str]) -> str:
+    """The Figure-2 norms of each seed's runs: medians over the logged updates of the last visual
+    layer's and the last LLM layer's gradient norm, their ratio, and the parameter norms."""
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = []
+    for seed in seeds:
+        for key, label in NORM_RUNS:
+            log = os.path.join(work, f"seed{seed}", key, "train.log")
+            if not os.path.isfile(log):
+                continue
+            recs = norm_records(log)
+            ratios = [r["gnorm_visual_last"] / r["gnorm_llm_last"] for r in recs
+                      if "gnorm_visual_last" in r and r.get("gnorm_llm_last")]
+            ratio = (f"{statistics.median(ratios):.2f} (above 1 at {sum(x > 1 for x in ratios)} of "
+                     f"{len(ratios)} points)" if ratios else "-")
+            rows.append(
+                f"| {seed} | {label} | {fmt(median_of(recs, 'gnorm_visual_last'))} "
+                f"| {fmt(median_of(recs, 'gnorm_llm_last'))} | {ratio} "
+                f"| {fmt(median_of(recs, 'pnorm_visual_last'))} / {fmt(median_of(recs, 'pnorm_llm_last'))} |"
+            )
+    head = (
+        "| seed | run | grad norm, last visual layer | grad norm, last LLM layer | visual / LLM grad norm "
+        "| param norm visual / LLM |\n|---|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("work_dir", help="the experiment's WORK_DIR")
     p.add_argument("--seeds", nargs="+", default=["1", "2", "3"], help="the seeds to summarise")
     p.add_argument("--training-seconds", metavar="RUN_DIR",
                    help="print the training time (s) of RUN_DIR's checkpoint_last.pt and exit")
+    p.add_argument("--norms", action="store_true",
+                   help="print the medians of the logged gradient and parameter norms instead")
     args = p.parse_args()
+    if args.norms:
+        print(summarize_norms(args.work_dir, args.seeds))
+        return
     if args.training_seconds:
         print(f"{training_seconds(args.training_seconds):.0f}")
         return
