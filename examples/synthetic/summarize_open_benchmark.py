@@ -19,6 +19,9 @@ import statistics
 import sys
 from typing import Dict, List, Optional
 
+# the repository's fairseq_slt, imported only where a function needs it (it loads torch and fairseq)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
 ARMS = [
     ("stage1", "stage 1 alone (Light-T)", ["stage1"]),
     ("stage2_text", "factorized: stage 1 + frozen stage 2, LLM pre-trained on the text corpus",
@@ -31,7 +34,6 @@ ARMS = [
 
 def training_seconds(run_dir: str) -> float:
     """The trainer's cumulative training time (s) of RUN_DIR/checkpoints/checkpoint_last.pt."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     from fairseq_slt.checkpoints import load_checkpoint_state
 
     state = load_checkpoint_state(os.path.join(run_dir, "checkpoints", "checkpoint_last.pt"))
@@ -128,7 +130,6 @@ NORM_RUNS = [("joint", "joint"), ("stage1", "factorized stage 1 (LLM = Light-T d
 def norm_records(path: str) -> List[Dict[str, float]]:
     """The ``train_inner`` records of a fairseq json log, one per update (fairseq's ``--log-file``
     writes each line once more per epoch: ``fairseq-slt-plot``'s reader keeps one)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     from fairseq_slt.cli.plot import parse_json_lines
 
     with open(path, encoding="utf-8") as f:
@@ -136,15 +137,15 @@ def norm_records(path: str) -> List[Dict[str, float]]:
     return [inner[u] for u in sorted(inner)]
 
 
-def median_of(records: List[Dict[str, float]], key: str) -> Optional[float]:
+def median_of(records: List[Dict[str, float]], key: str) -> str:
+    """The median of ``key`` over the records that log it, 3 decimals; ``-`` where none does."""
     values = [r[key] for r in records if key in r]
-    return statistics.median(values) if values else None
+    return f"{statistics.median(values):.3f}" if values else "-"
 
 
 def summarize_norms(work: str, seeds: List[str]) -> str:
     """The Figure-2 norms of each seed's runs: medians over the logged updates of the last visual
     layer's and the last LLM layer's gradient norm, their ratio, and the parameter norms."""
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     rows = []
     for seed in seeds:
         for key, label in NORM_RUNS:
@@ -157,9 +158,8 @@ def summarize_norms(work: str, seeds: List[str]) -> str:
             ratio = (f"{statistics.median(ratios):.2f} (above 1 at {sum(x > 1 for x in ratios)} of "
                      f"{len(ratios)} points)" if ratios else "-")
             rows.append(
-                f"| {seed} | {label} | {fmt(median_of(recs, 'gnorm_visual_last'))} "
-                f"| {fmt(median_of(recs, 'gnorm_llm_last'))} | {ratio} "
-                f"| {fmt(median_of(recs, 'pnorm_visual_last'))} / {fmt(median_of(recs, 'pnorm_llm_last'))} |"
+                f"| {seed} | {label} | {median_of(recs, 'gnorm_visual_last')} | {median_of(recs, 'gnorm_llm_last')} "
+                f"| {ratio} | {median_of(recs, 'pnorm_visual_last')} / {median_of(recs, 'pnorm_llm_last')} |"
             )
     head = (
         "| seed | run | grad norm, last visual layer | grad norm, last LLM layer | visual / LLM grad norm "
