@@ -323,14 +323,19 @@ def row(name, cells):
 backends = [("decord cpu", decord_decoder, "cpu"), ("torchcodec cpu", torchcodec_decoder, "cpu")]
 if "cuda" in devices:
     backends.append(("torchcodec cuda", torchcodec_decoder, "cuda"))
-try:
-    import torchcodec  # noqa: F401
-except Exception as e:  # not installed, or FFmpeg's libraries missing
-    print(f"note: torchcodec is not usable here ({type(e).__name__}: {e}): its decode rows are skipped "
+import importlib.util
+
+from fairseq_slt.data.video_io import torchcodec_unusable
+
+why = torchcodec_unusable()
+if why:  # not installed, or FFmpeg's libraries missing
+    print(f"note: torchcodec is not usable here ({why}): its decode rows are skipped "
           "(pip install torchcodec, the package's [torchcodec] extra; it needs FFmpeg's shared libraries)",
           file=sys.stderr)
     backends = [b for b in backends if not b[0].startswith("torchcodec")]
-    row("torchcodec", " | skipped: torchcodec is not installed | - | - | - | - | - |")
+    installed = importlib.util.find_spec("torchcodec") is not None
+    reason = "FFmpeg's shared libraries are not installed" if installed else "torchcodec is not installed"
+    row("torchcodec", f" | skipped: {reason} | - | - | - | - | - |")
 for name, make, device in backends:
     cuda = device == "cuda"
     try:

@@ -316,15 +316,6 @@ def _one_thread():
         torch.set_num_threads(old)
 
 
-def _torchcodec_usable() -> bool:
-    try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads FFmpeg's libraries)
-
-        return True
-    except Exception:
-        return False
-
-
 BASELINE, BEFORE, OURS = "baseline (GFSLT-VLP style)", "SignVideoDataset, full-size decode (before)", "SignVideoDataset"
 RAW = "raw decode, full size"
 
@@ -334,6 +325,7 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
     import logging
 
     from fairseq_slt.data import SignVideoDatasetCreator
+    from fairseq_slt.data.video_io import torchcodec_unusable
 
     n_videos = n_videos or (2 if quick else 4)
     passes = passes or (2 if quick else 3)
@@ -359,7 +351,7 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
         for kind in ("png", "jpg"):
             cases[(RAW + " (PIL)", kind, "eval")] = lambda kind=kind: raw_pass(root[kind], rows[kind], "auto")
         video = {"decord": "decord", "PyAV": "pyav"}
-        if _torchcodec_usable():
+        if torchcodec_unusable() is None:
             video["torchcodec"] = "torchcodec"
         for name, backend in video.items():
             cases[(f"{RAW} ({name})", "mp4", "eval")] = lambda b=backend: raw_pass(root["mp4"], rows["mp4"], b)

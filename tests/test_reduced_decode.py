@@ -16,7 +16,6 @@ hard-edged hand, sensor noise):
 A wrong frame is far outside it (max > 100, checked below).
 """
 
-import importlib.util
 import os
 
 import numpy as np
@@ -31,6 +30,7 @@ from fairseq_slt.data.video_io import (
     _pyav_frames,
     read_frames,
     scaled_size,
+    torchcodec_unusable,
 )
 
 STD_255 = torch.tensor(IMAGENET_STD).mul(255).view(3, 1, 1)
@@ -198,18 +198,7 @@ def test_forced_backends_decode_the_same_frames(mp4_720):
     assert np.abs(by_decord - by_pyav).mean() < 1.0 and np.abs(by_decord - by_pyav).max() <= 8
 
 
-def _torchcodec_usable() -> bool:
-    if importlib.util.find_spec("torchcodec") is None:
-        return False
-    try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads FFmpeg's libraries)
-
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not _torchcodec_usable(), reason="torchcodec (and FFmpeg's shared libraries) not installed")
+@pytest.mark.skipif(torchcodec_unusable() is not None, reason="torchcodec (and FFmpeg's shared libraries) not installed")
 def test_torchcodec_backend_same_pixels(mp4_720):
     transform = build_video_transform(128, 112, train=False)
     src, idx = VideoSource(mp4_720, 0.2, 0.96), [0, 4, 8, 12, 18]
@@ -221,3 +210,19 @@ def test_torchcodec_backend_same_pixels(mp4_720):
     assert reduced.shape == (5, 128, 227, 3)
     diff = grey_levels(transform(reduced), transform(full))
     assert diff.mean() < 2.0 and diff.max() < 40
+
+
+def test_torchcodec_unusable_says_why(monkeypatch, mp4_720):
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setitem(sys.modules, "torchcodec", None)  # not installed: the import fails
+    assert torchcodec_unusable().startswith("ModuleNotFoundError: ")
+    monkeypatch.setitem(sys.modules, "torchcodec", SimpleNamespace(ffmpeg_major_version=None))  # >= 0.17, no FFmpeg
+    assert torchcodec_unusable() == "FFmpeg's shared libraries are not installed (torchcodec.ffmpeg_major_version is None)"
+    with pytest.raises(VideoReadError, match="video backend torchcodec is not usable here: FFmpeg's shared libraries"):
+        read_frames(VideoSource(mp4_720), [0], 24, backend="torchcodec")
+    monkeypatch.setitem(sys.modules, "torchcodec", SimpleNamespace(ffmpeg_major_version=7))
+    assert torchcodec_unusable() is None
+    monkeypatch.setitem(sys.modules, "torchcodec", SimpleNamespace())  # before 0.17: importing loaded FFmpeg
+    assert torchcodec_unusable() is None

@@ -213,14 +213,25 @@ def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) 
     return np.stack([found[int(i)] for i in absolute])
 
 
+def torchcodec_unusable() -> Optional[str]:
+    """Why torchcodec cannot decode video here, or ``None`` when it can. torchcodec >= 0.17 imports
+    without FFmpeg's shared libraries (its image decoders do not need them) and fails only at the
+    first video call; then ``torchcodec.ffmpeg_major_version`` is ``None``."""
+    try:
+        import torchcodec
+    except Exception as e:  # not installed, or (before 0.17) FFmpeg's libraries are missing
+        return f"{type(e).__name__}: {e}"
+    if getattr(torchcodec, "ffmpeg_major_version", 0) is None:
+        return "FFmpeg's shared libraries are not installed (torchcodec.ffmpeg_major_version is None)"
+    return None
+
+
 def _torchcodec_frames(path: str, absolute: Sequence[int], min_size: Optional[Sequence[int]]) -> np.ndarray:
     """Frames ``absolute`` with torchcodec (``pip install torchcodec``; FFmpeg's shared libraries),
     scaled by its own antialiased bilinear resize where ``min_size`` shrinks them."""
-    try:
-        from torchcodec.decoders import VideoDecoder
-        from torchcodec.transforms import Resize
-    except Exception as e:  # not installed, or FFmpeg's libraries are missing
-        raise VideoReadError(f"video backend torchcodec is not usable here: {e}") from e
+    from torchcodec.decoders import VideoDecoder  # read_frames checked torchcodec_unusable()
+    from torchcodec.transforms import Resize
+
     try:
         meta = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata
         size = scaled_size(meta.width, meta.height, min_size)
@@ -305,6 +316,9 @@ def read_frames(
         _check_count(source, len(files), expected_n_frames)
         return torch.from_numpy(_read_images(source.path, [files[i] for i in indices], min_size))
     if backend == "torchcodec":
+        why = torchcodec_unusable()
+        if why:
+            raise VideoReadError(f"video backend torchcodec is not usable here: {why}")
         try:
             fps, n_total = _torchcodec_info(source.path)
         except Exception as e:
