@@ -3,6 +3,7 @@
     python benchmarks/loader.py               # 4 videos per geometry, 3 interleaved passes
     python benchmarks/loader.py --quick       # 2 videos, 2 passes (a smoke run)
     python benchmarks/loader.py --videos 16
+    python benchmarks/loader.py --profile     # where a delivered frame's time goes, per step
 
 It generates, into a temporary folder (nothing is kept), photo-like videos (a textured static
 background, a textured signer whose hands move, per-frame lighting flicker and Gaussian sensor
@@ -33,6 +34,14 @@ the frames, ImageNet normalisation), in train (random crop + augmentation) and e
 one process with one torch thread and one decoding thread (as a DataLoader worker does); passes
 are interleaved and the median pass is kept, so another job on the machine slows every loader
 alike. Batches of 4 videos. Not part of the test suite.
+
+``--profile`` times each step of our loader on the same corpus, per delivered frame (eval
+sampling; the median of 5 repeats of each step over all videos): the raw full-size decode, the
+decode as our loader does it (reduced where the format allows), the resize, the centre crop with
+ImageNet normalisation (float32 out), the training augmentation, and the collate, and from them
+the loader's best possible ratio to the raw decode (its steps' sum, nothing else). For comparison:
+the same steps delivering uint8 frames (crop, uint8 collate; normalisation left to the model), the
+ratio that would leave.
 """
 
 import argparse
@@ -401,12 +410,93 @@ def markdown(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
+def timings(fn: Callable[[], object], repeats: int = 5) -> List[float]:
+    """Seconds of each of ``repeats`` calls of ``fn``, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _median_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    return sorted(timings(fn, repeats))[repeats // 2]
+
+
+def profile(n_videos: int = 4) -> str:
+    """Milliseconds per delivered frame of each step of our loader, and the ratios they allow."""
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    from fairseq_slt.data import SignVideoDatasetCreator
+    from fairseq_slt.data.sampling import sample_indices
+    from fairseq_slt.data.sign_video_dataset import collate_frames
+    from fairseq_slt.data.transforms import build_video_transform, normalize_frames
+    from fairseq_slt.data.video_io import VideoSource, read_frames
+
+    lines = [
+        "| input | raw full-size decode | our decode | resize | crop + normalise | augmentation (train) | "
+        "collate | best ratio to raw decode: float32 out (eval / train) | uint8 out: crop + collate | best ratio, uint8 out |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="slt_loader_profile_") as tmp, _one_thread():
+        write_corpus(tmp, n_videos)
+        for kind, backend in (("png", "auto"), ("jpg", "auto"), ("mp4", "pyav")):
+            root = os.path.join(tmp, kind)
+            rows = SignVideoDatasetCreator.read_manifest(os.path.join(root, "train.tsv"))
+            evaluate = build_video_transform(RESIZE, CROP, train=False)
+            train = build_video_transform(RESIZE, CROP, train=True)  # the paper's augmentation, p = 0.5 each
+            jobs = []
+            for row in rows:
+                n = int(row["n_frames"])
+                start = float(row["start"]) if row.get("start") else None
+                end = float(row["end"]) if row.get("end") else None
+                jobs.append((VideoSource(os.path.join(root, row["video"]), start, end), sample_indices(n, KEEP, 300, train=False), n))
+            frames = [read_frames(s, i, n, min_size=evaluate.min_size) for s, i, n in jobs]
+            resized = [F.resize(f.permute(0, 3, 1, 2), [RESIZE], antialias=True) for f in frames]
+            outputs = [evaluate(f) for f in frames]
+            n_frames = sum(len(f) for f in frames)
+            ms = {
+                "raw": _median_time(lambda: [read_frames(s, i, n, backend=backend) for s, i, n in jobs]),
+                "decode": _median_time(lambda: [read_frames(s, i, n, min_size=evaluate.min_size) for s, i, n in jobs]),
+                "resize": _median_time(lambda: [F.resize(f.permute(0, 3, 1, 2), [RESIZE], antialias=True) for f in frames]),
+                "normalise": _median_time(lambda: [normalize_frames(F.center_crop(x, [CROP, CROP])) for x in resized]),
+                "train": _median_time(lambda: [  # 8 draws per video: the mean cost of the random augmentation
+                    train(f, torch.Generator().manual_seed(8 * k + d)) for k, f in enumerate(frames) for d in range(8)
+                ]) / 8,
+                "collate": _median_time(lambda: [collate_frames(outputs[k:k + BATCH]) for k in range(0, len(outputs), BATCH)]),
+                "uint8": _median_time(lambda: [
+                    collate_frames([F.center_crop(x, [CROP, CROP]).contiguous() for x in resized[k:k + BATCH]])
+                    for k in range(0, len(resized), BATCH)
+                ]),
+            }
+            ms = {k: v * 1e3 / n_frames for k, v in ms.items()}
+            augment = ms["train"] - ms["resize"] - ms["normalise"]  # the train transform minus its eval steps
+            steps = ms["decode"] + ms["resize"] + ms["normalise"] + ms["collate"]
+            lines.append(
+                f"| {kind} | {ms['raw']:.3f} | {ms['decode']:.3f} | {ms['resize']:.3f} | {ms['normalise']:.3f} | "
+                f"{augment:.3f} | {ms['collate']:.3f} | {ms['raw'] / steps:.2f} / {ms['raw'] / (steps + augment):.2f} | "
+                f"{ms['uint8']:.3f} | {ms['raw'] / (ms['decode'] + ms['resize'] + ms['uint8']):.2f} |"
+            )
+    return "\n".join(lines) + (
+        "\n\nms per delivered frame (one thread; eval sampling, median of 5). Best ratio: the raw full-size "
+        "decode over the sum of our steps (nothing else: no DataLoader, sampling or Python overhead), i.e. the "
+        "most the loader can reach with these steps; train adds the augmentation (its mean over 8 draws per video)."
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=None, help="frame-folder videos per geometry (default 4; 2 with --quick); half as many 12 s mp4s, 2 sentences each")
     parser.add_argument("--passes", type=int, default=None, help="interleaved timed passes, median kept (default 3; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
+    parser.add_argument("--profile", action="store_true", help="time each step of our loader per frame, and the ratios the steps allow")
     args = parser.parse_args()
+    if args.profile:
+        print(profile(args.videos or 4))
+        return
     rows = run(quick=args.quick, n_videos=args.videos, passes=args.passes)
     print(markdown(rows))
     print(
