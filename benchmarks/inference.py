@@ -21,6 +21,7 @@ floor). The rates are measured by the same run, so the floors move with the mach
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -39,7 +40,7 @@ BEAM = 5
 VOCAB = 3000
 GOALS = {"stage1": 0.10, "stage2": 0.30}  # issue #16: 2 CPU cores, fp32, beam 5
 LABELS = {"stage1": "stage 1 slt_lightt (3+3, d=512)", "stage2": "stage 2 slt_mbart (mBART-large, 3k vocab)"}
-CASES = ("stage1", "stage1:bf16", "stage2", "stage2:bf16")
+CASES = ("stage1", "stage1:bf16", "stage2", "stage2:bf16", "stage2:unpacked")  # unpacked: fp32, plain F.linear
 
 
 def write_clip(path: str) -> None:
@@ -63,7 +64,7 @@ def write_data_root(work: str) -> None:
         f.write("vocab_filename: dict.txt\nvideo: {resize: 256, crop: 224, keep_ratio: 0.25, max_frames: 300}\n")
 
 
-def build_translator(work: str, stage: str, precision: str = "fp32"):
+def build_translator(work: str, stage: str, precision: str = "fp32", pack_weights: bool = True):
     import torch
     from fairseq.dataclass.configs import GenerationConfig
 
@@ -87,18 +88,23 @@ def build_translator(work: str, stage: str, precision: str = "fp32"):
     model.eval()
     gen = GenerationConfig(beam=BEAM, max_len_a=0, max_len_b=TOKENS, min_len=TOKENS)
     generator = task.build_generator([model], gen)
-    return SignTranslator(model, task, generator, torch.device("cpu"), precision=precision)
+    return SignTranslator(model, task, generator, torch.device("cpu"), precision=precision, pack_weights=pack_weights)
 
 
 def case(name: str, repeats: int) -> dict:
     import torch
 
-    stage, _, precision = name.partition(":")
+    from fairseq_slt.models.packed_linear import PackedLinear
+
+    stage, _, variant = name.partition(":")
+    precision = "fp32" if variant in ("", "unpacked") else variant
     with tempfile.TemporaryDirectory() as work:
         clip = os.path.join(work, "clip.mp4")
         write_clip(clip)
-        translator = build_translator(work, stage, precision or "fp32")
+        translator = build_translator(work, stage, precision, pack_weights=variant != "unpacked")
         params = sum(p.numel() for p in translator.model.parameters())
+        packed = [m for m in translator.model.modules() if isinstance(m, PackedLinear)]
+        packed_mb = sum(m.weight.numel() * 4 for m in packed) / 2**20  # the second, packed copy
         result = translator.translate(clip)  # warm-up
         times = []
         for _ in range(repeats):
@@ -112,7 +118,7 @@ def case(name: str, repeats: int) -> dict:
         flops = count_flops(translator, clip)
     seconds = statistics.median(times)
     return {
-        "stage": stage, "precision": precision or "fp32", "seconds": seconds, "rtf": seconds / SECONDS, "load_s": load_s,
+        "stage": stage, "precision": precision, "packed": bool(packed), "packed_mb": packed_mb, "seconds": seconds, "rtf": seconds / SECONDS, "load_s": load_s,
         "frames_in": SECONDS * FPS, "frames_model": int(frames.size(0)), "tokens": len(result.tokens),
         "params_m": params / 1e6, "threads": torch.get_num_threads(), **flops,
     }
@@ -123,11 +129,15 @@ def count_flops(translator, clip: str) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    def packed_linear_flops(x_shape, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * x_shape[-1]  # oneDNN's packed linear (PackedLinear)
+
+    custom = {torch.ops.mkldnn._linear_pointwise: packed_linear_flops}  # keyed by the op packet
     video = translator.translate(clip).video
     sample = translator._sample([translator.load_frames(video)])
-    with torch.no_grad(), FlopCounterMode(display=False) as encoder:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as encoder:
         translator.model.encoder(**sample["net_input"])
-    with FlopCounterMode(display=False) as total:
+    with FlopCounterMode(display=False, custom_mapping=custom) as total:
         translator.translate(clip)
     enc = encoder.get_total_flops()
     return {"encoder_gflop": enc / 1e9, "decoder_gflop": (total.get_total_flops() - enc) / 1e9}
@@ -147,13 +157,28 @@ def machine_rates(threads: int) -> dict:
     for dtype in (torch.float32, torch.bfloat16):
         a, b = torch.randn(2048, 2048).to(dtype), torch.randn(2048, 2048).to(dtype)
         rates[f"gemm_{str(dtype).split('.')[-1]}"] = 2 * 2048**3 * 4 / best_of(lambda: [a @ b for _ in range(4)]) / 1e9
+    from fairseq_slt.models.packed_linear import PackedLinear, packing_available
+
     for dtype, name in ((torch.float32, "stream_float32"), (torch.bfloat16, "stream_bfloat16")):
         weights = [torch.randn(4096, 1024).to(dtype) for _ in range(48)]  # 800 / 400 MB: out of cache
         x, nbytes = torch.randn(BEAM, 1024).to(dtype), sum(w.numel() * w.element_size() for w in weights)
         rates[name] = nbytes / best_of(lambda: [torch.nn.functional.linear(x, w) for w in weights], 3) / 1e9
+        if dtype == torch.float32 and packing_available():  # what SignTranslator uses on the CPU in fp32
+            rates["stream_float32_mkl"] = rates[name]
+            packed = [PackedLinear(torch.nn.Linear(1024, 4096, bias=False), BEAM) for _ in range(48)]
+            with torch.no_grad():
+                rates[name] = nbytes / best_of(lambda: [p(x) for p in packed], 3) / 1e9
     big = torch.randn(128 << 20)  # 512 MB
     rates["read"] = big.numel() * 4 / best_of(big.sum, 3) / 1e9
     return rates
+
+
+def precision_label(r: dict) -> str:
+    if r["precision"] != "fp32":
+        return r["precision"]
+    if r["packed"]:
+        return f"fp32, decoder weights pre-packed (+{r['packed_mb']:.0f} MiB)"
+    return "fp32, F.linear (--no-packed-weights)" if r["stage"] == "stage2" else "fp32"
 
 
 def floors(rows, rates) -> str:
@@ -162,7 +187,8 @@ def floors(rows, rates) -> str:
     lines = [
         f"this machine ({os.cpu_count()} cores): fp32 matrix product {rates['gemm_float32']:.0f} GFLOP/s, bf16 "
         f"{rates['gemm_bfloat16']:.0f}; a {BEAM}-row product streams weights at {rates['stream_float32']:.1f} GB/s "
-        f"(fp32) / {rates['stream_bfloat16']:.1f} (bf16); memory read {rates['read']:.1f} GB/s",
+        f"(fp32{', oneDNN pre-packed; F.linear %.1f' % rates['stream_float32_mkl'] if 'stream_float32_mkl' in rates else ''}) "
+        f"/ {rates['stream_bfloat16']:.1f} (bf16); memory read {rates['read']:.1f} GB/s",
         "| model | precision | encoder GFLOP | floor: encoder s | decoder weight reads GB | floor: decoder s "
         "(at the streaming rate / at the read rate) | floor RTF | measured RTF |",
         "|---|---|---|---|---|---|---|---|",
@@ -171,9 +197,12 @@ def floors(rows, rates) -> str:
         dtype = "bfloat16" if r["precision"] == "bf16" else "float32"
         enc_s = r["encoder_gflop"] / rates[f"gemm_{dtype}"]
         read_gb = r["decoder_gflop"] / (2 * BEAM) * (2 if dtype == "bfloat16" else 4)
-        dec_s, dec_hw = read_gb / rates[f"stream_{dtype}"], read_gb / rates["read"]
+        stream = rates[f"stream_{dtype}"]
+        if dtype == "float32" and not r["packed"]:  # F.linear's rate
+            stream = rates.get("stream_float32_mkl", stream)
+        dec_s, dec_hw = read_gb / stream, read_gb / rates["read"]
         lines.append(
-            f"| {LABELS[r['stage']]} | {r['precision']} | {r['encoder_gflop']:.0f} | {enc_s:.2f} | {read_gb:.1f} | "
+            f"| {LABELS[r['stage']]} | {precision_label(r)} | {r['encoder_gflop']:.0f} | {enc_s:.2f} | {read_gb:.1f} | "
             f"{dec_s:.2f} / {dec_hw:.2f} | {(enc_s + dec_s) / SECONDS:.3f} | {r['rtf']:.3f} |"
         )
     return "\n".join(lines)
@@ -208,7 +237,7 @@ def markdown(rows) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {LABELS[r['stage']]} | {r['precision']} | {r['params_m']:.1f}M | {r['frames_in']} / {r['frames_model']} | "
+            f"| {LABELS[r['stage']]} | {precision_label(r)} | {r['params_m']:.1f}M | {r['frames_in']} / {r['frames_model']} | "
             f"{r['load_s']:.2f} | {r['seconds']:.2f} | {r['rtf']:.3f} | <= {GOALS[r['stage']]:.2f} "
             f"{'met' if r['rtf'] <= GOALS[r['stage']] else 'MISSED'} |"
         )

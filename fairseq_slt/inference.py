@@ -39,6 +39,7 @@ from .data.video_io import (
     probe_video,
     read_frames,
 )
+from .models.packed_linear import pack_linears
 from .models.visual_frontend import fuse_batchnorm
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,10 @@ def frame_range(video: VideoInput, fps: float) -> tuple:
 class SignTranslator:
     """A loaded model, its task (dictionary, tokenizer, data config) and a beam-search generator."""
 
-    def __init__(self, model, task, generator, device: torch.device, fps: float = 25.0, precision: str = "fp32"):
+    def __init__(
+        self, model, task, generator, device: torch.device, fps: float = 25.0, precision: str = "fp32",
+        pack_weights: bool = True,
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision}")
         if precision == "fp16" and device.type != "cuda":
@@ -136,6 +140,12 @@ class SignTranslator:
         self.fps = fps
         self.precision = precision
         fuse_visual_batchnorm(model)
+        if pack_weights and device.type == "cpu" and precision == "fp32":  # beam steps read every decoder weight
+            n = pack_linears(model.decoder, rows=max(1, int(getattr(generator, "beam_size", 5))))
+            logger.info(
+                f"decoder: {n} linear layers use oneDNN pre-packed copies of their weights (CPU, fp32; "
+                "a second copy in memory, --no-packed-weights leaves them as they are)"
+            )
         cfg = task.data_cfg
         self.keep_ratio, self.max_frames = cfg.keep_ratio, cfg.max_frames
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=False)
@@ -153,8 +163,11 @@ class SignTranslator:
         device: Optional[str] = None,
         fps: float = 25.0,
         precision: str = "fp32",
+        pack_weights: bool = True,
     ) -> "SignTranslator":
-        """Load a checkpoint of ``slt_lightt`` / ``slt_mbart``; ``data`` overrides its data root."""
+        """Load a checkpoint of ``slt_lightt`` / ``slt_mbart``; ``data`` overrides its data root.
+        ``pack_weights``: on the CPU in fp32, beam search multiplies with oneDNN pre-packed copies of
+        the decoder's weights (:mod:`fairseq_slt.models.packed_linear`; faster, a second copy in memory)."""
         from fairseq import checkpoint_utils
         from fairseq.dataclass.configs import GenerationConfig
 
@@ -195,7 +208,7 @@ class SignTranslator:
         gen_cfg = GenerationConfig(beam=beam, max_len_a=max_len_a, max_len_b=max_len_b, lenpen=lenpen)
         generator = task.build_generator([model], gen_cfg)
         logger.info(f"loaded {path} (data root {data}) on {device}, beam {beam}")
-        return cls(model, task, generator, device, fps, precision)
+        return cls(model, task, generator, device, fps, precision, pack_weights)
 
     def load_frames(self, video: VideoInput) -> torch.Tensor:
         """``T x 3 x crop x crop`` model input of one video (evaluation sampling and transforms)."""

@@ -17,9 +17,9 @@ def bench():
     return module
 
 
-def _row(stage, precision, rtf, encoder_gflop, decoder_gflop):
+def _row(stage, precision, rtf, encoder_gflop, decoder_gflop, packed=False):
     return {"stage": stage, "precision": precision, "rtf": rtf, "encoder_gflop": encoder_gflop,
-            "decoder_gflop": decoder_gflop}
+            "decoder_gflop": decoder_gflop, "packed": packed, "packed_mb": 768.0 if packed else 0.0}
 
 
 RATES = {"gemm_float32": 100.0, "gemm_bfloat16": 400.0, "stream_float32": 10.0, "stream_bfloat16": 10.0, "read": 40.0}
@@ -31,6 +31,17 @@ def test_floor_of_an_fp32_case(bench):
     table = bench.floors([_row("stage2", "fp32", 0.9, 200.0, 100.0)], RATES)
     row = [line for line in table.splitlines() if line.startswith("| stage 2")][0].split(" | ")
     assert row[2:8] == ["200", "2.00", "40.0", "4.00 / 1.00", f"{6 / 9:.3f}", "0.900 |"]
+
+
+def test_packed_fp32_streams_at_the_packed_rate(bench):
+    # the packed case reads the same 40 GB at the pre-packed rate (20 GB/s), the unpacked one at F.linear's (10)
+    rates = dict(RATES, stream_float32=20.0, stream_float32_mkl=10.0)
+    table = bench.floors([_row("stage2", "fp32", 0.5, 200.0, 100.0, packed=True),
+                          _row("stage2", "fp32", 0.9, 200.0, 100.0)], rates)
+    packed, plain = [line.split(" | ") for line in table.splitlines() if line.startswith("| stage 2")]
+    assert packed[1] == "fp32, decoder weights pre-packed (+768 MiB)" and packed[5] == "2.00 / 1.00"
+    assert plain[1] == "fp32, F.linear (--no-packed-weights)" and plain[5] == "4.00 / 1.00"
+    assert "oneDNN pre-packed; F.linear 10.0" in table
 
 
 def test_bf16_reads_half_the_bytes_at_the_bf16_rate(bench):

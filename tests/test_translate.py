@@ -103,6 +103,20 @@ def test_time_range_selects_frames(tiny_corpus, ckpt):
         VideoInput(mp4, start=1.0)
 
 
+def test_packed_decoder_weights_translate_the_same(tiny_corpus, ckpt):
+    from fairseq_slt.models.packed_linear import PackedLinear
+
+    videos = manifest_videos(tiny_corpus)
+    results = {}
+    for pack in (True, False):
+        translator = SignTranslator.from_checkpoint(str(ckpt), max_len_b=20, device="cpu", pack_weights=pack)
+        packed = [m for m in translator.model.decoder.modules() if isinstance(m, PackedLinear)]
+        assert bool(packed) == pack  # the default packs the decoder's linears; --no-packed-weights does not
+        results[pack] = translator.translate_batch([VideoInput(v) for v in videos])
+    assert [r.hypothesis for r in results[True]] == [r.hypothesis for r in results[False]]
+    torch.testing.assert_close([r.score for r in results[True]], [r.score for r in results[False]], rtol=1e-4, atol=1e-4)
+
+
 def test_not_our_checkpoint_and_bad_inputs(tiny_corpus, ckpt, tmp_path):
     other = tmp_path / "transformer.pt"
     torch.save({"cfg": {"model": Namespace(arch="transformer", _name="transformer"),
