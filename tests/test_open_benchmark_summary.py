@@ -93,3 +93,20 @@ def test_training_seconds_prints_the_trainers_clock(tmp_path):
     proc = subprocess.run([sys.executable, SCRIPT, str(tmp_path), "--training-seconds",
                            str(tmp_path / "seed1" / "joint")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "130", proc.stderr[-2000:]
+
+
+def test_convergence_reports_epochs_best_dev_loss_and_what_stopped_stage1(tmp_path):
+    make_work_dir(tmp_path)
+    for seed, losses, early in (("1", [2.0, 1.5, 1.4, 1.45, 1.5], True), ("2", [2.0, 1.8, 1.7], False)):
+        lines = []
+        for epoch, loss in enumerate(losses, 1):  # fairseq's --log-file: each line once more per epoch
+            lines += [json.dumps({"epoch": epoch, "valid_loss": str(loss), "valid_nll_loss": "1.0"})] * epoch
+        if early:
+            lines.append("2026-12-02 | INFO | fairseq_cli.train | early stop since valid performance "
+                         "hasn't improved for last 2 runs")
+        (tmp_path / f"seed{seed}" / "stage1" / "train.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = summarize(tmp_path, "--convergence", "--seeds", "1", "2")
+    assert rows[2:] == [
+        "| 1 | 5 | 1.400 (3) | 1.500 | patience on dev loss (converged) |",
+        "| 2 | 3 | 1.700 (3) | 1.700 | the epoch cap (EPOCHS1): not converged |",
+    ]

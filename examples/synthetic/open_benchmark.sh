@@ -12,7 +12,8 @@
 #   0 corpus (GRAMMAR, split by sentence, a monolingual text corpus for the LLM)
 #   1 two small mBARTs, equal denoising updates: "text" on TEXT_CORPUS sentences of the grammar
 #     (none a dev or test target), "parallel" on the training targets only; each trimmed
-#   2 per seed: stage 1 (slt_lightt_tiny; checkpoint_best on dev loss), its feature cache, stage 2
+#   2 per seed: stage 1 (slt_lightt_tiny, trained until its dev loss has not improved for PATIENCE1
+#     epochs, at most EPOCHS1; checkpoint_best on dev loss), its feature cache, stage 2
 #     with each LLM (frozen visual encoder), each decoded on test
 #   3 per seed: joint (slt_mbart --train-visual-encoder, the "text" LLM, a fresh visual encoder)
 #     for the factorized arm's measured training time (fairseq's --stop-time-hours), norms logged
@@ -32,7 +33,9 @@
 # Variables: WORK_DIR (default runs/open_benchmark), SEEDS (default "1 2 3"), GRAMMAR (default
 # weather; open: all seven clause types, 264 glosses), CORPUS_SEED,
 # N_TRAIN, N_DEV, N_TEST, TEXT_CORPUS, SIZE / RESIZE (rendered / model frame side), SIGNERS,
-# SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1), UPDATES2 (stage 2),
+# SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1's epoch cap, default 30),
+# PATIENCE1 (stage 1 stops when its dev loss has not improved for this many epochs, fairseq's
+# --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2),
 # LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
 # label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, stage / stop_stage.
@@ -52,7 +55,8 @@ TEXT_CORPUS=${TEXT_CORPUS:-30000}
 SIZE=${SIZE:-64}
 RESIZE=${RESIZE:-32}
 SIGNERS=${SIGNERS:-6}
-EPOCHS1=${EPOCHS1:-6}
+EPOCHS1=${EPOCHS1:-30}
+PATIENCE1=${PATIENCE1:-3}
 UPDATES2=${UPDATES2:-500}
 LLM_UPDATES=${LLM_UPDATES:-600}
 LR1=${LR1:-1e-3}
@@ -62,6 +66,9 @@ stage=${stage:-0}
 stop_stage=${stop_stage:-4}
 read -r -a synth_args <<< "${SYNTH_ARGS:-}"
 read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
+if [ "${PATIENCE1}" != 0 ]; then  # convergence on dev: fairseq's early stopping on the dev loss
+  stage1_args=(--patience "${PATIENCE1}" ${stage1_args[@]+"${stage1_args[@]}"})
+fi
 if [ "${BOW_WEIGHT}" != 0 ]; then  # given after common's --criterion: the later flag wins
   stage1_args=(--criterion label_smoothed_cross_entropy_with_bow --bow-weight "${BOW_WEIGHT}"
                ${stage1_args[@]+"${stage1_args[@]}"})
@@ -115,7 +122,7 @@ for seed in ${SEEDS}; do
   S=${WORK_DIR}/seed${seed}
   mkdir -p "${S}/stage1" "${S}/stage2_text" "${S}/stage2_parallel" "${S}/joint"
   if stage_enabled 2; then
-    log "seed ${seed}: stage 1 (slt_lightt_tiny, ${EPOCHS1} epochs, lr ${LR1}) -> ${S}/stage1"
+    log "seed ${seed}: stage 1 (slt_lightt_tiny, at most ${EPOCHS1} epochs, patience ${PATIENCE1}, lr ${LR1}) -> ${S}/stage1"
     run_cmd "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
       --arch slt_lightt_tiny --temporal-dim 256 "${common[@]}" \
       --optimizer adam --lr "${LR1}" --lr-scheduler inverse_sqrt --warmup-updates 50 \
@@ -176,6 +183,9 @@ if stage_enabled 4; then
   echo >> "${WORK_DIR}/results.md"
   # shellcheck disable=SC2086
   run_cmd "${summarize[@]}" "${WORK_DIR}" --norms --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
+  echo >> "${WORK_DIR}/results.md"
+  # shellcheck disable=SC2086
+  run_cmd "${summarize[@]}" "${WORK_DIR}" --convergence --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
   first=${WORK_DIR}/seed${SEEDS%% *}
   run_cmd "${bin_dir}/fairseq-slt-plot" norms "${first}/joint/train.log" "${first}/stage1/train.log" \
     "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \

@@ -5,6 +5,7 @@ standard deviation), its training time, updates and video passes, and the collap
     python examples/synthetic/summarize_open_benchmark.py WORK_DIR --seeds 1 2 3
     python examples/synthetic/summarize_open_benchmark.py WORK_DIR --training-seconds RUN_DIR
     python examples/synthetic/summarize_open_benchmark.py WORK_DIR --norms --seeds 1 2 3
+    python examples/synthetic/summarize_open_benchmark.py WORK_DIR --convergence --seeds 1 2 3
 
 Training time is fairseq's own clock, the one ``--stop-time-hours`` stops on: the trainer's
 cumulative training time (wall time from the trainer's start, validation included) stored in
@@ -73,6 +74,48 @@ def parse_log(path: str) -> Dict[str, float]:
             passes += float(rec.get("train_bsz", 0)) * (n - last_updates)
             last_updates = updates = n
     return {"updates": updates, "passes": passes}
+
+
+EARLY_STOP = "early stop since valid performance hasn't improved for last"
+
+
+def dev_losses(path: str) -> Dict[int, float]:
+    """A fairseq json log -> the dev loss of each epoch (fairseq's --log-file repeats lines; one
+    per epoch is kept) and whether the trainer stopped early (``--patience``): ``(losses, early)``."""
+    losses, early = {}, False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            early = early or EARLY_STOP in line
+            i = line.find("{")
+            if i < 0 or '"valid_loss"' not in line:
+                continue
+            try:
+                rec = json.loads(line[i:])
+            except json.JSONDecodeError:
+                continue
+            losses[int(rec["epoch"])] = float(rec["valid_loss"])
+    return losses, early
+
+
+def summarize_convergence(work: str, seeds: List[str]) -> str:
+    """Stage 1 of the factorized arm on dev, per seed: epochs run, the best dev loss and its epoch,
+    and what stopped it (the patience on dev loss, i.e. converged, or the epoch cap)."""
+    lines = [
+        "| seed | stage 1 epochs | best dev loss (epoch) | dev loss of the last epoch | stopped by |",
+        "|---|---|---|---|---|",
+    ]
+    for seed in seeds:
+        log = os.path.join(work, f"seed{seed}", "stage1", "train.log")
+        if not os.path.isfile(log):
+            continue
+        losses, early = dev_losses(log)
+        if not losses:
+            continue
+        best = min(losses, key=lambda e: (losses[e], e))
+        last = max(losses)
+        why = "patience on dev loss (converged)" if early else "the epoch cap (EPOCHS1): not converged"
+        lines.append(f"| {seed} | {last} | {losses[best]:.3f} ({best}) | {losses[last]:.3f} | {why} |")
+    return "\n".join(lines)
 
 
 def mean_std(values: List[float]) -> str:
@@ -176,7 +219,12 @@ def main() -> None:
                    help="print the training time (s) of RUN_DIR's checkpoint_last.pt and exit")
     p.add_argument("--norms", action="store_true",
                    help="print the medians of the logged gradient and parameter norms instead")
+    p.add_argument("--convergence", action="store_true",
+                   help="print stage 1's dev losses per seed instead: epochs, best epoch, what stopped it")
     args = p.parse_args()
+    if args.convergence:
+        print(summarize_convergence(args.work_dir, args.seeds))
+        return
     if args.norms:
         print(summarize_norms(args.work_dir, args.seeds))
         return
