@@ -18,7 +18,7 @@ import os
 import re
 import statistics
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 # the repository's fairseq_slt, imported only where a function needs it (it loads torch and fairseq)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -58,18 +58,26 @@ def parse_score(path: str) -> Dict[str, float]:
     }
 
 
-def parse_log(path: str) -> Dict[str, float]:
-    """A fairseq json log -> updates and video passes (sum over epochs of bsz x updates)."""
-    updates, passes, last_updates = 0, 0.0, 0
+def json_records(path: str, key: str):
+    """The json records of a fairseq --log-format json log that hold ``key`` (with its other lines:
+    ``(record or None, line)``)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             i = line.find("{")
-            if i < 0 or '"train_num_updates"' not in line:
-                continue
-            try:
-                rec = json.loads(line[i:])
-            except json.JSONDecodeError:
-                continue
+            rec = None
+            if i >= 0 and f'"{key}"' in line:
+                try:
+                    rec = json.loads(line[i:])
+                except json.JSONDecodeError:
+                    pass
+            yield rec, line
+
+
+def parse_log(path: str) -> Dict[str, float]:
+    """A fairseq json log -> updates and video passes (sum over epochs of bsz x updates)."""
+    updates, passes, last_updates = 0, 0.0, 0
+    for rec, _ in json_records(path, "train_num_updates"):
+        if rec is not None:
             n = int(float(rec["train_num_updates"]))
             passes += float(rec.get("train_bsz", 0)) * (n - last_updates)
             last_updates = updates = n
@@ -79,20 +87,13 @@ def parse_log(path: str) -> Dict[str, float]:
 EARLY_STOP = "early stop since valid performance hasn't improved for last"
 
 
-def dev_losses(path: str) -> Dict[int, float]:
+def dev_losses(path: str) -> Tuple[Dict[int, float], bool]:
     """A fairseq json log -> the dev loss of each epoch (fairseq's --log-file repeats lines; one
     per epoch is kept) and whether the trainer stopped early (``--patience``): ``(losses, early)``."""
     losses, early = {}, False
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            early = early or EARLY_STOP in line
-            i = line.find("{")
-            if i < 0 or '"valid_loss"' not in line:
-                continue
-            try:
-                rec = json.loads(line[i:])
-            except json.JSONDecodeError:
-                continue
+    for rec, line in json_records(path, "valid_loss"):
+        early = early or EARLY_STOP in line
+        if rec is not None:
             losses[int(rec["epoch"])] = float(rec["valid_loss"])
     return losses, early
 
