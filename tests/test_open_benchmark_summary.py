@@ -100,7 +100,11 @@ def test_convergence_reports_epochs_best_dev_loss_and_what_stopped_stage1(tmp_pa
     for seed, losses, early in (("1", [2.0, 1.5, 1.4, 1.45, 1.5], True), ("2", [2.0, 1.8, 1.7], False)):
         lines = []
         for epoch, loss in enumerate(losses, 1):  # fairseq's --log-file: each line once more per epoch
-            lines += [json.dumps({"epoch": epoch, "valid_loss": str(loss), "valid_nll_loss": "1.0"})] * epoch
+            # as fairseq writes them with --valid-subset dev: the keys are named after the subset
+            train = {"epoch": epoch, "train_loss": "9.0", "train_num_updates": str(10 * epoch)}
+            dev = {"epoch": epoch, "dev_loss": str(loss), "dev_nll_loss": "1.0"}
+            lines += [f"2026-12-02 | INFO | train | {json.dumps(train)}",
+                      f"2026-12-02 | INFO | dev | {json.dumps(dev)}"] * epoch
         if early:
             lines.append("2026-12-02 | INFO | fairseq_cli.train | early stop since valid performance "
                          "hasn't improved for last 2 runs")
@@ -110,3 +114,16 @@ def test_convergence_reports_epochs_best_dev_loss_and_what_stopped_stage1(tmp_pa
         "| 1 | 5 | 1.400 (3) | 1.500 | patience on dev loss (converged) |",
         "| 2 | 3 | 1.700 (3) | 1.700 | the epoch cap (EPOCHS1): not converged |",
     ]
+
+
+def test_convergence_refuses_a_log_without_the_subsets_loss(tmp_path):
+    make_work_dir(tmp_path)
+    log = tmp_path / "seed1" / "stage1" / "train.log"
+    log.write_text(json.dumps({"epoch": 1, "valid_loss": "2.0"}) + "\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, SCRIPT, str(tmp_path), "--convergence", "--seeds", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert str(log) in proc.stderr and "'dev_loss'" in proc.stderr and "--valid-subset" in proc.stderr
+    # the subset it did validate on is accepted
+    rows = summarize(tmp_path, "--convergence", "--seeds", "1", "--valid-subset", "valid")
+    assert rows[2:] == ["| 1 | 1 | 2.000 (1) | 2.000 | the epoch cap (EPOCHS1): not converged |"]

@@ -87,20 +87,24 @@ def parse_log(path: str) -> Dict[str, float]:
 EARLY_STOP = "early stop since valid performance hasn't improved for last"
 
 
-def dev_losses(path: str) -> Tuple[Dict[int, float], bool]:
-    """A fairseq json log -> the dev loss of each epoch (fairseq's --log-file repeats lines; one
-    per epoch is kept) and whether the trainer stopped early (``--patience``): ``(losses, early)``."""
+def dev_losses(path: str, subset: str = "dev") -> Tuple[Dict[int, float], bool]:
+    """A fairseq json log -> the loss on ``subset`` of each epoch (fairseq names the validation
+    keys after ``--valid-subset``: ``dev_loss`` for the script's runs; its --log-file repeats lines,
+    one per epoch is kept) and whether the trainer stopped early (``--patience``):
+    ``(losses, early)``."""
+    key = f"{subset}_loss"
     losses, early = {}, False
-    for rec, line in json_records(path, "valid_loss"):
+    for rec, line in json_records(path, key):
         early = early or EARLY_STOP in line
-        if rec is not None:
-            losses[int(rec["epoch"])] = float(rec["valid_loss"])
+        if rec is not None and key in rec:
+            losses[int(rec["epoch"])] = float(rec[key])
     return losses, early
 
 
-def summarize_convergence(work: str, seeds: List[str]) -> str:
+def summarize_convergence(work: str, seeds: List[str], subset: str = "dev") -> str:
     """Stage 1 of the factorized arm on dev, per seed: epochs run, the best dev loss and its epoch,
-    and what stopped it (the patience on dev loss, i.e. converged, or the epoch cap)."""
+    and what stopped it (the patience on dev loss, i.e. converged, or the epoch cap). A seed whose
+    log holds no ``{subset}_loss`` is an error, not a missing row."""
     lines = [
         "| seed | stage 1 epochs | best dev loss (epoch) | dev loss of the last epoch | stopped by |",
         "|---|---|---|---|---|",
@@ -109,9 +113,11 @@ def summarize_convergence(work: str, seeds: List[str]) -> str:
         log = os.path.join(work, f"seed{seed}", "stage1", "train.log")
         if not os.path.isfile(log):
             continue
-        losses, early = dev_losses(log)
+        losses, early = dev_losses(log, subset)
         if not losses:
-            continue
+            raise SystemExit(f"{log}: no '{subset}_loss' record (a --log-format json log of a run "
+                             f"with --valid-subset {subset}?); pass --valid-subset NAME if it validated "
+                             "on another subset")
         best = min(losses, key=lambda e: (losses[e], e))
         last = max(losses)
         why = "patience on dev loss (converged)" if early else "the epoch cap (EPOCHS1): not converged"
@@ -222,9 +228,12 @@ def main() -> None:
                    help="print the medians of the logged gradient and parameter norms instead")
     p.add_argument("--convergence", action="store_true",
                    help="print stage 1's dev losses per seed instead: epochs, best epoch, what stopped it")
+    p.add_argument("--valid-subset", default="dev",
+                   help="the subset stage 1 validated on (fairseq's --valid-subset; its log keys are "
+                        "SUBSET_loss): the script's runs use dev")
     args = p.parse_args()
     if args.convergence:
-        print(summarize_convergence(args.work_dir, args.seeds))
+        print(summarize_convergence(args.work_dir, args.seeds, args.valid_subset))
         return
     if args.norms:
         print(summarize_norms(args.work_dir, args.seeds))
