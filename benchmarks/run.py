@@ -1,15 +1,16 @@
 """The performance suite in one run: every table, each ratio against its baseline measured in the
 same run on the same machine.
 
-    python benchmarks/run.py                   # data loader, stage 2 + memory, inference
+    python benchmarks/run.py                   # data loader, stage 2 + memory, inference, bf16 backbone
     python benchmarks/run.py --only inference  # one part
     python benchmarks/run.py --quick           # fewer videos / repeats (a smoke run, noisier)
 
 ``loader`` (``loader.py``): frames/s delivered to the model vs a GFSLT-VLP-style loader and raw
 decode. ``stage2`` (``stage2.py``): cached vs live stage-2 updates; memory and parameters of one
 mBART-large update. ``inference`` (``inference.py``): real-time factor of translating a 9 s clip
-with beam 5. GPU: ``benchmarks/gpu.sh`` (needs CUDA). Not part of the test suite; random weights,
-no downloads.
+with beam 5. ``backbone_bf16`` (``backbone_bf16.py``): a stage-1 training step with the ResNet
+in float32 vs under bfloat16 autocast (``--backbone-bf16``). GPU: ``benchmarks/gpu.sh`` (needs
+CUDA). Not part of the test suite; random weights, no downloads.
 """
 
 import argparse
@@ -23,6 +24,7 @@ PARTS = {
     "loader": ("data loader", ["loader.py"], ["--quick"]),
     "stage2": ("stage 2 + memory", ["stage2.py"], []),
     "inference": ("inference", ["inference.py"], ["--repeats", "1"]),
+    "backbone_bf16": ("stage 1 with --backbone-bf16", ["backbone_bf16.py"], ["--steps", "3"]),
 }
 
 

@@ -198,6 +198,14 @@ def resnet_check(resnet_pretrained: Optional[str]) -> Check:
     return Check("backbone", paper, "ResNet-18, random init (no --resnet-pretrained)", DIFFERS)
 
 
+def backbone_precision_check(backbone_bf16: bool) -> Check:
+    """``--backbone-bf16`` (bfloat16 autocast of the ResNet, the CPU's mixed precision) is ours."""
+    paper = "not stated (float32 here; fairseq's --amp / --fp16 on a GPU)"
+    if backbone_bf16:
+        return Check("backbone precision", paper, "bfloat16 autocast (--backbone-bf16)", DIFFERS)
+    return Check("backbone precision", paper, "float32 (or the run's --amp / --fp16)", OK)
+
+
 def loss_checks(criterion: Optional[str], smoothing: Optional[float]) -> List[Check]:
     return [
         Check("loss", "label_smoothed_cross_entropy", str(criterion),
@@ -392,6 +400,7 @@ def stage1_checks(run: RunConfig, data_cfg) -> List[Check]:
         vocabulary_check(run.get("task", "langs")),
         temporal_module_check(getattr(args, "temporal_module", None)),
         resnet_check(getattr(args, "resnet_pretrained", None)),
+        backbone_precision_check(bool(getattr(args, "backbone_bf16", False))),
         training[0], training[1],
         sgd_check(run.name("optimizer"), run.get("optimizer", "momentum")),
         lr_check(run.get("optimization", "lr"), PAPER_LR_STAGE1),
@@ -418,6 +427,7 @@ def stage2_checks(run: RunConfig, data_cfg) -> List[Check]:
         Check("mBART", "pre-trained mBART-large-cc25, trimmed (--mbart-dir)",
               mbart or "none (randomly initialised)", status(bool(mbart))),
         mbart_size_check(args),
+        backbone_precision_check(bool(getattr(args, "backbone_bf16", False))),
         training[0], training[1],
         Check("optimizer", "Adam (adam_grouped for the two learning rates)", str(optimizer),
               status(optimizer in ("adam", "adam_grouped"))),

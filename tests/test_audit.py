@@ -156,7 +156,7 @@ def test_stage1_run_of_the_tests_is_flagged(stage1_run):
                     "learning rate", "lr scheduler", "batch size (global)", "epochs", "crop", "resize (GFSLT)",
                     "augmentation (GFSLT)"):
         assert checks[setting].status == DIFFERS, checks[setting]
-    for setting in ("loss", "label smoothing", "frames kept", "max frames (GFSLT)"):
+    for setting in ("backbone precision", "loss", "label smoothing", "frames kept", "max frames (GFSLT)"):
         assert checks[setting].status == OK, checks[setting]
     assert checks["Light-T size"].run == "1+1 layers, 2 heads, d=16, FFN 32, sinusoidal"
     assert checks["temporal module"].run == "K5,P2: 1 conv, 1 pool"
@@ -171,7 +171,7 @@ def test_stage1_run_of_the_tests_is_flagged(stage1_run):
     assert [r[0] for r in rows] == [c.setting for c in audit.checks]
     assert [r[3] for r in rows] == [c.status for c in audit.checks]
     n = len(audit.checks)
-    assert lines[-1] == f"{len(audit.differs)} of {n} settings differ from the paper, 0 unknown, 4 ok"
+    assert lines[-1] == f"{len(audit.differs)} of {n} settings differ from the paper, 0 unknown, 5 ok"
 
 
 # --- the checks --------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_cli_prints_the_tables_and_strict_fails_on_a_difference(tmp_path):
     assert proc.returncode == 1, proc.stderr[-3000:]
     blocks = proc.stdout.split("\n\n")
     assert len(blocks) == 2 and blocks[0].startswith(paper) and blocks[1].startswith(smoothing)
-    assert "0 of 17 settings differ" in blocks[0] and "1 of 17 settings differ" in blocks[1]
+    assert "0 of 18 settings differ" in blocks[0] and "1 of 18 settings differ" in blocks[1]
     row = next(line for line in blocks[1].splitlines() if line.startswith("label smoothing"))
     assert [f.strip() for f in row.split(" | ")] == ["label smoothing", "0.2", "0.1", "DIFFERS"]
 
@@ -286,7 +286,7 @@ def test_cli_json_exit_status_and_errors(tmp_path, capsys):
     assert [r["n_differs"] for r in json.loads(capsys.readouterr().out)] == [0, 1]
     with pytest.raises(SystemExit) as e:
         cli_main(["--strict", smoothing])
-    assert e.value.code == 1 and "1 of 17 settings differ" in capsys.readouterr().out
+    assert e.value.code == 1 and "1 of 18 settings differ" in capsys.readouterr().out
 
     with pytest.raises(SystemExit) as e:
         cli_main([paper, str(tmp_path / "nope.pt")])

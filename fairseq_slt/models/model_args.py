@@ -5,7 +5,14 @@ The visual encoder's options belong to stage 1 (``slt_lightt``), which trains it
 afresh; both models are encoder-decoder Transformers with the same size options.
 """
 
+import logging
+from typing import Optional
+
+import torch
+
 from .visual_frontend import DEFAULT_TEMPORAL_DIM, DEFAULT_TEMPORAL_MODULE
+
+logger = logging.getLogger(__name__)
 
 
 def add_visual_encoder_args(parser) -> None:
@@ -21,6 +28,34 @@ def add_visual_encoder_args(parser) -> None:
     parser.add_argument("--temporal-dim", type=int, metavar="N",
                         help="channels of the sign-wise features out of the temporal module "
                         f"(default {DEFAULT_TEMPORAL_DIM})")
+    parser.add_argument("--backbone-bf16", action="store_true",
+                        help="run the ResNet-18 under torch.autocast in bfloat16, on CPU or CUDA; its "
+                        "weights and gradients, and the temporal module, stay float32. fairseq's "
+                        "--amp/--fp16 are CUDA-only: this is the CPU's mixed precision. On a CPU with "
+                        "native bfloat16 (AVX512-BF16, AMX) it makes the visual encoder's training "
+                        "step faster (benchmarks/backbone_bf16.py); without, slower. Not the "
+                        "paper's setting. Stored in the checkpoint: decoding it does the same")
+
+
+def backbone_dtype(args) -> Optional[torch.dtype]:
+    """The backbone's autocast type from ``--backbone-bf16`` (``None``: no autocast of ours); warns
+    where neither CUDA nor a CPU with native bfloat16 is there to make it faster."""
+    if not getattr(args, "backbone_bf16", False):
+        return None
+    if not torch.cuda.is_available() and not cpu_has_native_bf16():
+        logger.warning(
+            "--backbone-bf16: this CPU has no native bfloat16 (AVX512-BF16 / AMX), so the ResNet "
+            "will run slower than in float32; drop the flag"
+        )
+    return torch.bfloat16
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (a private torch probe; False if gone)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def add_transformer_size_args(parser, model: str) -> None:

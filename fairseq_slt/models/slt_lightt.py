@@ -22,7 +22,7 @@ from fairseq.models import (
 from fairseq.models.transformer import Embedding, TransformerDecoder
 from fairseq.modules import FairseqDropout, LayerNorm, PositionalEmbedding, TransformerEncoderLayer
 
-from .model_args import add_transformer_size_args, add_visual_encoder_args
+from .model_args import add_transformer_size_args, add_visual_encoder_args, backbone_dtype
 from .visual_frontend import (
     DEFAULT_TEMPORAL_DIM,
     DEFAULT_TEMPORAL_MODULE,
@@ -44,7 +44,8 @@ class SLTLightTEncoder(SignEncoderMixin, FairseqEncoder):
         dim = args.encoder_embed_dim
         # restoring a checkpoint (decoding, resuming): its weights replace any initialisation
         self.visual = SignVisualEncoder(
-            args.temporal_module, args.temporal_dim, args.resnet_pretrained, from_checkpoint=from_checkpoint
+            args.temporal_module, args.temporal_dim, args.resnet_pretrained, from_checkpoint=from_checkpoint,
+            backbone_dtype=backbone_dtype(args),
         )
         self.adapter = MLPAdapter(self.visual.out_dim, args.adapter_hidden_dim, dim, args.dropout)
         self.embed_scale = 1.0 if args.no_scale_embedding else math.sqrt(dim)
@@ -131,6 +132,7 @@ class SLTLightTModel(FairseqEncoderDecoderModel):
 def base_architecture(args):
     """Light-T "Base" (paper Table 6): 3+3 layers, 8 heads, d=512, FFN 2048, sinusoidal positions."""
     args.resnet_pretrained = getattr(args, "resnet_pretrained", None)
+    args.backbone_bf16 = getattr(args, "backbone_bf16", False)
     args.temporal_module = getattr(args, "temporal_module", None) or DEFAULT_TEMPORAL_MODULE
     args.temporal_dim = getattr(args, "temporal_dim", None) or DEFAULT_TEMPORAL_DIM
     args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 512)

@@ -23,7 +23,7 @@ from fairseq.models.transformer import Embedding, TransformerDecoder, Transforme
 from ..mbart import MBART_FILES, dict_pieces
 from ..mbart.legacy import N_SPECIAL, load_mbart_dir
 from .pretrained import FrozenModule, count_parameters, load_stage1_visual_encoder
-from .model_args import add_transformer_size_args, add_visual_encoder_args
+from .model_args import add_transformer_size_args, add_visual_encoder_args, backbone_dtype
 from .visual_frontend import (
     DEFAULT_TEMPORAL_DIM,
     DEFAULT_TEMPORAL_MODULE,
@@ -154,14 +154,17 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
 def build_visual_encoder(args, from_checkpoint: bool) -> SignVisualEncoder:
     """The stage-1 visual encoder (factorized, the default), or for the joint baseline
     (``--train-visual-encoder`` without ``--stage1-checkpoint``) a fresh one from ImageNet or
-    random weights. Sets ``args.temporal_module`` / ``args.temporal_dim`` to what was built."""
+    random weights. Sets ``args.temporal_module`` / ``args.temporal_dim`` to what was built; the
+    backbone's autocast (``--backbone-bf16``) is this run's, not stage 1's."""
     stage1 = getattr(args, "stage1_checkpoint", None)
     if from_checkpoint or (getattr(args, "train_visual_encoder", False) and not stage1):
         args.temporal_module = getattr(args, "temporal_module", None) or DEFAULT_TEMPORAL_MODULE
         args.temporal_dim = getattr(args, "temporal_dim", None) or DEFAULT_TEMPORAL_DIM
         pretrained = None if from_checkpoint else getattr(args, "resnet_pretrained", None)
-        return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained, from_checkpoint=from_checkpoint)
+        return SignVisualEncoder(args.temporal_module, args.temporal_dim, pretrained,
+                                 from_checkpoint=from_checkpoint, backbone_dtype=backbone_dtype(args))
     visual, stage1_args = load_stage1_visual_encoder(stage1)
+    visual.backbone_dtype = backbone_dtype(args)
     for key in ("temporal_module", "temporal_dim"):
         given, value = getattr(args, key, None), getattr(stage1_args, key)
         if given is not None and given != value:
@@ -252,6 +255,7 @@ def base_architecture(args):
     args.mbart_dir = getattr(args, "mbart_dir", None)
     args.train_visual_encoder = getattr(args, "train_visual_encoder", False)
     args.resnet_pretrained = getattr(args, "resnet_pretrained", None)
+    args.backbone_bf16 = getattr(args, "backbone_bf16", False)
     if not (args.mbart_dir and not hasattr(args, "encoder_embed_dim")):
         # with --mbart-dir the sizes come from its checkpoint (build_model), not from defaults
         _size_defaults(args)

@@ -10,6 +10,7 @@ convolution (exactly what the convolution's own zero padding shows a video alone
 the BatchNorm statistics and set to -inf before max pooling.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -237,18 +238,30 @@ class TemporalModule(nn.Module):
         return x.transpose(1, 2), lengths  # B x T' x C'
 
 
+def backbone_autocast(device_type: str, dtype: Optional[torch.dtype]):
+    """``torch.autocast`` in ``dtype`` for the backbone, or no context at all for ``None``: an
+    ``autocast(enabled=False)`` would switch off an outer one (fairseq's ``--amp``) as well."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
 class SignVisualEncoder(nn.Module):
     """ResNet-18 per frame + local temporal module: ``B x T x 3 x H x W -> B x T' x C``.
 
     ``resnet_pretrained`` initialises the backbone (see :func:`build_resnet18`);
-    ``from_checkpoint``: the weights are loaded from a checkpoint next, nothing is initialised."""
+    ``from_checkpoint``: the weights are loaded from a checkpoint next, nothing is initialised;
+    ``backbone_dtype``: ``torch.bfloat16`` runs the ResNet under autocast in that type
+    (``--backbone-bf16``), its weights, gradients and output, and the temporal module, stay in
+    the input's type; ``None`` (default): no autocast of ours."""
 
     def __init__(self, temporal_spec: str, temporal_dim: int, resnet_pretrained: Optional[str] = None,
-                 from_checkpoint: bool = False):
+                 from_checkpoint: bool = False, backbone_dtype: Optional[torch.dtype] = None):
         super().__init__()
         self.backbone = build_resnet18(resnet_pretrained, from_checkpoint=from_checkpoint)
         self.temporal = TemporalModule(temporal_spec, RESNET18_DIM, temporal_dim)
         self.out_dim = self.temporal.out_dim
+        self.backbone_dtype = backbone_dtype
 
     def frame_features(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Run the backbone on the real frames only: ``B x T x 3 x H x W -> B x T x 512``."""
@@ -257,7 +270,10 @@ class SignVisualEncoder(nn.Module):
         # channels-last input: oneDNN (CPU) and cuDNN under AMP convolve NHWC faster; the weights
         # stay contiguous, so their gradients do too (fairseq's fp16 optimizer and legacy DDP
         # flatten gradients with .view)
-        feats = self.backbone(frames[valid].contiguous(memory_format=torch.channels_last))  # N x 512
+        x = frames[valid].contiguous(memory_format=torch.channels_last)  # N x 3 x H x W
+        with backbone_autocast(x.device.type, self.backbone_dtype):
+            feats = self.backbone(x)  # N x 512
+        feats = feats.to(frames.dtype)  # back to the input's type, the temporal module's
         out = feats.new_zeros(bsz, max_len, feats.size(-1))
         out[valid] = feats
         return out
