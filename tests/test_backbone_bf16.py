@@ -105,6 +105,13 @@ def test_warns_where_the_cpu_has_no_native_bf16(monkeypatch, caplog):
     assert model_args.backbone_dtype(Namespace()) is None and caplog.text == ""
 
 
+def test_refused_with_float16_weights():
+    for flag in ("fp16", "memory_efficient_fp16"):
+        with pytest.raises(ValueError, match="--backbone-bf16 cannot run with --fp16.*use --amp"):
+            model_args.backbone_dtype(Namespace(backbone_bf16=True, **{flag: True}))
+    assert model_args.backbone_dtype(Namespace(fp16=True)) is None  # --fp16 alone is fairseq's business
+
+
 def test_audit_flags_the_bf16_backbone():
     assert backbone_precision_check(True).status == DIFFERS
     assert "--backbone-bf16" in backbone_precision_check(True).run

@@ -34,7 +34,8 @@ def add_visual_encoder_args(parser) -> None:
                         "--amp/--fp16 are CUDA-only: this is the CPU's mixed precision. On a CPU with "
                         "native bfloat16 (AVX512-BF16, AMX) it makes the visual encoder's training "
                         "step faster (benchmarks/backbone_bf16.py); without, slower. Not the "
-                        "paper's setting. Stored in the checkpoint: decoding it does the same")
+                        "paper's setting; not with --fp16 (use --amp). Stored in the checkpoint: decoding it "
+                        "does the same")
 
 
 def backbone_dtype(args) -> Optional[torch.dtype]:
@@ -42,6 +43,12 @@ def backbone_dtype(args) -> Optional[torch.dtype]:
     where neither CUDA nor a CPU with native bfloat16 is there to make it faster."""
     if not getattr(args, "backbone_bf16", False):
         return None
+    if getattr(args, "fp16", False) or getattr(args, "memory_efficient_fp16", False):
+        raise ValueError(
+            "--backbone-bf16 cannot run with --fp16: that turns the weights to float16, which a "
+            "bfloat16 autocast cannot mix with; use --amp (float16 autocast, float32 weights) or "
+            "--bf16, or drop --backbone-bf16"
+        )
     if not torch.cuda.is_available() and not cpu_has_native_bf16():
         logger.warning(
             "--backbone-bf16: this CPU has no native bfloat16 (AVX512-BF16 / AMX), so the ResNet "
