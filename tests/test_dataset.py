@@ -197,3 +197,38 @@ def test_time_range_past_the_end(tiny_corpus, tmp_path):
 def test_missing_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.yaml"):
         SignDataConfig(str(tmp_path / "config.yaml"))
+
+
+def test_data_loader_workers_end_with_their_epoch(tiny_corpus):
+    """A new iterator every epoch (the dataset cannot reuse one): fairseq's default persistent
+    workers of a finished one stayed alive until the garbage collector freed its iterator (about
+    2 GB each in a long run). Now they end with the pass, as fairseq-train reads it: through
+    its data buffer (``--data-buffer-size``, default 10), whose thread lets go of the DataLoader's
+    iterator when the pass ends. The collector is off here, so it cannot hide a leak."""
+    import gc
+    import multiprocessing
+    import time
+
+    task = make_task(tiny_corpus)
+    task.load_dataset("train")
+    before = set(multiprocessing.active_children())
+
+    def workers_left(timeout: float = 10.0) -> set:
+        deadline = time.monotonic() + timeout
+        while (left := set(multiprocessing.active_children()) - before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return left
+
+    seen, alive = [], []
+    gc.disable()
+    try:
+        for epoch in (1, 2, 3):
+            epoch_itr = task.get_batch_iterator(task.dataset("train"), max_tokens=200, num_workers=1,
+                                                epoch=epoch, data_buffer_size=10)
+            assert epoch_itr.persistent_workers is False
+            seen.append(sum(len(batch["id"]) for batch in epoch_itr.next_epoch_itr(shuffle=True)))
+            alive.append(workers_left())
+    finally:
+        gc.enable()
+    assert seen == [12, 12, 12]  # every video, every epoch
+    assert alive == [set(), set(), set()], alive  # no worker outlives its epoch
