@@ -134,8 +134,9 @@ class SignTranslationTask(FairseqTask):
         finished iterator's workers then live until the garbage collector breaks its reference
         cycles, each holding a copy-on-write image of the trainer. Measured: 17 such processes,
         about 2 GB each, after 16 epochs of a 2-core joint run with ``--num-workers 1``, until
-        memory ran out. Non-persistent workers are shut down by the DataLoader itself when its
-        pass ends."""
+        memory ran out. Non-persistent workers are shut down as soon as their DataLoader iterator
+        is let go of, which fairseq's data buffer (``--data-buffer-size``) does when the pass ends;
+        a reference cycle no longer keeps them alive."""
         epoch_iter = super().get_batch_iterator(dataset, *args, **kwargs)
         epoch_iter.persistent_workers = False  # read when the iterator builds its DataLoader
         return epoch_iter
