@@ -25,7 +25,8 @@ def register() -> None:
     """Register the task (``sign_translation``), the models and archs (``slt_lightt``,
     ``slt_mbart``, ...), the optimizer (``adam_grouped``) and the criterion
     (``label_smoothed_cross_entropy_with_bow``) with fairseq, and patch fairseq's
-    checkpoint handling (:mod:`fairseq_slt.checkpoint_safety`). Idempotent."""
+    checkpoint handling (:mod:`fairseq_slt.checkpoint_safety`) and its ``--log-file`` handling
+    (:func:`fairseq_slt.logging_utils.open_progress_log_file_once`). Idempotent."""
     global _registered
     if _registered:
         return
@@ -35,9 +36,10 @@ def register() -> None:
     make_checkpoint_copies_atomic()
     for package in ("criterions", "models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
-    from .logging_utils import undo_fairseq_debug_root_logger
+    from .logging_utils import open_progress_log_file_once, undo_fairseq_debug_root_logger
 
     undo_fairseq_debug_root_logger()  # fairseq's import leaves the root logger at DEBUG
+    open_progress_log_file_once()  # --log-file: each json line once, not once per epoch so far
 
     _registered = True
 

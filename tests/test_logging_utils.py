@@ -89,3 +89,33 @@ def test_importing_the_plugin_undoes_fairseqs_debug_root_logger(loglevel, root_l
         env["LOGLEVEL"] = loglevel
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [root_level, "WARNING"]
+
+
+def test_progress_bar_opens_the_log_file_once(tmp_path):
+    """fairseq's progress_bar adds a FileHandler for --log-file per call (per epoch), so epoch N
+    wrote each line N times; with the plugin loaded, each line is written once."""
+    import fairseq_slt  # noqa: F401  (register() wraps progress_bar)
+    from fairseq.logging import progress_bar
+
+    log_file = tmp_path / "train.log"
+    before = list(progress_bar.logger.handlers)
+    try:
+        for epoch in (1, 2, 3):  # fairseq-train calls progress_bar once per epoch
+            bar = progress_bar.progress_bar([], log_format="json", log_file=str(log_file), epoch=epoch)
+            bar.print({"loss": float(epoch)}, tag="train", step=epoch)
+        bar = progress_bar.progress_bar([], "json", 100, str(log_file), 4)  # log_file given by position
+        bar.print({"loss": 4.0}, tag="train", step=4)
+        lines = log_file.read_text().splitlines()
+        assert [line.split('"epoch": ')[1][0] for line in lines] == ["1", "2", "3", "4"]
+        added = [h for h in progress_bar.logger.handlers if h not in before]
+        assert len(added) == 1
+        # fairseq's own function, unwrapped: the bug the wrapper removes
+        progress_bar.progress_bar.__wrapped__([], log_format="json", log_file=str(log_file), epoch=5).print(
+            {"loss": 5.0}, tag="train", step=5)
+        fifth = log_file.read_text().splitlines()[4:]
+        assert len(fifth) == 2 and fifth[0] == fifth[1] and '"epoch": 5' in fifth[0]
+    finally:
+        for handler in progress_bar.logger.handlers[:]:
+            if handler not in before:
+                progress_bar.logger.removeHandler(handler)
+                handler.close()

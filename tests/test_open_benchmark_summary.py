@@ -25,7 +25,7 @@ def write_score(path, bleu, rouge, distinct, slot):
 
 def write_log(path, updates, bsz, gnorm_visual, gnorm_llm, epochs=2):
     """A fairseq json --log-file: a train_inner line every 10 updates, written once more per epoch
-    (as fairseq's --log-file does), and an end-of-epoch line per epoch."""
+    (as fairseq's --log-file does without the plugin's fix, and older logs hold), and an end-of-epoch line per epoch."""
     lines, per_epoch = [], updates // epochs
     for epoch in range(1, epochs + 1):
         for n in range((epoch - 1) * per_epoch + 10, epoch * per_epoch + 1, 10):
@@ -99,7 +99,7 @@ def test_convergence_reports_epochs_best_dev_loss_and_what_stopped_stage1(tmp_pa
     make_work_dir(tmp_path)
     for seed, losses, early in (("1", [2.0, 1.5, 1.4, 1.45, 1.5], True), ("2", [2.0, 1.8, 1.7], False)):
         lines = []
-        for epoch, loss in enumerate(losses, 1):  # fairseq's --log-file: each line once more per epoch
+        for epoch, loss in enumerate(losses, 1):  # fairseq alone: each line once more per epoch
             # as fairseq writes them with --valid-subset dev: the keys are named after the subset
             train = {"epoch": epoch, "train_loss": "9.0", "train_num_updates": str(10 * epoch)}
             dev = {"epoch": epoch, "dev_loss": str(loss), "dev_nll_loss": "1.0"}

@@ -81,13 +81,14 @@ def test_parse_fairseq_stdout_log(tmp_path):
 
 
 def test_parse_log_file_without_tags_drops_duplicates(tmp_path):
-    """--log-file lines are bare JSON, and fairseq writes each one once more per epoch."""
+    """--log-file lines are bare JSON, and fairseq alone writes each one once more per epoch (logs
+    written without the plugin's fix, :func:`fairseq_slt.logging_utils.open_progress_log_file_once`)."""
     stdout = write_synthetic_log(tmp_path / "stdout.log").read_text().splitlines()
     bare = []
     for line in stdout:
         if "{\"" in line:
             record = line.split(" | ", 3)[3]
-            bare += [record, record]  # duplicated as fairseq does from epoch 2 on
+            bare += [record, record]  # duplicated as fairseq alone does from epoch 2 on
         else:
             bare.append(line.split(" | ", 3)[3])
     (tmp_path / "file.log").write_text("\n".join(bare) + "\n")
@@ -169,6 +170,10 @@ def test_real_fairseq_train_log(json_run, tmp_path, capsys):
         assert plot.valid_subsets(run) == ["dev"]
         assert run["dev_loss"] and run["train_loss"] and run["gnorm"]
     assert plot.read_log(str(json_run / "stdout.log")) == plot.read_log(str(json_run / "train.log"))
+    # each json line once in --log-file (fairseq alone wrote epoch 2's twice: open_progress_log_file_once)
+    records = [line for line in (json_run / "train.log").read_text().splitlines() if line.startswith("{")]
+    stdout_records = [line for line in (json_run / "stdout.log").read_text().splitlines() if "| {" in line]
+    assert len(records) == len(set(records)) == len(stdout_records) > 0
     out = tmp_path / "curves.png"
     plot.cli_main(["curves", str(json_run / "stdout.log"), str(json_run / "train.log"), "--label", "stdout",
                    "--label", "log-file", "--metric", "loss", "--metric", "valid_loss", "--metric", "lr",

@@ -8,7 +8,8 @@ Each LOG is either
 * a text log of ``fairseq-train --log-format json``: its stdout (lines such as
   ``2026-01-01 12:00:00 | INFO | train_inner | {"epoch": 1, "update": 0.5, "loss": "6.2", ...}``)
   or its ``--log-file`` (the same JSON records without the ``| INFO | tag |`` prefix; fairseq
-  writes them once more per epoch, duplicates are dropped), or
+  alone writes them once more per epoch, as logs from runs without the plugin's fix still hold:
+  duplicates are dropped), or
 * a ``--tensorboard-logdir`` folder (sub-folders ``train_inner``, ``train`` and one per validation
   subset; needs ``pip install tensorboard``), or one of those sub-folders.
 
