@@ -35,7 +35,7 @@
 # N_TRAIN, N_DEV, N_TEST, TEXT_CORPUS, SIZE / RESIZE (rendered / model frame side), SIGNERS,
 # SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1's epoch cap, default 30),
 # PATIENCE1 (stage 1 stops when its dev loss has not improved for this many epochs, fairseq's
-# --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2),
+# --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2's updates, default 2000),
 # LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
 # label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, stage / stop_stage.
@@ -57,7 +57,7 @@ RESIZE=${RESIZE:-32}
 SIGNERS=${SIGNERS:-6}
 EPOCHS1=${EPOCHS1:-30}
 PATIENCE1=${PATIENCE1:-3}
-UPDATES2=${UPDATES2:-500}
+UPDATES2=${UPDATES2:-2000}  # stage 2's dev loss levels off by 2000 (docs/open_benchmark.md); 500 did not
 LLM_UPDATES=${LLM_UPDATES:-600}
 LR1=${LR1:-1e-3}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
