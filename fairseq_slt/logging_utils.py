@@ -72,7 +72,7 @@ def open_progress_log_file_once() -> None:
     from fairseq.logging import progress_bar as module
 
     original = module.progress_bar
-    if getattr(original, "_slt_log_file_once", False):
+    if getattr(original, "_fairseq_slt_log_file_once", False):
         return
     signature = inspect.signature(original)
 
@@ -84,5 +84,5 @@ def open_progress_log_file_once() -> None:
             bound.arguments["log_file"] = None
         return original(*bound.args, **bound.kwargs)
 
-    progress_bar._slt_log_file_once = True
+    progress_bar._fairseq_slt_log_file_once = True
     module.progress_bar = progress_bar
