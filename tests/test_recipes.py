@@ -493,3 +493,34 @@ def test_dry_run_stage1_command_trains_the_counted_updates(tiny_corpus, tmp_path
     epochs = [json.loads(m) for m in re.findall(r"\| INFO \| train \| (\{.*\})", log)]
     assert [int(e["epoch"]) for e in epochs] == [1, 2]
     assert [int(e["train_num_updates"]) for e in epochs] == [2, 4] and period == 4
+
+
+# --- examples/synthetic/open_benchmark.sh: the joint arm's time budget ---------------------------
+
+OPEN_BENCHMARK = os.path.join(EXAMPLES, "synthetic", "open_benchmark.sh")
+
+
+def open_benchmark_stage3(tmp_path, **env):
+    """``DRY_RUN=1`` stage 3 (the joint arm) of seed 2 on a WORK_DIR with only data/train.tsv."""
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    return subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120,
+                          env=clean_env(DRY_RUN="1", stage="3", stop_stage="3", SEEDS="2",
+                                        WORK_DIR=str(tmp_path), **env))
+
+
+def test_open_benchmark_joint_seconds_sets_the_joint_arms_budget(tmp_path):
+    proc = open_benchmark_stage3(tmp_path, JOINT_SECONDS="4584")
+    assert proc.returncode == 0, proc.stderr
+    train = [shlex.split(line) for line in proc.stdout.splitlines() if "fairseq-train" in line]
+    assert len(train) == 1 and "--train-visual-encoder" in train[0]
+    assert opt(train[0], "--stop-time-hours") == "1.27333"  # 4584 / 3600
+    assert opt(train[0], "--save-dir") == str(tmp_path / "seed2" / "joint" / "checkpoints")
+
+
+def test_open_benchmark_joint_arm_without_its_factorized_runs_says_what_to_do(tmp_path):
+    proc = open_benchmark_stage3(tmp_path, JOINT_SECONDS="")
+    assert proc.returncode != 0 and "fairseq-train" not in proc.stdout
+    assert "seed2/stage1/checkpoints/checkpoint_last.pt, which is missing" in proc.stderr
+    assert "set JOINT_SECONDS" in proc.stderr
+    bad = open_benchmark_stage3(tmp_path, JOINT_SECONDS="76min")
+    assert bad.returncode != 0 and "JOINT_SECONDS='76min' is not a whole number" in bad.stderr

@@ -38,7 +38,9 @@
 # --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2's updates, default 2000),
 # LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
-# label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, stage / stop_stage.
+# label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, JOINT_SECONDS (every seed's joint training time in
+# seconds; default: measured from the seed's factorized runs, which must then exist; set it to rerun
+# a joint arm whose factorized runs are gone, with the time they measured), stage / stop_stage.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -158,7 +160,15 @@ for seed in ${SEEDS}; do
     done
   fi
   if stage_enabled 3; then
-    budget=$(( $(seconds_of "${S}/stage1") + $(cat "${S}/cache_seconds") + $(seconds_of "${S}/stage2_text") ))
+    if [ -n "${JOINT_SECONDS:-}" ]; then
+      require_int JOINT_SECONDS "${JOINT_SECONDS}" 1
+      budget=${JOINT_SECONDS}
+    else
+      for f in stage1/checkpoints/checkpoint_last.pt cache_seconds stage2_text/checkpoints/checkpoint_last.pt; do
+        [ -f "${S}/${f}" ] || die "seed ${seed}'s joint arm gets the factorized arm's training time, read from ${S}/${f}, which is missing: run stage 2 for seed ${seed} first, or set JOINT_SECONDS to that time (s)"
+      done
+      budget=$(( $(seconds_of "${S}/stage1") + $(cat "${S}/cache_seconds") + $(seconds_of "${S}/stage2_text") ))
+    fi
     run=${S}/joint
     log "seed ${seed}: joint (visual encoder trained, 'text' LLM) for ${budget} s of training -> ${run}"
     task_joint=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
