@@ -29,8 +29,11 @@ import yaml
 # The keys SignDataConfig reads, by section ("" is the top level), and their defaults.
 PATH_KEYS = ("video_root", "vocab_filename", "feature_cache")
 SECTIONS = ("bpe_tokenizer", "video", "augment")
-# fairseq's sentencepiece BPE (fairseq/data/encoders/sentencepiece_bpe.py::SentencepieceConfig)
-BPE_KEYS = ("bpe", "sentencepiece_model", "sentencepiece_enable_sampling", "sentencepiece_alpha")
+# fairseq's sentencepiece BPE (fairseq/data/encoders/sentencepiece_bpe.py::SentencepieceConfig) and
+# a Hugging Face model folder's tokenizer (fairseq_slt/hf/bpe.py)
+SENTENCEPIECE, HF_TOKENIZER = "sentencepiece", "hf_tokenizer"
+BPE_KEYS = ("bpe", "sentencepiece_model", "sentencepiece_enable_sampling", "sentencepiece_alpha",
+            "hf_tokenizer_dir")
 VIDEO_DEFAULTS = {"resize": 256, "crop": 224, "keep_ratio": 0.25, "max_frames": 300}
 AUGMENT_DEFAULTS = {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5}
 KNOWN_KEYS: Dict[str, Tuple[str, ...]] = {
@@ -199,12 +202,20 @@ def check_section(config: Dict[str, Any], section: str, fail: Fail) -> Dict[str,
 
 
 def check_bpe(bpe: Dict[str, Any], fail: Fail) -> None:
-    """``bpe_tokenizer``: fairseq's sentencepiece BPE and its model."""
+    """``bpe_tokenizer``: fairseq's sentencepiece BPE and its model, or a Hugging Face model
+    folder's tokenizer (``bpe: hf_tokenizer``, ``hf_tokenizer_dir``)."""
     if not bpe:
         return
-    if bpe.get("bpe") != "sentencepiece":
+    if bpe.get("bpe") == HF_TOKENIZER:
+        if "hf_tokenizer_dir" not in bpe:
+            fail("bpe_tokenizer", "bpe_tokenizer has no hf_tokenizer_dir; give the Hugging Face model "
+                                  "folder whose tokenizer the targets use (fairseq-slt-data-config --llm-dir)")
+        check_path(bpe, "hf_tokenizer_dir", fail, optional=False, section="bpe_tokenizer")
+        return
+    if bpe.get("bpe") != SENTENCEPIECE:
         fail("bpe_tokenizer.bpe", f"bpe_tokenizer.bpe: {show(bpe.get('bpe'))} is not supported; give "
-                                  "'bpe: sentencepiece' (the plugin's tokenizers are sentencepiece models)")
+                                  "'bpe: sentencepiece' (a sentencepiece model) or 'bpe: hf_tokenizer' (a "
+                                  "Hugging Face model folder's tokenizer)")
     if "sentencepiece_model" not in bpe:
         fail("bpe_tokenizer", "bpe_tokenizer has no sentencepiece_model; give the path of the "
                               "sentencepiece model (e.g. spm.model, relative to the data root)")
@@ -351,13 +362,22 @@ class SignDataConfig:
         """``bpe_tokenizer``: fairseq BPE config passed to ``build_bpe``, e.g. ``{bpe: sentencepiece,
         sentencepiece_model: spm.model}`` (default: none). Keys: ``bpe`` (``sentencepiece``),
         ``sentencepiece_model`` (required; relative to the data root or absolute), and fairseq's
-        optional ``sentencepiece_enable_sampling`` (boolean), ``sentencepiece_alpha`` (number)."""
+        optional ``sentencepiece_enable_sampling`` (boolean), ``sentencepiece_alpha`` (number); or
+        ``bpe: hf_tokenizer`` with ``hf_tokenizer_dir``, a Hugging Face model folder whose tokenizer
+        is also the target dictionary (``vocab_filename`` is then not read; ``--arch slt_hf``)."""
         bpe = dict(self.config.get("bpe_tokenizer") or {})
         if not bpe:
             return None
-        if "sentencepiece_model" in bpe:
-            bpe["sentencepiece_model"] = self._path(bpe["sentencepiece_model"])
+        for key in ("sentencepiece_model", "hf_tokenizer_dir"):
+            if key in bpe:
+                bpe[key] = self._path(bpe[key])
         return bpe
+
+    @property
+    def hf_tokenizer_dir(self) -> Optional[str]:
+        """The Hugging Face model folder of ``bpe: hf_tokenizer`` (None with a sentencepiece model)."""
+        bpe = self.bpe_tokenizer or {}
+        return bpe.get("hf_tokenizer_dir") if bpe.get("bpe") == HF_TOKENIZER else None
 
     @property
     def resize(self) -> Union[int, Tuple[int, int]]:

@@ -38,6 +38,22 @@ def add_visual_encoder_args(parser) -> None:
                         "does the same")
 
 
+def add_stage2_args(parser) -> None:
+    """Options of every stage-2 model: the stage-1 visual encoder, the LLM-adapter, and the joint
+    baseline's switch (plus the visual encoder's own options)."""
+    parser.add_argument("--stage1-checkpoint", type=str, metavar="PATH",
+                        help="slt_lightt checkpoint whose visual encoder (ResNet-18 + temporal "
+                        "module) is loaded and frozen")
+    parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N",
+                        help="hidden size of the LLM-adapter MLP (default: the LLM's width)")
+    parser.add_argument("--train-visual-encoder", action="store_true",
+                        help="do NOT freeze the visual encoder: the joint end-to-end baseline of the "
+                        "paper's Table 4. Without --stage1-checkpoint the visual encoder starts from "
+                        "--resnet-pretrained (ImageNet) or random weights, shaped by --temporal-module "
+                        "and --temporal-dim")
+    add_visual_encoder_args(parser)
+
+
 def backbone_dtype(args) -> Optional[torch.dtype]:
     """The backbone's autocast type from ``--backbone-bf16`` (``None``: no autocast of ours); warns
     where neither CUDA nor a CPU with native bfloat16 is there to make it faster."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoints import checkpoint_arch, checkpoint_model_args, load_checkpoint_state, registered_model_of_arch
-from .visual_frontend import SignVisualEncoder
+from .visual_frontend import SignEncoderMixin, SignVisualEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +81,31 @@ class FrozenModule(nn.Module):
 
 def count_parameters(params: Iterable[nn.Parameter]) -> int:
     return sum(p.numel() for p in params)
+
+
+class StageTwoVisualMixin(SignEncoderMixin):
+    """The visual side of a stage-2 encoder: the stage-1 visual encoder, frozen (wrapped in
+    :class:`FrozenModule`, the factorized default) or trained (the joint baseline). Only a frozen
+    one has features that a cache can hold, so only then does ``forward`` take cached features."""
+
+    def set_visual(self, visual: SignVisualEncoder, freeze: bool) -> None:
+        self.visual = FrozenModule(visual) if freeze else visual
+
+    @property
+    def visual_encoder(self) -> SignVisualEncoder:
+        return self.visual.module if self.visual_frozen else self.visual
+
+    @property
+    def visual_frozen(self) -> bool:
+        return isinstance(self.visual, FrozenModule)
+
+    @property
+    def accepts_cached_features(self) -> bool:
+        return self.visual_frozen
+
+    def sign_features(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor):
+        """``B x T x 3 x H x W`` frames, or ``B x T' x C`` cached sign-wise features -> ``B x T' x C``
+        sign-wise features and their lengths."""
+        if src_tokens.dim() == 5:
+            return self.visual(src_tokens, src_lengths)
+        return src_tokens, src_lengths

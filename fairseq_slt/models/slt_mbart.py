@@ -22,13 +22,12 @@ from fairseq.models.transformer import Embedding, TransformerDecoder, Transforme
 
 from ..mbart import MBART_FILES, dict_pieces
 from ..mbart.legacy import N_SPECIAL, load_mbart_dir
-from .pretrained import FrozenModule, count_parameters, load_stage1_visual_encoder
-from .model_args import add_transformer_size_args, add_visual_encoder_args, backbone_dtype
+from .pretrained import StageTwoVisualMixin, count_parameters, load_stage1_visual_encoder
+from .model_args import add_stage2_args, add_transformer_size_args, backbone_dtype
 from .visual_frontend import (
     DEFAULT_TEMPORAL_DIM,
     DEFAULT_TEMPORAL_MODULE,
     MLPAdapter,
-    SignEncoderMixin,
     SignVisualEncoder,
     lengths_to_padding_mask,
 )
@@ -46,39 +45,20 @@ MBART_ARCH_KEYS = (
 )
 
 
-class SLTMBartEncoder(SignEncoderMixin, TransformerEncoder):
+class SLTMBartEncoder(StageTwoVisualMixin, TransformerEncoder):
     """Frames -> frozen visual encoder -> LLM-adapter -> mBART encoder (``T' x B x D``).
 
     With a frozen visual encoder ``forward`` also takes cached sign-wise features."""
 
     def __init__(self, args, dictionary, embed_tokens, visual: SignVisualEncoder, freeze_visual: bool):
         super().__init__(args, dictionary, embed_tokens)
-        self.visual = FrozenModule(visual) if freeze_visual else visual
+        self.set_visual(visual, freeze_visual)
         self.adapter = MLPAdapter(visual.out_dim, args.llm_adapter_hidden_dim, args.encoder_embed_dim)
         self.placeholder_idx = dictionary.unk()
 
-    @property
-    def visual_encoder(self) -> SignVisualEncoder:
-        return self.visual.module if self.visual_frozen else self.visual
-
-    @property
-    def visual_frozen(self) -> bool:
-        return isinstance(self.visual, FrozenModule)
-
-    @property
-    def accepts_cached_features(self) -> bool:
-        return self.visual_frozen
-
-    def sign_features(self, frames: torch.Tensor, lengths: torch.Tensor):
-        """``B x T x 3 x H x W`` frames -> ``B x T' x C`` sign-wise features and lengths."""
-        return self.visual(frames, lengths)
-
     def forward(self, src_tokens, src_lengths, return_all_hiddens: bool = False, **kwargs):
         # src_tokens: B x T x 3 x H x W frames, or B x T' x C cached sign-wise features
-        if src_tokens.dim() == 5:
-            feats, lengths = self.sign_features(src_tokens, src_lengths)
-        else:
-            feats, lengths = src_tokens, src_lengths
+        feats, lengths = self.sign_features(src_tokens, src_lengths)
         return self.forward_features(feats, lengths, return_all_hiddens)
 
     def forward_features(self, feats, lengths, return_all_hiddens: bool = False) -> Dict[str, List]:
@@ -97,9 +77,6 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
 
     @staticmethod
     def add_args(parser):
-        parser.add_argument("--stage1-checkpoint", type=str, metavar="PATH",
-                            help="slt_lightt checkpoint whose visual encoder (ResNet-18 + temporal "
-                            "module) is loaded and frozen")
         parser.add_argument("--mbart-dir", type=str, metavar="DIR",
                             help="mBART directory in the layout of fairseq's mbart.cc25 archive "
                             "(model.pt, dict.txt, sentence.bpe.model; the released archive, "
@@ -109,14 +86,7 @@ class SLTMBartModel(FairseqEncoderDecoderModel):
                             "written with model.pt: one in another order misaligns every embedding; "
                             "our tools store its checksum in model.pt and it is checked, the "
                             "released archive has none (see docs/mbart.md)")
-        parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N",
-                            help="hidden size of the LLM-adapter MLP (default: mBART width)")
-        parser.add_argument("--train-visual-encoder", action="store_true",
-                            help="do NOT freeze the visual encoder: the joint end-to-end baseline of the "
-                            "paper's Table 4. Without --stage1-checkpoint the visual encoder starts from "
-                            "--resnet-pretrained (ImageNet) or random weights, shaped by --temporal-module "
-                            "and --temporal-dim")
-        add_visual_encoder_args(parser)
+        add_stage2_args(parser)
         add_transformer_size_args(parser, "mBART")
 
     @classmethod

@@ -8,7 +8,7 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
@@ -18,6 +18,7 @@ from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
 from ..data.feature_cache import fingerprint_matches, read_meta
+from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
 from .dictionary_check import (
     RECORD_KEY,
@@ -108,10 +109,7 @@ class SignTranslationTask(FairseqTask):
                 f"sampled to more than {cfg.max_source_positions} frames; lower video.max_frames to at "
                 f"most {cfg.max_source_positions} or raise --max-source-positions"
             )
-        dict_path = data_cfg.vocab_filename
-        if not os.path.isfile(dict_path):
-            raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
-        tgt_dict = Dictionary.load(dict_path)
+        tgt_dict, dict_path = load_target_dictionary(data_cfg)
         add_mbart_symbols(tgt_dict, cfg.langs, cfg.tgt_lang)
         logger.info(f"target dictionary: {len(tgt_dict)} types ({dict_path})")
         return cls(cfg, tgt_dict, data_cfg)
@@ -184,7 +182,7 @@ class SignTranslationTask(FairseqTask):
         """The target dictionary as :mod:`.dictionary_check` records it in checkpoints."""
         cfg = self.cfg
         return dictionary_record(
-            self.tgt_dict, self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
+            self.tgt_dict, self.data_cfg.hf_tokenizer_dir or self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
         )
 
     def state_dict(self):
@@ -331,6 +329,19 @@ class SignTranslationTask(FairseqTask):
 
     def build_tokenizer(self, args):
         return None
+
+
+def load_target_dictionary(data_cfg: SignDataConfig) -> Tuple[Dictionary, str]:
+    """The target dictionary and where it comes from: ``vocab_filename``, or the tokenizer of a
+    Hugging Face model folder (``bpe: hf_tokenizer``, :func:`fairseq_slt.hf.vocab.hf_dictionary`)."""
+    if data_cfg.hf_tokenizer_dir:
+        from ..hf.vocab import hf_dictionary
+
+        return hf_dictionary(data_cfg.hf_tokenizer_dir), data_cfg.hf_tokenizer_dir
+    dict_path = data_cfg.vocab_filename
+    if not os.path.isfile(dict_path):
+        raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
+    return Dictionary.load(dict_path), dict_path
 
 
 def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Optional[str]) -> None:
