@@ -1,6 +1,7 @@
 """Stage 2 over Hugging Face LLM folders (``--arch slt_hf``) on tiny models of each family."""
 
 import os
+import re
 from argparse import Namespace
 
 import pytest
@@ -223,3 +224,64 @@ def test_bfloat16_lora_llm_gives_float32_logits(llm_dirs, stage1_path):
     assert {p.dtype for n, p in model.decoder.llm.named_parameters() if ".lora_" not in n} == {torch.bfloat16}
     logits, _ = model(torch.randn(2, 4, 8), torch.tensor([4, 2]), torch.tensor([[d.eos(), 5], [d.eos(), 6]]))
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+
+
+@pytest.fixture(scope="module")
+def llm_corpus_dirs(tiny_corpus, tmp_path_factory):
+    """A tiny T5 and a tiny Llama whose tokenizers were trained on the synthetic corpus's targets."""
+    texts = [line.split("\t")[3] for split in ("train", "dev", "test")
+             for line in (tiny_corpus / f"{split}.tsv").read_text().splitlines()[1:]]
+    root = tmp_path_factory.mktemp("corpus_llms")
+    return {family: save_tiny_llm(family, str(root / family), texts=texts) for family in ("t5", "llama")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,model_args", [
+    ("t5", ["--llm-mode", "full", "--optimizer", "adam_grouped", "--group-lr-scales", "llm:0.1"]),
+    ("llama", ["--llm-mode", "lora", "--lora-rank", "4", "--llm-prompt", PROMPT, "--optimizer", "adam"]),
+])
+def test_fairseq_train_and_generate_on_the_feature_cache(tiny_corpus, stage1_run, llm_corpus_dirs, tmp_path,
+                                                         family, model_args):
+    """Stock fairseq-train on the cached features, then fairseq-generate --beam 5 and fairseq-slt-score."""
+    from conftest import PLUGIN_DIR, run_cli
+
+    from fairseq_slt.checkpoints import load_checkpoint_state
+
+    folder = llm_corpus_dirs[family]
+    ckpt = stage1_run[0] / "checkpoint_last.pt"
+    data = tmp_path / "data"  # the tiny corpus's manifests and videos, the LLM's tokenizer
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.tsv").write_text((tiny_corpus / f"{split}.tsv").read_text())
+    (data / "config.yaml").write_text((tiny_corpus / "config.yaml").read_text().replace(
+        "video_root: .", f"video_root: {tiny_corpus}").replace(
+        "dict.txt", str(tiny_corpus / "dict.txt")).replace("spm.model", str(tiny_corpus / "spm.model")))
+    run_cli(["fairseq-slt-cache-features", data, "--stage1-checkpoint", ckpt, "--out", data / "features",
+             "--train-views", "1", "--splits", "train,dev,test"])
+    run_cli(["fairseq-slt-data-config", data, "--out", "config_llm.yaml", "--llm-dir", folder,
+             "--feature-cache", "features"])
+    task = ["--user-dir", PLUGIN_DIR, "--task", "sign_translation", "--config-yaml", "config_llm.yaml"]
+    save_dir = tmp_path / "ckpt"
+    run_cli([
+        "fairseq-train", data, *task, "--arch", "slt_hf", "--llm-dir", folder,
+        "--stage1-checkpoint", ckpt, *model_args, "--valid-subset", "dev",
+        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", "--lr", "1e-3",
+        "--max-tokens", "200", "--max-update", "4", "--save-dir", save_dir, "--num-workers", "0",
+        "--no-progress-bar", "--log-interval", "1", "--no-epoch-checkpoints",
+    ])
+    state = load_checkpoint_state(str(save_dir / "checkpoint_last.pt"))
+    assert state["model"]["decoder._extra_state"]["mode"] == model_args[1]
+    out = run_cli([
+        "fairseq-generate", data, *task, "--gen-subset", "test", "--path", save_dir / "checkpoint_last.pt",
+        "--beam", "5", "--max-tokens", "400", "--max-len-b", "8", "--scoring", "sacrebleu",
+        "--results-path", tmp_path / "gen",
+    ])
+    n_test = len((tiny_corpus / "test.tsv").read_text().splitlines()) - 1
+    gen = (tmp_path / "gen" / "generate-test.txt").read_text()
+    refs = sorted(line.split("\t", 1)[1] for line in gen.splitlines() if line.startswith("T-"))
+    manifest = sorted(line.split("\t")[3] for line in (tiny_corpus / "test.tsv").read_text().splitlines()[1:])
+    assert refs == manifest and len(refs) == n_test  # the tokenizer round-trips the targets
+    assert len([line for line in gen.splitlines() if line.startswith("D-")]) == n_test
+    scored = run_cli(["fairseq-slt-score", tmp_path / "gen" / "generate-test.txt", "--manifest",
+                      tiny_corpus / "test.tsv"])
+    assert re.search(rf"sentences {n_test} \| ROUGE-L [0-9.]+ \| BLEU-1 [0-9.]+", scored), out

@@ -3,11 +3,14 @@
     fairseq-slt-data-config $DATA --out config_stage2.yaml --mbart-dir $DATA/mbart.trimmed
     fairseq-slt-data-config $DATA --src config_stage2.yaml --out config_stage2_run.yaml --feature-cache features_stage2
     fairseq-slt-data-config $DATA --src config_stage2.yaml --out config_joint.yaml --no-feature-cache
+    fairseq-slt-data-config $DATA --out config_llm.yaml --llm-dir /models/flan-t5-base --feature-cache features_stage2
 
 Copies ``$DATA/<src>`` (default ``config.yaml``) to ``$DATA/<out>`` (atomically, keys in their
 order), with ``--mbart-dir`` pointing the target vocabulary and the sentencepiece model at an mBART
 directory's ``dict.txt`` and ``sentence.bpe.model`` (relative to the data root when the directory
-is inside it, absolute otherwise), and ``--feature-cache`` / ``--no-feature-cache`` setting or
+is inside it, absolute otherwise), ``--llm-dir`` tokenizing the targets with a Hugging Face model
+folder's tokenizer (``--arch slt_hf``; ``vocab_filename`` is dropped: the tokenizer is the
+dictionary), and ``--feature-cache`` / ``--no-feature-cache`` setting or
 removing the folder of cached features that stage 2 reads (see ``fairseq-slt-cache-features``).
 A thin command line over :func:`fairseq_slt.data.manifest_utils.derive_config_yaml`.
 """
@@ -26,6 +29,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="data config to write, relative to the data root")
     p.add_argument("--mbart-dir", help="mBART directory (dict.txt, sentence.bpe.model) whose vocabulary "
                    "and tokenizer the config uses; relative to the working directory, or absolute")
+    p.add_argument("--llm-dir", help="Hugging Face model folder whose tokenizer the targets use (--arch "
+                   "slt_hf); relative to the working directory, or absolute; not with --mbart-dir")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--feature-cache", help="set feature_cache: a folder of cached features, relative "
                        "to the data root (as fairseq-slt-cache-features --out), or absolute")
@@ -37,7 +42,8 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     args = get_parser().parse_args(argv)
     derive_config_yaml(args.data, args.src, args.out, mbart_dir=args.mbart_dir,
-                       feature_cache=args.feature_cache, drop_feature_cache=args.no_feature_cache)
+                       feature_cache=args.feature_cache, drop_feature_cache=args.no_feature_cache,
+                       llm_dir=args.llm_dir)
 
 
 if __name__ == "__main__":

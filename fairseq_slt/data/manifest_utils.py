@@ -169,6 +169,16 @@ def point_at_mbart(config: Dict[str, Any], data_root: str, mbart_dir: str) -> Di
     return config
 
 
+def point_at_llm(config: Dict[str, Any], data_root: str, llm_dir: str) -> Dict[str, Any]:
+    """A copy of ``config`` whose targets are tokenized by the Hugging Face model folder
+    ``llm_dir`` (absolute, or relative to the working directory); keys keep their order."""
+    if not os.path.isfile(os.path.join(llm_dir, "config.json")):
+        raise FileNotFoundError(f"{llm_dir} is not a Hugging Face model folder (no config.json)")
+    config = {k: v for k, v in config.items() if k != "vocab_filename"}
+    config["bpe_tokenizer"] = {"bpe": "hf_tokenizer", "hf_tokenizer_dir": data_root_path(data_root, llm_dir)}
+    return config
+
+
 def write_yaml(path: str, config: Dict[str, Any]) -> None:
     """Write the data config ``config`` to ``path`` atomically (a temporary file, then
     ``os.replace``), in the order of its keys; it is checked first, as reading it would be, so a
@@ -181,7 +191,8 @@ def write_yaml(path: str, config: Dict[str, Any]) -> None:
 
 
 def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[str] = None,
-                       feature_cache: Optional[str] = None, drop_feature_cache: bool = False) -> str:
+                       feature_cache: Optional[str] = None, drop_feature_cache: bool = False,
+                       llm_dir: Optional[str] = None) -> str:
     """Write the data config ``<data_root>/<out>``, derived from ``<data_root>/<src>``.
 
     Args:
@@ -196,6 +207,9 @@ def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[s
         feature_cache: set ``feature_cache`` (a folder of ``fairseq-slt-cache-features``,
             written as given: relative to the data root, or absolute).
         drop_feature_cache: remove ``feature_cache`` (a model that reads the videos).
+        llm_dir: a Hugging Face model folder (``--arch slt_hf``): ``bpe_tokenizer`` becomes
+            ``{bpe: hf_tokenizer, hf_tokenizer_dir: ...}`` (relative to the data root when inside
+            it) and ``vocab_filename`` is removed (the tokenizer is the target dictionary).
 
     Every other key is copied unchanged and keeps its place (a new ``feature_cache`` comes last).
     Returns the path written.
@@ -207,8 +221,12 @@ def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[s
         config = yaml.safe_load(f) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{src_path}: expected a mapping of keys, got {type(config).__name__}")
+    if mbart_dir is not None and llm_dir is not None:
+        raise ValueError("mbart_dir and llm_dir exclude each other")
     if mbart_dir is not None:
         config = point_at_mbart(config, data_root, mbart_dir)
+    if llm_dir is not None:
+        config = point_at_llm(config, data_root, llm_dir)
     if feature_cache is not None:
         config["feature_cache"] = feature_cache
     elif drop_feature_cache:
