@@ -36,8 +36,11 @@ setup(
         # libraries (Debian: apt-get install libavcodec-dev libavformat-dev libavutil-dev
         # libswscale-dev libavfilter-dev libavdevice-dev)
         "torchcodec": ["torchcodec"],
-        # transformers: the mBART converter is tested against Hugging Face's own MBart
-        "test": ["pytest>=7.0", "tensorboard>=2.10", "transformers>=4.40"],
+        # --arch slt_hf: stage 2 over a local Hugging Face model folder, LoRA through peft
+        "llm": ["transformers>=4.56,<6", "peft>=0.13"],
+        # transformers: the mBART converter is tested against Hugging Face's own MBart, and
+        # slt_hf on tiny models of each family (with peft)
+        "test": ["pytest>=7.0", "tensorboard>=2.10", "transformers>=4.56,<6", "peft>=0.13"],
     },
     entry_points={
         "console_scripts": [

@@ -22,7 +22,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .checkpoints import checkpoint_arch, checkpoint_section, load_checkpoint_state, registered_model_of_arch
 
 OK, DIFFERS, UNKNOWN, NOT_APPLICABLE = "ok", "DIFFERS", "unknown", "n/a"
-STAGE_OF_MODEL = {"slt_lightt": 1, "slt_mbart": 2}
+STAGE_OF_MODEL = {"slt_lightt": 1, "slt_mbart": 2, "slt_hf": 2}
+PAPER_LLM = "pre-trained mBART-large-cc25, trimmed (--mbart-dir)"
+# where slt_hf checkpoints record their LLM (fairseq_slt.models.slt_hf.SLTHFDecoder.get_extra_state)
+LLM_RECORD_KEY = "decoder._extra_state"
 
 # Light-T sizes (paper Sec. 4.2 / Table 6): layers, heads, width, FFN of encoder and decoder
 LIGHTT_SIZES = {"Base": (3, 8, 512, 2048), "Tiny": (1, 4, 256, 1024)}
@@ -351,6 +354,33 @@ def mbart_size_check(args: Namespace) -> Check:
     return Check("mBART size", paper, f"{enc}+{dec} layers, d={dim}", status(enc == dec == 12 and dims == {1024}))
 
 
+def describe_llm(record: Dict[str, Any]) -> str:
+    """``llama, 1100.0M parameters, decoder-only, lora (rank 8, alpha 16, q_proj,v_proj), bfloat16,
+    from /models/x (weights sha256 1a2b3c4d5e6f...)``: an slt_hf checkpoint's LLM record."""
+    mode = record.get("mode")
+    lora = record.get("lora") or {}
+    if mode == "lora" and lora:
+        mode += (f" (rank {lora.get('rank')}, alpha {lora.get('alpha'):g}, "
+                 f"{','.join(lora.get('target_modules') or [])})")
+    kind = "encoder-decoder" if record.get("encoder_decoder") else "decoder-only"
+    return (f"{record.get('model_type')}, {record.get('parameters', 0) / 1e6:.1f}M parameters, {kind}, "
+            f"trained {mode}, {record.get('dtype')}, from {record.get('llm_dir')} (weights fingerprint "
+            f"{str(record.get('fingerprint'))[:12]}...)")
+
+
+def llm_checks(run: RunConfig, model: str) -> List[Check]:
+    """The LLM of stage 2: slt_mbart's mBART directory and size, or slt_hf's recorded folder."""
+    args = run.model
+    if model != "slt_hf":
+        mbart = getattr(args, "mbart_dir", None)
+        return [Check("mBART", PAPER_LLM, mbart or "none (randomly initialised)", status(bool(mbart))),
+                mbart_size_check(args)]
+    record = (run.state.get("model") or {}).get(LLM_RECORD_KEY)
+    if not isinstance(record, dict) or not record:
+        return [Check("LLM", PAPER_LLM, f"{getattr(args, 'llm_dir', None)} (no record in the checkpoint)", UNKNOWN)]
+    return [Check("LLM", PAPER_LLM, describe_llm(record), DIFFERS)]
+
+
 def stage2_lr_check(optimizer: Optional[str], lr: Any, group_lr_scales: Optional[str]) -> Check:
     """Adapter 1e-3, mBART 1e-5: ``adam_grouped`` scales ``--lr`` per parameter group."""
     from .optim.adam_grouped import parse_scales
@@ -416,7 +446,6 @@ def stage2_checks(run: RunConfig, data_cfg) -> List[Check]:
     training, _ = common_training_checks(run, 2)
     trained = bool(getattr(args, "train_visual_encoder", False))
     stage1 = getattr(args, "stage1_checkpoint", None)
-    mbart = getattr(args, "mbart_dir", None)
     optimizer = run.name("optimizer")
     checks = [
         Check("visual encoder", "frozen (backbone and temporal module)",
@@ -424,9 +453,7 @@ def stage2_checks(run: RunConfig, data_cfg) -> List[Check]:
               status(not trained)),
         Check("stage-1 checkpoint", "the stage-1 visual encoder (--stage1-checkpoint)",
               stage1 or "none (visual encoder from ImageNet or random weights)", status(bool(stage1))),
-        Check("mBART", "pre-trained mBART-large-cc25, trimmed (--mbart-dir)",
-              mbart or "none (randomly initialised)", status(bool(mbart))),
-        mbart_size_check(args),
+        *llm_checks(run, registered_model_of_arch(checkpoint_arch(run.state)) or ""),
         backbone_precision_check(bool(getattr(args, "backbone_bf16", False))),
         training[0], training[1],
         Check("optimizer", "Adam (adam_grouped for the two learning rates)", str(optimizer),
@@ -449,7 +476,7 @@ def audit_state(state: Dict, checkpoint: str = "<state>") -> Audit:
     model = registered_model_of_arch(arch) or arch
     if model not in STAGE_OF_MODEL:
         raise AuditError(f"{checkpoint}: --arch {arch} is not a fairseq-slt model; audit a checkpoint of "
-                         "slt_lightt* (stage 1) or slt_mbart (stage 2)")
+                         "slt_lightt* (stage 1), slt_mbart or slt_hf (stage 2)")
     stage = STAGE_OF_MODEL[model]
     run = RunConfig(state)
     data_cfg, data_path, data_error = load_data_config(run)

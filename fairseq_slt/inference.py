@@ -44,7 +44,7 @@ from .models.visual_frontend import fuse_batchnorm
 
 logger = logging.getLogger(__name__)
 
-OUR_MODELS = ("slt_lightt", "slt_mbart")  # registered models; their archs come from fairseq's registry
+OUR_MODELS = ("slt_lightt", "slt_mbart", "slt_hf")  # registered models; their archs come from fairseq's registry
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OUR_TASK = "sign_translation"
 
@@ -140,7 +140,8 @@ class SignTranslator:
         self.fps = fps
         self.precision = precision
         fuse_visual_batchnorm(model)
-        if pack_weights and device.type == "cpu" and precision == "fp32":  # beam steps read every decoder weight
+        packable = getattr(model.decoder, "packable", True)  # a Hugging Face LLM keeps its own layers
+        if pack_weights and packable and device.type == "cpu" and precision == "fp32":  # beam steps read every decoder weight
             n = pack_linears(model.decoder, rows=max(1, int(getattr(generator, "beam_size", 5))))
             logger.info(
                 f"decoder: {n} linear layers use oneDNN pre-packed copies of their weights (CPU, fp32; "

@@ -246,6 +246,7 @@ def test_fairseq_train_and_generate_on_the_feature_cache(tiny_corpus, stage1_run
     from conftest import PLUGIN_DIR, run_cli
 
     from fairseq_slt.checkpoints import load_checkpoint_state
+    from fairseq_slt.inference import SignTranslator
 
     folder = llm_corpus_dirs[family]
     ckpt = stage1_run[0] / "checkpoint_last.pt"
@@ -285,3 +286,11 @@ def test_fairseq_train_and_generate_on_the_feature_cache(tiny_corpus, stage1_run
     scored = run_cli(["fairseq-slt-score", tmp_path / "gen" / "generate-test.txt", "--manifest",
                       tiny_corpus / "test.tsv"])
     assert re.search(rf"sentences {n_test} \| ROUGE-L [0-9.]+ \| BLEU-1 [0-9.]+", scored), out
+    # fairseq-slt-translate's API reads the videos; the cache holds their evaluation view, so it
+    # translates each as fairseq-generate did
+    hyps = dict((int(i), h) for i, h in re.findall(r"^D-(\d+)\t[^\t]*\t(.*)$", gen, re.M))
+    translator = SignTranslator.from_checkpoint(str(save_dir / "checkpoint_last.pt"), max_len_b=8, device="cpu")
+    rows = [line.split("\t") for line in (data / "test.tsv").read_text().splitlines()[1:]]
+    assert [translator.translate(str(tiny_corpus / r[1])).hypothesis for r in rows] == [hyps[i] for i in range(n_test)]
+    audit = run_cli(["fairseq-slt-audit", save_dir / "checkpoint_last.pt"])
+    assert re.search(rf"LLM .*\| {family}, [0-9.]+M parameters, .*trained {model_args[1]}", audit), audit

@@ -108,6 +108,8 @@ class SLTHFDecoder(FairseqIncrementalDecoder):
     ``incremental_state`` only the newest token is fed and the LLM's key/value cache, kept there,
     is reordered with the beams; ``use_cache = False`` recomputes every step (for tests)."""
 
+    packable = False  # fairseq-slt-translate leaves the LLM's linear layers as they are
+
     def __init__(self, dictionary, llm: nn.Module, start_id: int):
         super().__init__(dictionary)
         self.llm = llm
