@@ -3,13 +3,18 @@ import re
 import pytest
 
 from fairseq_slt.cli.score import (
+    best_rows,
     check_complete,
+    check_references,
     cli_main,
     describe_rows,
     gaps,
     lcs,
     missing_rows,
+    nbest_note,
+    read_generate_file,
     read_generate_output,
+    reference_matches,
     rouge_l_sentence,
     score,
 )
@@ -161,3 +166,121 @@ def test_with_a_manifest_the_raw_tgt_text_is_the_reference(tmp_path, capsys):
     cli_main([str(out), "--manifest", str(manifest), "--char-level", "--references", "generate"])
     lines = capsys.readouterr().out.splitlines()
     assert "BLEU-4 100.00" not in lines[0] and lines[-1].startswith("references: fairseq-generate's T- lines")
+
+
+def write_nbest_output(path, hypotheses):
+    """A fairseq-generate ``--nbest`` output: per id its T- line, then its H-/D- lines, best first
+    (scores decreasing, as fairseq-generate sorts them)."""
+    lines = []
+    for i, hyps in hypotheses.items():
+        lines.append(f"T-{i}\tref {i}")
+        for rank, h in enumerate(hyps):
+            lines += [f"H-{i}\t{-0.1 * (rank + 1)}\t▁{h}", f"D-{i}\t{-0.1 * (rank + 1)}\t{h}"]
+    path.write_text("\n".join(lines + ["Generate test with beam=5: BLEU = 1"]) + "\n")
+    return str(path)
+
+
+def test_nbest_output_scores_the_best_hypothesis_of_each_id(tmp_path, capsys):
+    out = write_nbest_output(tmp_path / "generate-test.txt", {
+        0: ["ref 0", "ref zero", "wrong"], 1: ["ref 1", "wrong", "ref one"],
+    })
+    output = read_generate_file(out)
+    assert output.hypotheses[0] == ["ref 0", "ref zero", "wrong"]
+    assert best_rows(output) == {0: ("ref 0", "ref 0"), 1: ("ref 1", "ref 1")}
+    assert nbest_note(output) == "n-best output (3 per id): scoring the best hypothesis of each (its first D- line)"
+    assert read_generate_output(out) == (["ref 0", "ref 1"], ["ref 0", "ref 1"])
+    cli_main([out])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("sentences 2 | ROUGE-L 100.00 | BLEU-1 100.00")  # not the last (worst) ones
+    assert lines[-2] == "hypotheses: n-best output (3 per id): scoring the best hypothesis of each (its first D- line)"
+    uneven = read_generate_file(write_nbest_output(tmp_path / "uneven.txt", {0: ["a", "b"], 1: ["c"]}))
+    assert nbest_note(uneven).startswith("n-best output (up to 2 per id)")
+    cli_main([write_output(tmp_path / "one.txt", [0, 1])])
+    assert "hypotheses:" not in capsys.readouterr().out  # one hypothesis per id: nothing to say
+
+
+def test_two_runs_appended_into_one_file_are_refused(tmp_path, capsys):
+    first = write_output(tmp_path / "run1.txt", [0, 1])
+    appended = tmp_path / "generate-test.txt"
+    appended.write_text(open(first).read() * 2)
+    with pytest.raises(ValueError) as e:
+        read_generate_file(str(appended))
+    assert str(e.value) == (
+        f"{appended} line 8: id 0 repeats (its T- line is also on line 1): the file holds the output of "
+        "more than one fairseq-generate run; score each run's output file alone"
+    )
+    with pytest.raises(SystemExit) as e:
+        cli_main([str(appended)])
+    assert str(e.value).startswith(f"fairseq-slt-score: error: {appended} line 8: id 0 repeats")
+    assert capsys.readouterr().out == ""
+    source = tmp_path / "with_source.txt"  # a repeated S- line alone is a second run as well
+    source.write_text("S-0\ta\nT-0\tref 0\nD-0\t-0.1\tref 0\nS-0\ta\n")
+    with pytest.raises(ValueError, match=r"line 4: id 0 repeats \(its S- line is also on line 1\)"):
+        read_generate_file(str(source))
+
+
+def test_reference_matching_normalises_and_skips_unknown_pieces():
+    assert reference_matches("今天,下雨", "今天，下雨")  # sentencepiece's NFKC
+    assert reference_matches("hello , world !", "hello, world!")  # detokenized spacing
+    assert reference_matches("the<<unk>> rain", "the ünicorn rain")  # an unknown piece took a space
+    assert reference_matches("<<unk>> rain <<unk>>", "Ωmega rain ¿")
+    assert not reference_matches("the <<unk>> rain", "the rain")  # an unknown piece is some text
+    assert not reference_matches("the rain", "the sun")
+    assert not reference_matches("The Rain", "the rain")
+    assert reference_matches("The Rain", "the rain", lowercase=True)
+    assert reference_matches("<<unk>><<unk>>", "ab") and not reference_matches("<<unk>><<unk>>", "a")
+    assert reference_matches("a<unk>a", "aba") and not reference_matches("a<unk>a", "aa")
+    # no backtracking: many unknown pieces against another sentence answer at once
+    assert not reference_matches("a<<unk>>" * 40 + "b", "a" * 2000)
+
+
+def test_check_references_against_the_manifest(tmp_path):
+    manifest = write_manifest(tmp_path / "test.tsv", 4)
+    assert check_references("gen.txt", {i: f"ref {i}" for i in range(4)}, manifest) is None
+    assert check_references("gen.txt", {0: "ref 0", 9: "beyond"}, manifest) is None  # ids past it: check_complete
+    refs = {0: "ref 0", 1: "other 1", 2: "ref 2", 3: "other 3"}
+    with pytest.raises(ValueError) as e:
+        check_references("gen.txt", refs, manifest)
+    assert str(e.value) == (
+        f"2 of 4 references (T- lines) of gen.txt differ from the tgt_text of {manifest}, first T-1 "
+        "'other 1' vs line 3 (id test_00001) 'ref 1'; pass the manifest of the decoded split, or "
+        "--allow-reference-mismatch to score all the same"
+    )
+    warning = check_references("gen.txt", refs, manifest, allow_mismatch=True)
+    assert warning.startswith("WARNING: 2 of 4 references") and warning.endswith("scoring all the same")
+
+
+def test_cli_refuses_the_manifest_of_another_split_unless_allowed(tmp_path, capsys):
+    out = write_output(tmp_path / "generate-test.txt", [0, 1, 2])
+    dev = tmp_path / "dev.tsv"  # as many rows as the decoded split, other sentences
+    dev.write_text("id\tvideo\tn_frames\ttgt_text\n" + "".join(f"dev_{i}\tv/{i}.mp4\t10\tdev {i}\n" for i in range(3)))
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--manifest", str(dev)])
+    assert str(e.value) == (
+        f"fairseq-slt-score: error: 3 of 3 references (T- lines) of {out} differ from the tgt_text of "
+        f"{dev}, first T-0 'ref 0' vs line 2 (id dev_0) 'dev 0'; pass the manifest of the decoded split, "
+        "or --allow-reference-mismatch to score all the same"
+    )
+    assert capsys.readouterr().out == ""
+    cli_main([out, "--manifest", str(dev), "--allow-reference-mismatch"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("WARNING: 3 of 3 references") and lines[1].startswith("sentences 3 | ROUGE-L 50.00")
+    with pytest.raises(SystemExit) as e:
+        cli_main([out, "--allow-reference-mismatch"])
+    assert e.value.code == 2 and "--allow-reference-mismatch needs --manifest" in capsys.readouterr().err
+
+
+def test_cli_accepts_the_right_manifest_despite_unknown_pieces_and_case(tmp_path, capsys):
+    manifest = tmp_path / "test.tsv"
+    manifest.write_text("id\tvideo\tn_frames\ttgt_text\na\tv.mp4\t5\tThe Ünicorn, here.\nb\tw.mp4\t5\tgood day\n")
+    out = tmp_path / "generate-test.txt"
+    out.write_text(
+        "T-0\tthe<<unk>> nicorn , here .\nD-0\t-0.1\tthe unicorn, here.\n"
+        "T-1\tgood day\nD-1\t-0.1\tgood day\n", encoding="utf-8"
+    )
+    with pytest.raises(SystemExit) as e:  # case differs: only --lowercase scores it as equal
+        cli_main([str(out), "--manifest", str(manifest)])
+    assert "1 of 2 references (T- lines)" in str(e.value)
+    cli_main([str(out), "--manifest", str(manifest), "--lowercase"])
+    captured = capsys.readouterr()
+    assert not captured.out.startswith("WARNING") and captured.out.startswith("sentences 2 |")

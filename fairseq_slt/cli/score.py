@@ -1,17 +1,28 @@
 """Score a ``fairseq-generate`` output file as SLT papers report it.
 
     fairseq-slt-score runs/generate/generate-test.txt [--char-level] [--lowercase]
-        [--manifest DATA/test.tsv [--allow-missing]] [--glosses DATA/glosses_test.tsv]
+        [--manifest DATA/test.tsv [--allow-missing] [--allow-reference-mismatch]]
+        [--glosses DATA/glosses_test.tsv]
 
 BLEU-1..4 with sacrebleu (corpus level; ``--char-level`` scores each character as a token, as for
 CSL-Daily) and ROUGE-L as the NSLT / signjoey evaluation code computes it: the sentence-level
 ROUGE-L F-score with beta = 1.2, averaged over sentences and multiplied by 100. Hypotheses and
 references are the detokenized ``D-`` and ``T-`` lines.
 
+With ``fairseq-generate --nbest N`` the output holds N ``D-`` lines per id, sorted by score, best
+first: the first one of each id is scored (the one fairseq-generate itself scores), and the report
+says so. An id whose ``S-``/``T-`` line occurs twice (the output of two runs appended into one
+file) is an error: score each run's file alone.
+
 ``fairseq-generate --skip-bad-videos`` leaves unreadable videos out of its output. With
 ``--manifest`` (or ``--expected-rows``) the output must hold every row of the split: the ``D-<i>``
 / ``T-<i>`` ids are dataset indices, i.e. positions in the manifest. Missing rows are an error
-naming them, unless ``--allow-missing`` scores the others with a warning.
+naming them, unless ``--allow-missing`` scores the others with a warning. The ``T-`` lines must
+also be the manifest's ``tgt_text`` (row i for id i), compared after NFKC normalisation (as
+sentencepiece normalises), without whitespace (detokenization may move spaces) and, with
+``--lowercase``, lowercased; an unknown piece (``<<unk>>``) matches any text. A manifest of
+another split or corpus is an error naming how many rows differ and the first one, unless
+``--allow-reference-mismatch`` scores all the same with a warning.
 
 Diagnostics, printed after the scores: the number of distinct hypotheses (next to the number of
 distinct references) and the share of the most frequent one, so that a model that writes one
@@ -24,31 +35,79 @@ category (defined in :mod:`fairseq_slt.synthetic.slots`).
 import argparse
 import re
 import sys
+import unicodedata
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import sacrebleu
 
 
-def read_generate_rows(path: str) -> Dict[int, Tuple[str, str]]:
-    """``{sample id: (hypothesis, reference)}`` from a fairseq-generate log."""
-    hyps, refs = {}, {}
+class GenerateOutput(NamedTuple):
+    """A fairseq-generate output: the reference (``T-`` line) of every id and its hypotheses
+    (``D-`` lines) in file order, best first."""
+
+    references: Dict[int, str]
+    hypotheses: Dict[int, List[str]]
+
+
+def generate_lines(path: str) -> Iterator[Tuple[int, str, int, str]]:
+    """``(line number, kind, sample id, rest)`` of every ``S-/T-/H-/D-`` line of a fairseq-generate log."""
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^([DT])-(\d+)\t(.*)$", line.rstrip("\n"))
-            if m is None:
-                continue
-            kind, idx, rest = m.group(1), int(m.group(2)), m.group(3)
-            if kind == "D":
-                hyps[idx] = rest.split("\t", 1)[1] if "\t" in rest else ""
-            else:
+        for number, line in enumerate(f, start=1):
+            m = re.match(r"^([STHD])-(\d+)\t(.*)$", line.rstrip("\n"))
+            if m is not None:
+                yield number, m.group(1), int(m.group(2)), m.group(3)
+
+
+def read_generate_file(path: str) -> GenerateOutput:
+    """The references and hypotheses of a fairseq-generate log.
+
+    fairseq-generate writes the ``S-``/``T-`` lines of a sample once, then its ``--nbest``
+    hypotheses sorted by score, best first. An ``S-``/``T-`` line whose id came before is the
+    output of a second run appended to the file: a ``ValueError`` naming the id.
+    """
+    refs: Dict[int, str] = {}
+    hyps: Dict[int, List[str]] = {}
+    seen: Dict[Tuple[str, int], int] = {}
+    for number, kind, idx, rest in generate_lines(path):
+        if kind in "ST":
+            if (kind, idx) in seen:
+                raise ValueError(
+                    f"{path} line {number}: id {idx} repeats (its {kind}- line is also on line "
+                    f"{seen[kind, idx]}): the file holds the output of more than one fairseq-generate "
+                    "run; score each run's output file alone"
+                )
+            seen[kind, idx] = number
+            if kind == "T":
                 refs[idx] = rest
+        elif kind == "D":
+            hyps.setdefault(idx, []).append(rest.split("\t", 1)[1] if "\t" in rest else "")
     if not refs:
         raise ValueError(f"{path}: no T- (reference) lines; score the output of fairseq-generate")
     missing = sorted(set(refs) - set(hyps))
     if missing:
         raise ValueError(f"{path}: {len(missing)} references have no D- hypothesis (ids {missing[:10]})")
-    return {i: (hyps[i], refs[i]) for i in sorted(refs)}
+    return GenerateOutput(refs, hyps)
+
+
+def best_rows(output: GenerateOutput) -> Dict[int, Tuple[str, str]]:
+    """``{sample id: (best hypothesis, reference)}`` in id order: the first ``D-`` line of an id
+    (the one fairseq-generate itself scores)."""
+    return {i: (output.hypotheses[i][0], output.references[i]) for i in sorted(output.references)}
+
+
+def nbest_note(output: GenerateOutput) -> Optional[str]:
+    """What the report says of ``--nbest`` output (several hypotheses per id); None for one each."""
+    counts = {len(output.hypotheses[i]) for i in output.references}
+    if max(counts) == 1:
+        return None
+    per_id = f"{max(counts)}" if len(counts) == 1 else f"up to {max(counts)}"
+    return f"n-best output ({per_id} per id): scoring the best hypothesis of each (its first D- line)"
+
+
+def read_generate_rows(path: str) -> Dict[int, Tuple[str, str]]:
+    """``{sample id: (best hypothesis, reference)}`` from a fairseq-generate log."""
+    return best_rows(read_generate_file(path))
 
 
 def read_generate_output(path: str) -> Tuple[List[str], List[str]]:
@@ -71,6 +130,80 @@ def manifest_ids(path: str) -> List[str]:
     from fairseq_slt.data.manifest_utils import read_split_manifest
 
     return [str(row["id"]) for row in read_split_manifest(path)]
+
+
+UNK = re.compile(r"<<unk>>|<unk>")  # fairseq-generate writes an unknown target piece as <<unk>>
+
+
+def comparable(text: str, lowercase: bool = False) -> str:
+    """``text`` as a ``T-`` line and a manifest's ``tgt_text`` are compared: NFKC-normalised (as
+    sentencepiece normalises, e.g. "，" to ","), without any whitespace (detokenization may move
+    spaces, e.g. around punctuation) and, with ``lowercase``, lowercased."""
+    text = "".join(unicodedata.normalize("NFKC", text).split())
+    return text.lower() if lowercase else text
+
+
+def reference_matches(generated: str, corpus: str, lowercase: bool = False) -> bool:
+    """Whether a ``T-`` line is the detokenized ``corpus`` text; each ``<unk>`` in it stands for
+    any non-empty text (each piece between them is matched leftmost: exact for such gaps, and
+    without the backtracking of a regular expression)."""
+    pieces = [comparable(p, lowercase) for p in UNK.split(generated)]
+    text = comparable(corpus, lowercase)
+    if len(pieces) == 1:
+        return text == pieces[0]
+    first, *middle, last = pieces
+    if not text.startswith(first):
+        return False
+    pos = len(first)
+    for piece in middle:
+        found = text.find(piece, pos + 1)  # an unknown piece before it: at least one character
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return len(text) - len(last) > pos and text.endswith(last)
+
+
+def reference_mismatches(references: Dict[int, str], texts: Sequence[str], lowercase: bool = False) -> List[int]:
+    """The ids whose ``T-`` line is not ``texts[id]`` (ids past ``texts`` are not compared)."""
+    return [
+        i for i in sorted(references)
+        if i < len(texts) and not reference_matches(references[i], texts[i], lowercase)
+    ]
+
+
+def check_references(
+    path: str,
+    references: Dict[int, str],
+    manifest: str,
+    lowercase: bool = False,
+    allow_mismatch: bool = False,
+) -> Optional[str]:
+    """Compare the ``T-`` lines of a generate output with the ``tgt_text`` of the manifest (row i
+    is id i), to refuse the manifest of another split or corpus.
+
+    Returns None when they agree, the warning to print when some differ and ``allow_mismatch``
+    is set; raises ``ValueError`` naming how many differ and the first otherwise.
+    """
+    from fairseq_slt.data.manifest_utils import read_split_manifest
+
+    rows = read_split_manifest(manifest)
+    texts = [row["tgt_text"].strip() for row in rows]
+    differ = reference_mismatches(references, texts, lowercase)
+    if not differ:
+        return None
+    i = differ[0]
+    compared = sum(1 for j in references if j < len(texts))
+    what = (
+        f"{len(differ)} of {compared} references (T- lines) of {path} differ from the tgt_text of "
+        f"{manifest}, first T-{i} {references[i]!r} vs line {rows[i]['_row']} (id {rows[i]['id']}) "
+        f"{texts[i]!r}"
+    )
+    if not allow_mismatch:
+        raise ValueError(
+            f"{what}; pass the manifest of the decoded split, or --allow-reference-mismatch to "
+            "score all the same"
+        )
+    return f"WARNING: {what}; scoring all the same"
 
 
 def missing_rows(found: Iterable[int], n_rows: int, where: str = "the split") -> List[int]:
@@ -243,6 +376,10 @@ def cli_main(argv=None) -> None:
         help="with --manifest/--expected-rows: score the rows that are there, with a warning",
     )
     p.add_argument(
+        "--allow-reference-mismatch", action="store_true",
+        help="with --manifest: score even when T- lines differ from the manifest's tgt_text, with a warning",
+    )
+    p.add_argument(
         "--references", choices=("manifest", "generate"),
         help="with --manifest, the references scored: 'manifest' (default there): its raw tgt_text, "
         "the paper's references; 'generate': fairseq-generate's T- lines (detokenized target pieces, "
@@ -258,14 +395,23 @@ def cli_main(argv=None) -> None:
         p.error("--allow-missing needs --manifest or --expected-rows (the split's size)")
     if args.expected_rows is not None and args.expected_rows < 1:
         p.error(f"--expected-rows {args.expected_rows}: a split has at least one row")
+    if args.allow_reference_mismatch and args.manifest is None:
+        p.error("--allow-reference-mismatch needs --manifest (the split's manifest)")
     if args.references == "manifest" and args.manifest is None:
         p.error("--references manifest needs --manifest (the split's manifest)")
     references = args.references or ("manifest" if args.manifest else "generate")
+    warnings = []
     try:
-        rows = read_generate_rows(args.generate_output)
-        warning = check_complete(
+        output = read_generate_file(args.generate_output)
+        rows = best_rows(output)
+        if args.manifest is not None:
+            warnings.append(check_references(
+                args.generate_output, output.references, args.manifest, args.lowercase,
+                args.allow_reference_mismatch,
+            ))
+        warnings.append(check_complete(
             args.generate_output, rows, args.manifest, args.expected_rows, args.allow_missing
-        )
+        ))
         if references == "manifest":
             raw = manifest_texts(args.manifest)
             rows = {i: (h, raw[i]) for i, (h, _) in rows.items()}  # ids < len(raw): checked above
@@ -274,9 +420,9 @@ def cli_main(argv=None) -> None:
     except (OSError, ValueError) as e:
         sys.exit(f"fairseq-slt-score: error: {e}")
     absent = gaps(rows) if args.manifest is None and args.expected_rows is None else []
-    if warning is not None:
+    for warning in filter(None, warnings):
         sys.stdout.write(warning + "\n")
-    elif absent:
+    if absent:
         sys.stderr.write(
             f"fairseq-slt-score: note: {args.generate_output} has no hypothesis for ids "
             f"{describe_rows(absent)}; pass --manifest DATA/<split>.tsv to check that the whole "
@@ -299,6 +445,9 @@ def cli_main(argv=None) -> None:
                 f"{args.glosses} (ids {describe_rows(differ)}); their glosses are scored all the same\n"
             )
         sys.stdout.write(format_slot_accuracy(slot_accuracy(hyps, gloss_refs)) + "\n")
+    note = nbest_note(output)
+    if note is not None:
+        sys.stdout.write(f"hypotheses: {note}\n")
     sys.stdout.write(
         f"references: the raw tgt_text of {args.manifest}\n" if references == "manifest"
         else "references: fairseq-generate's T- lines (detokenized target pieces)\n"
