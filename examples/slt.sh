@@ -6,7 +6,8 @@
 #   1  stage 1: slt_lightt        (paper: SGD momentum 0.9, lr 1e-2, cosine, batch 8, 75 epochs, smoothing 0.2, ImageNet ResNet-18)
 #   2  evaluate stage 1 on dev and test (beam 5; BLEU-1..4, ROUGE-L)
 #   3  cache the frozen visual encoder's features for stage 2 (optional speed-up; CACHE=1)
-#   4  stage 2: slt_mbart         (paper: Adam, lr 1e-3 LLM-adapter / 1e-5 mBART, cosine, batch 16, smoothing 0.2)
+#   4  stage 2: slt_mbart         (paper: Adam, lr 1e-3 LLM-adapter / 1e-5 mBART, cosine, batch 16, smoothing 0.2),
+#      or with LLM_DIR slt_hf over that Hugging Face model folder (LLM_MODE full: the same learning rates)
 #   5  evaluate stage 2 on dev and test
 # STAGE1_BATCH / STAGE2_BATCH are GLOBAL batches: split into --batch-size per GPU x NGPUS x
 # --update-freq (lib.sh's split_batch). Training stops after the stage's epochs (--max-epoch) and
@@ -32,6 +33,9 @@ TGT_LEN_UNIT=${TGT_LEN_UNIT:-word} # target length for the decoding cap: in word
 stage=${stage:-0}
 stop_stage=${stop_stage:-5}
 MBART_DIR=${MBART_DIR:-}          # mbart.cc25 (model.pt, dict.txt, sentence.bpe.model); needed from stage 4
+LLM_DIR=${LLM_DIR:-}              # a Hugging Face model folder: stage 2 is slt_hf over it (not slt_mbart)
+LLM_MODE=${LLM_MODE:-full}        # with LLM_DIR: full (the paper's fine-tuning), lora or frozen
+LLM_PROMPT=${LLM_PROMPT:-}        # with LLM_DIR: --llm-prompt (one argument, spaces kept)
 CACHE=${CACHE:-1}
 CACHE_VIEWS=${CACHE_VIEWS:-4}     # augmented views per training video in the cache (the paper trains stage 2
                                   # with augmentation and random temporal sampling; 0: one evaluation view)
@@ -52,6 +56,7 @@ DRY_RUN=${DRY_RUN:-0}
 
 recipe=${DATASET}
 case "${DRY_RUN}" in 0 | 1) ;; *) die "DRY_RUN='${DRY_RUN}': use 1 to print the commands without running them, or 0" ;; esac
+case "${LLM_MODE}" in full | lora | frozen) ;; *) die "LLM_MODE='${LLM_MODE}': use full, lora or frozen" ;; esac
 case "${CACHE}" in 0 | 1) ;; *) die "CACHE='${CACHE}': use 1 to train stage 2 on cached features, or 0 for live frames" ;; esac
 case "${TGT_LEN_UNIT}" in word | char) ;; *) die "TGT_LEN_UNIT='${TGT_LEN_UNIT}': use word, or char for unsegmented text" ;; esac
 require_int stage "${stage}" 0
@@ -76,8 +81,19 @@ STAGE2_DIR=${OUT_DIR}/stage2
 # stages read config_stage2.yaml; without it stage 1 uses the prep's own sentencepiece model
 if [ -n "${MBART_DIR}" ]; then STAGE1_CONFIG=config_stage2.yaml; else STAGE1_CONFIG=config.yaml; fi
 stage1_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "${STAGE1_CONFIG}")
-stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_stage2_run.yaml
-             --langs "${LANGS}" --tgt-lang "${TGT_LANG}")
+stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_stage2_run.yaml)
+if [ -n "${LLM_DIR}" ]; then
+  # slt_hf: targets are the LLM tokenizer's ids, config_stage2_run.yaml derives from config.yaml
+  STAGE2_SRC=config.yaml
+  stage2_model=(--arch slt_hf --llm-dir "${LLM_DIR}" --llm-mode "${LLM_MODE}"
+                ${LLM_PROMPT:+--llm-prompt "${LLM_PROMPT}"})
+  if [ "${LLM_MODE}" = full ]; then stage2_scales=(--group-lr-scales llm:0.01); else stage2_scales=(); fi
+else
+  STAGE2_SRC=config_stage2.yaml
+  stage2_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}")
+  stage2_model=(--arch slt_mbart --mbart-dir "${DATA}/mbart.trimmed")
+  stage2_scales=(--group-lr-scales llm:0.01)
+fi
 if [ -n "${MBART_DIR}" ]; then stage1_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}"); fi
 
 # refuse_schedule_args N ARGS...: the batch, epochs and GPU count of training stage N (1 or 2)
@@ -116,11 +132,15 @@ fi
 if stage_enabled 1 || stage_enabled 2; then
   needs "1/2" "${STAGE1_CONFIG}" 0 "run stage 0 (stage=0)${MBART_DIR:+ with MBART_DIR set}"
 fi
-if stage_enabled 3 && [ ! -f "${DATA}/config_stage2.yaml" ] && ! { stage_enabled 0 && [ -n "${MBART_DIR}" ]; }; then
-  die "no ${DATA}/config_stage2.yaml for stage 3: set MBART_DIR and re-run stage 0, or stop_stage=2 to run stage 1 alone"
+if [ -n "${LLM_DIR}" ] && { stage_enabled 3 || stage_enabled 4; }; then
+  [ -f "${LLM_DIR}/config.json" ] || [ "${DRY_RUN}" = 1 ] \
+    || die "LLM_DIR=${LLM_DIR} is not a Hugging Face model folder (no config.json)"
+fi
+if stage_enabled 3 && [ -z "${LLM_DIR}" ] && [ ! -f "${DATA}/config_stage2.yaml" ] && ! { stage_enabled 0 && [ -n "${MBART_DIR}" ]; }; then
+  die "no ${DATA}/config_stage2.yaml for stage 3: set MBART_DIR (or LLM_DIR) and re-run stage 0, or stop_stage=2 to run stage 1 alone"
 fi
 if stage_enabled 4; then
-  [ -n "${MBART_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model) for stage 2 (stages 3-5), or stop_stage=2 to run stage 1 alone"
+  [ -n "${MBART_DIR}" ] || [ -n "${LLM_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model), or LLM_DIR to a Hugging Face model folder, for stage 2 (stages 3-5), or stop_stage=2 to run stage 1 alone"
   stage2_split=$(split_batch "${STAGE2_BATCH}" "${NGPUS}" "${MAX_GPU_BATCH}" STAGE2_BATCH)
   read -r stage2_gpu_batch stage2_update_freq <<< "${stage2_split}"
   refuse_schedule_args 2 ${stage2_extra[@]+"${stage2_extra[@]}"} "$@"
@@ -209,23 +229,23 @@ if stage_enabled 3; then
   cache_args=()
   if [ "${CACHE}" = 1 ]; then
     log "stage 3: cache the frozen visual encoder's features"
-    run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml config_stage2.yaml \
+    run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml "${STAGE2_SRC}" \
       --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2 \
       --train-views "${CACHE_VIEWS}" --num-workers "${NUM_WORKERS}"
     cache_args=(--feature-cache features_stage2)
   fi
-  run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_stage2_run.yaml \
-    ${cache_args[@]+"${cache_args[@]}"}
+  run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src "${STAGE2_SRC}" --out config_stage2_run.yaml \
+    ${LLM_DIR:+--llm-dir "${LLM_DIR}"} ${cache_args[@]+"${cache_args[@]}"}
 fi
 
 if stage_enabled 4; then
-  stage2_arch=$(arg_value "--arch|-a" slt_mbart ${stage2_extra[@]+"${stage2_extra[@]}"} "$@")
+  stage2_arch=$(arg_value "--arch|-a" "${stage2_model[1]}" ${stage2_extra[@]+"${stage2_extra[@]}"} "$@")
   log "stage 4: ${stage2_arch} -> ${STAGE2_DIR}"
   train_schedule "stage 4" "${STAGE2_EPOCHS}" "${stage2_gpu_batch}" "${stage2_update_freq}"
-  run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
-    --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --mbart-dir "${DATA}/mbart.trimmed" \
+  run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" "${stage2_model[@]}" \
+    --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
-    --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.01 --lr-scheduler cosine \
+    --optimizer adam_grouped --lr 1e-3 ${stage2_scales[@]+"${stage2_scales[@]}"} --lr-scheduler cosine \
     --max-epoch "${STAGE2_EPOCHS}" --lr-period-updates "${lr_period}" \
     --batch-size "${stage2_gpu_batch}" --update-freq "${stage2_update_freq}" \
     --required-batch-size-multiple 1 --distributed-world-size "${NGPUS}" \

@@ -17,7 +17,7 @@ EXAMPLES = os.path.join(os.path.dirname(PLUGIN_DIR), "examples")
 LIB_SH = os.path.join(EXAMPLES, "lib.sh")
 ROOT_VARS = {"phoenix14t": "PHOENIX14T_ROOT", "csl_daily": "CSL_DAILY_ROOT", "how2sign": "HOW2SIGN_ROOT"}
 # the recipe's variables: a developer's shell must not leak them into the tests
-RECIPE_VARS = ["stage", "stop_stage", "MBART_DIR", "CACHE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
+RECIPE_VARS = ["stage", "stop_stage", "MBART_DIR", "LLM_DIR", "LLM_MODE", "LLM_PROMPT", "CACHE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
                "STAGE2_EPOCHS", "STAGE2_BATCH", "MAX_GPU_BATCH", "NUM_WORKERS", "RESNET", "STAGE1_ARGS",
                "STAGE2_ARGS", "LANGS", "DRY_RUN", "BIN_DIR", "OUT_DIR", "TGT_LEN_UNIT", *ROOT_VARS.values()]
 TOOLS = ["fairseq-train", "fairseq-generate", "fairseq-slt-score", "fairseq-slt-cache-features",
@@ -407,6 +407,28 @@ def test_dry_run_without_mbart_dir(tmp_path):
     proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False)  # stages 3-5 need it: refused up front
     assert proc.returncode == 1 and proc.stdout == "" and "set MBART_DIR" in proc.stderr
     assert "stop_stage=2" in proc.stderr
+
+
+def test_dry_run_stage2_over_a_hugging_face_folder(tmp_path):
+    llm = str(tmp_path / "flan-t5-base")
+    prompt = "Translate the German sign language video into German:"
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="3", LLM_DIR=llm, LLM_MODE="lora",
+                         LLM_PROMPT=prompt)
+    assert proc.returncode == 0, proc.stderr
+    assert [tool(c) for c in cmds[:3]] == ["fairseq-slt-cache-features", "fairseq-slt-data-config", "fairseq-train"]
+    cache, config, train2 = cmds[:3]
+    assert opt(cache, "--config-yaml") == "config.yaml"
+    assert opt(config, "--src") == "config.yaml" and opt(config, "--llm-dir") == llm
+    for name, value in [("--arch", "slt_hf"), ("--llm-dir", llm), ("--llm-mode", "lora"), ("--llm-prompt", prompt),
+                        ("--config-yaml", "config_stage2_run.yaml"), ("--optimizer", "adam_grouped")]:
+        assert opt(train2, name) == value, name
+    assert "--langs" not in train2 and "--group-lr-scales" not in train2 and "--mbart-dir" not in train2
+    # full fine-tuning keeps the paper's learning rates (LLM at 0.01 x the adapter's)
+    _, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="3", stop_stage="4", LLM_DIR=llm)
+    assert opt(cmds[2], "--llm-mode") == "full" and opt(cmds[2], "--group-lr-scales") == "llm:0.01"
+    assert "--llm-prompt" not in cmds[2]
+    proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="4", LLM_DIR=llm, LLM_MODE="half")
+    assert proc.returncode == 1 and "LLM_MODE='half': use full, lora or frozen" in proc.stderr
 
 
 def test_dry_run_checks_tgt_lang_against_langs_first(tmp_path):
