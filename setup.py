@@ -55,6 +55,7 @@ setup(
             "fairseq-slt-convert-mbart=fairseq_slt.cli.convert_mbart:cli_main",
             "fairseq-slt-audit=fairseq_slt.cli.audit:cli_main",
             "fairseq-slt-plot=fairseq_slt.cli.plot:cli_main",
+            "fairseq-slt-frame-store=fairseq_slt.cli.frame_store:cli_main",
         ],
     },
 )

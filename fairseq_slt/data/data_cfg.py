@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Union
 import yaml
 
 # The keys SignDataConfig reads, by section ("" is the top level), and their defaults.
-PATH_KEYS = ("video_root", "vocab_filename", "feature_cache")
+PATH_KEYS = ("video_root", "vocab_filename", "feature_cache", "frame_store")
 SECTIONS = ("bpe_tokenizer", "video", "augment")
 # fairseq's sentencepiece BPE (fairseq/data/encoders/sentencepiece_bpe.py::SentencepieceConfig) and
 # a Hugging Face model folder's tokenizer (fairseq_slt/hf/bpe.py)
@@ -312,6 +312,7 @@ def check_data_config(config: Dict[str, Any], path: str, lines: Optional[Dict[st
     check_path(config, "video_root", fail, optional=False)
     check_path(config, "vocab_filename", fail, optional=False)
     check_path(config, "feature_cache", fail, optional=True)
+    check_path(config, "frame_store", fail, optional=True)
     sections = {name: check_section(config, name, fail) for name in SECTIONS}
     check_bpe(sections["bpe_tokenizer"], fail)
     check_video(sections["video"], fail)
@@ -430,3 +431,10 @@ class SignDataConfig:
         when set, stage 2 trains and decodes on them instead of decoding videos. Relative to the
         data root or absolute (default: none)."""
         return self._path(self.config.get("feature_cache"))
+
+    @property
+    def frame_store(self) -> Optional[str]:
+        """``frame_store``: folder of prepared frames (``fairseq-slt-frame-store``): every frame of every
+        sentence at ``video.resize``, read instead of decoding the videos. Relative to the data root
+        or absolute (default: none)."""
+        return self._path(self.config.get("frame_store"))

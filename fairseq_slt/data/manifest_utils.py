@@ -192,7 +192,7 @@ def write_yaml(path: str, config: Dict[str, Any]) -> None:
 
 def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[str] = None,
                        feature_cache: Optional[str] = None, drop_feature_cache: bool = False,
-                       llm_dir: Optional[str] = None) -> str:
+                       llm_dir: Optional[str] = None, frame_store: Optional[str] = None) -> str:
     """Write the data config ``<data_root>/<out>``, derived from ``<data_root>/<src>``.
 
     Args:
@@ -207,6 +207,7 @@ def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[s
         feature_cache: set ``feature_cache`` (a folder of ``fairseq-slt-cache-features``,
             written as given: relative to the data root, or absolute).
         drop_feature_cache: remove ``feature_cache`` (a model that reads the videos).
+        frame_store: set ``frame_store`` (a folder of ``fairseq-slt-frame-store``, as given).
         llm_dir: a Hugging Face model folder (``--arch slt_hf``): ``bpe_tokenizer`` becomes
             ``{bpe: hf_tokenizer, hf_tokenizer_dir: ...}`` (relative to the data root when inside
             it) and ``vocab_filename`` is removed (the tokenizer is the target dictionary).
@@ -231,6 +232,8 @@ def derive_config_yaml(data_root: str, src: str, out: str, mbart_dir: Optional[s
         config["feature_cache"] = feature_cache
     elif drop_feature_cache:
         config.pop("feature_cache", None)
+    if frame_store is not None:
+        config["frame_store"] = frame_store
     write_yaml(out_path, config)
     logger.info(f"{src_path} -> {out_path} (vocabulary {config.get('vocab_filename')}, "
                 f"feature cache {config.get('feature_cache')})")

@@ -17,6 +17,7 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
+from .frame_store import FrameStore
 from .manifest_utils import ManifestError, read_split_manifest
 from .transforms import build_video_transform, describe_resize
 from .frame_buffers import empty_frames
@@ -105,6 +106,11 @@ class SignVideoDataset(FairseqDataset):
                     f"{split}: the cached training views were drawn with seed {record.get('seed')}, this run "
                     f"has --seed {seed}: they are what live training draws with seed {record.get('seed')}"
                 )
+        self.frame_store = None
+        if cfg.frame_store and self.feature_cache is None:
+            self.frame_store = FrameStore(cfg.frame_store, cfg.video_root, cfg.resize)
+            logger.info(f"{split}: frames from the frame store {cfg.frame_store} ({len(self.frame_store)} "
+                        f"sentences, resized to {self.frame_store.meta['resize']} when written)")
         aug = cfg.augment if is_train else {}
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)
         n_capped = sum(
@@ -148,9 +154,12 @@ class SignVideoDataset(FairseqDataset):
             self.n_frames[index], self.cfg.keep_ratio, self.cfg.max_frames, self.is_train, rng
         )
         try:
-            frames = read_frames(
-                self.sources[index], idx, self.n_frames[index], min_size=self.transform.min_size
-            )
+            if self.frame_store is not None:
+                frames = self.frame_store.read(self.sources[index], idx, self.n_frames[index])
+            else:
+                frames = read_frames(
+                    self.sources[index], idx, self.n_frames[index], min_size=self.transform.min_size
+                )
         except VideoReadError as e:
             if self.skip_bad_videos:  # the user chose to go on: log it, count it in the batch
                 logger.warning(f"skipping {self.describe(index)}: {e}")
