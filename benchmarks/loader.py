@@ -25,6 +25,9 @@ the frames, ImageNet normalisation), in train (random crop + augmentation) and e
 * ``SignVideoDataset``: ours, built by ``SignVideoDatasetCreator.from_tsv`` and read through a
   ``torch.utils.data.DataLoader`` with its collater (frames decoded no larger than the resize
   needs: JPEG DCT scaling, PyAV scaled conversion).
+* ``SignVideoDataset, frame store``: the same dataset reading a frame store
+  (``fairseq-slt-frame-store``: every frame of the sentence decoded once at the resize, JPEG
+  quality 95, written before the timing; its writing time and size are reported below the table).
 * ``SignVideoDataset, full-size decode (before)``: the same with ``min_size`` off, i.e. the
   loader before reduced decoding (PIL full decode, decord at full size).
 * ``raw decode``: decoding only the frames the model gets (eval sampling), no transform, through
@@ -257,14 +260,14 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     return delivered
 
 
-def dataset(root: str, train: bool, reduced: bool = True):
+def dataset(root: str, train: bool, reduced: bool = True, config: str = "config.yaml"):
     """Our dataset; ``reduced=False`` is the loader as it was before reduced decoding: frames
     decoded at full size (``min_size`` None: PIL full decode, decord full size)."""
     from fairseq.data import Dictionary
 
     from fairseq_slt.data import SignDataConfig, SignVideoDatasetCreator
 
-    cfg = SignDataConfig(os.path.join(root, "config.yaml"))
+    cfg = SignDataConfig(os.path.join(root, config))
     tgt_dict = Dictionary.load(os.path.join(root, "dict.txt"))
     ds = SignVideoDatasetCreator.from_tsv(root, cfg, "train", tgt_dict, None, is_train=train)
     if not reduced:
@@ -283,6 +286,27 @@ def ours_pass(ds) -> int:
         delivered += int(batch["net_input"]["src_lengths"].sum())
         assert batch["net_input"]["src_tokens"].shape[-1] == CROP
     return delivered
+
+
+def write_store(root: str, rows: List[Dict]) -> Dict:
+    """A frame store of the corpus (``fairseq-slt-frame-store``'s writer, one process) and a
+    ``config_store.yaml`` that reads it; returns its report (time, size)."""
+    from fairseq_slt.data import SignDataConfig
+    from fairseq_slt.data.frame_store import Sentence, sentence_key, write_frame_store
+    from fairseq_slt.data.manifest_utils import derive_config_yaml
+    from fairseq_slt.data.transforms import resize_size
+    from fairseq_slt.data.video_io import VideoSource
+
+    cfg = SignDataConfig(os.path.join(root, "config.yaml"))
+    sentences = []
+    for row in rows:
+        start = float(row["start"]) if row.get("start") else None
+        end = float(row["end"]) if row.get("end") else None
+        source = VideoSource(os.path.join(root, row["video"]), start, end)
+        sentences.append(Sentence(sentence_key(source, cfg.video_root), source, int(row["n_frames"])))
+    report = write_frame_store(sentences, os.path.join(root, "store"), cfg.resize, resize_size(cfg.resize, cfg.crop))
+    derive_config_yaml(root, "config.yaml", "config_store.yaml", frame_store="store")
+    return report
 
 
 def raw_pass(root: str, rows: List[Dict], backend: str, scaled: bool = False) -> int:
@@ -326,11 +350,14 @@ def _one_thread():
 
 
 BASELINE, BEFORE, OURS = "baseline (GFSLT-VLP style)", "SignVideoDataset, full-size decode (before)", "SignVideoDataset"
+STORE = "SignVideoDataset, frame store"
 RAW = "raw decode, full size"
 
 
-def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: bool = True) -> List[Dict]:
-    """Generate the corpus, time every loader; one dict per table row."""
+def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: bool = True,
+        stores: Dict = None) -> List[Dict]:
+    """Generate the corpus, time every loader; one dict per table row. ``stores`` (a dict) gets
+    each geometry's frame-store report (writing time, bytes)."""
     import logging
 
     from fairseq_slt.data import SignVideoDatasetCreator
@@ -347,6 +374,13 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
             print(f"corpus ({time.perf_counter() - t0:.0f} s to write): " + "; ".join(f"{k}: {v}" for k, v in info.items()), file=sys.stderr)
         root = {k: os.path.join(tmp, k) for k in ("png", "jpg", "mp4")}
         rows = {k: SignVideoDatasetCreator.read_manifest(os.path.join(root[k], "train.tsv")) for k in root}
+        for kind in root:
+            report = write_store(root[kind], rows[kind])
+            if stores is not None:
+                stores[kind] = report
+            if verbose:
+                print(f"{kind}: frame store of {report['frames']} frames in {report['seconds']:.1f} s, "
+                      f"{report['gb_per_1000_frames'] * 1000:.1f} MB per 1,000 frames", file=sys.stderr)
         cases = {}  # (loader, input, mode) -> callable returning frames delivered
         for kind in ("png", "jpg", "mp4"):
             for mode in ("eval", "train"):
@@ -357,6 +391,8 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
                     cases[(BEFORE, kind, mode)] = lambda ds=ds: ours_pass(ds)
                 ds = dataset(root[kind], train)
                 cases[(OURS, kind, mode)] = lambda ds=ds: ours_pass(ds)
+                ds = dataset(root[kind], train, config="config_store.yaml")
+                cases[(STORE, kind, mode)] = lambda ds=ds: ours_pass(ds)
         for kind in ("png", "jpg"):
             cases[(RAW + " (PIL)", kind, "eval")] = lambda kind=kind: raw_pass(root[kind], rows[kind], "auto")
         video = {"decord": "decord", "PyAV": "pyav"}
@@ -386,11 +422,13 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
     out = []
     for (loader, kind, mode), r in rate.items():
         base, before = rate.get((BASELINE, kind, mode)), rate.get((BEFORE, kind, mode))
+        ours = rate.get((OURS, kind, mode))
         out.append({
             "loader": loader, "input": kind, "mode": mode, "frames": frames[(loader, kind, mode)],
             "seconds": seconds[(loader, kind, mode)], "frames_per_s": r,
             "x_baseline": r / base if base else None,
             "x_before": r / before if before else None,
+            "x_ours": r / ours if ours else None,
             "x_raw_decode": r / raw[kind],
         })
     return out
@@ -398,14 +436,14 @@ def run(quick: bool = False, n_videos: int = None, passes: int = None, verbose: 
 
 def markdown(rows: List[Dict]) -> str:
     lines = [
-        "| loader | input | mode | frames/s | x baseline | x full-size decode (before) | x raw full-size decode |",
-        "|---|---|---|---|---|---|---|",
+        "| loader | input | mode | frames/s | x baseline | x full-size decode (before) | x SignVideoDataset | x raw full-size decode |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in sorted(rows, key=lambda r: (["png", "jpg", "mp4"].index(r["input"]), r["mode"])):
         lines.append(
             f"| {r['loader']} | {r['input']} | {r['mode']} | {r['frames_per_s']:.0f} | {fmt(r['x_baseline'])} | "
-            f"{fmt(r['x_before'])} | {r['x_raw_decode']:.2f} |"
+            f"{fmt(r['x_before'])} | {fmt(r['x_ours'])} | {r['x_raw_decode']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -497,8 +535,14 @@ def main():
     if args.profile:
         print(profile(args.videos or 4))
         return
-    rows = run(quick=args.quick, n_videos=args.videos, passes=args.passes)
+    stores = {}
+    rows = run(quick=args.quick, n_videos=args.videos, passes=args.passes, stores=stores)
     print(markdown(rows))
+    print("\n| input | frame store: frames | MB per 1,000 frames | writing s per 1,000 frames (one process) | min per hour of 25 fps video |")
+    print("|---|---|---|---|---|")
+    for kind, r in stores.items():
+        per_k = r["seconds"] / max(r["frames"], 1) * 1000
+        print(f"| {kind} | {r['frames']} | {r['gb_per_1000_frames'] * 1000:.1f} | {per_k:.1f} | {per_k * 90 / 60:.1f} |")
     print(
         "\nframes/s: frames in the model input per second (one process, one torch thread and one "
         "decoding thread, median of interleaved passes); x raw full-size decode: against the "

@@ -31,6 +31,8 @@ def get_parser() -> argparse.ArgumentParser:
                    "and tokenizer the config uses; relative to the working directory, or absolute")
     p.add_argument("--llm-dir", help="Hugging Face model folder whose tokenizer the targets use (--arch "
                    "slt_hf); relative to the working directory, or absolute; not with --mbart-dir")
+    p.add_argument("--frame-store", help="set frame_store: a folder of fairseq-slt-frame-store, relative to the "
+                   "data root, or absolute")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--feature-cache", help="set feature_cache: a folder of cached features, relative "
                        "to the data root (as fairseq-slt-cache-features --out), or absolute")
@@ -43,7 +45,7 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     derive_config_yaml(args.data, args.src, args.out, mbart_dir=args.mbart_dir,
                        feature_cache=args.feature_cache, drop_feature_cache=args.no_feature_cache,
-                       llm_dir=args.llm_dir)
+                       llm_dir=args.llm_dir, frame_store=args.frame_store)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .video_io import VideoReadError, VideoSource
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -97,13 +100,15 @@ def load_index(store_dir: str) -> Dict[str, Tuple[str, np.ndarray]]:
     return index
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """``H x W x 3`` uint8 of one stored frame."""
-    from PIL import Image
+def decode_jpegs(blobs: List[bytes]) -> "torch.Tensor":
+    """``T x H x W x 3`` uint8 (a channels-last view of ``T x 3 x H x W``, the layout the transform
+    works in) of stored frames, decoded by torchvision's libjpeg-turbo straight into tensors."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
 
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
-        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+    frames = decode_jpeg(data, mode=ImageReadMode.RGB)  # T x [3 x H x W]
+    return torch.stack(frames).permute(0, 2, 3, 1)  # T x H x W x 3
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
@@ -141,8 +146,6 @@ class FrameStore:
 
     def read(self, source: VideoSource, indices: Sequence[int], expected_n_frames: int) -> "torch.Tensor":
         """The frames ``indices`` of the sentence as ``T x H x W x 3`` uint8 (already resized)."""
-        import torch
-
         key = sentence_key(source, self.video_root)
         entry = self.index.get(key)
         if entry is None:
@@ -153,8 +156,7 @@ class FrameStore:
             raise VideoReadError(f"the frame store {self.dir} holds {len(spans)} frames of {key}, the manifest "
                                  f"says n_frames={expected_n_frames}: write the store again for this manifest")
         fd = self._fd(shard)
-        frames = [decode_jpeg(os.pread(fd, int(spans[i, 1]), int(spans[i, 0]))) for i in indices]
-        return torch.from_numpy(np.stack(frames))  # T x H x W x 3
+        return decode_jpegs([os.pread(fd, int(spans[i, 1]), int(spans[i, 0])) for i in indices])
 
 
 # --- writing -----------------------------------------------------------------------------------

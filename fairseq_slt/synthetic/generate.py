@@ -65,8 +65,36 @@ def write_frame_folder(folder: str, video: np.ndarray) -> None:
         Image.fromarray(frame).save(os.path.join(folder, f"images{i + 1:04d}.png"), compress_level=1)
 
 
+def fit_frame(video: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A rendered ``T x S x S x 3`` video scaled to ``height`` (bilinear) and centred in a
+    ``width x height`` frame, the sides filled with the render's edge pixels (``--video-size``: a
+    camera's frame around the signer; resize S + crop S gives the model the render back)."""
+    import torch
+    import torch.nn.functional as F
+
+    if width < height:
+        raise ValueError(f"--video-size {width}x{height}: give a landscape size (width >= height)")
+    x = torch.from_numpy(video).permute(0, 3, 1, 2).float()  # T x 3 x S x S
+    x = F.interpolate(x, size=(height, height), mode="bilinear", align_corners=False)
+    x = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()  # T x H x H x 3
+    left = (width - height) // 2
+    return np.pad(x, ((0, 0), (0, 0), (left, width - height - left), (0, 0)), mode="edge")
+
+
+def parse_video_size(value: str):
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give WIDTHxHEIGHT, e.g. 1280x720")
+    if width % 2 or height % 2 or height < 2:
+        raise argparse.ArgumentTypeError(f"{value!r}: give even sides (H.264's 4:2:0)")
+    return width, height
+
+
 def write_video(args, split: str, sid: str, video: np.ndarray) -> str:
     """Write a rendered video in ``--formats``; returns the manifest's path for it."""
+    if getattr(args, "video_size", None):
+        video = fit_frame(video, *args.video_size)
     mp4 = os.path.join("videos", split, f"{sid}.mp4")
     frames = os.path.join("frames", split, sid)
     if "mp4" in args.formats:
@@ -203,6 +231,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=60, help="test videos")
     p.add_argument("--signers", type=int, default=6, help="number of signers (appearance, speed)")
     p.add_argument("--size", type=int, default=64, help="frame side in pixels (even; 32 to 112 and more)")
+    p.add_argument("--video-size", type=parse_video_size, default=None, metavar="WxH",
+                   help="write the videos at this frame size, e.g. 1280x720 (How2Sign's): the --size render "
+                   "scaled to the height and centred; config.yaml's resize and crop stay --size")
     p.add_argument("--formats", default="mp4,frames", help="what to write: mp4, frames or both")
     p.add_argument("--source", choices=["mp4", "frames"], default="mp4", help="what the manifests point at")
     p.add_argument(
