@@ -1,4 +1,4 @@
-"""The two import-time patches of fairseq that the plugin makes (see docs/fairseq.md).
+"""The import-time patches of fairseq's checkpoint handling that the plugin makes (see docs/fairseq.md).
 
 1. Let torch >= 2.6's ``weights_only`` loader read fairseq checkpoints, and nothing more.
 
@@ -15,6 +15,10 @@ do not rely on this: they pass ``weights_only=True`` and the same list in a ``sa
 plain ``shutil.copyfile``: a job killed during that copy leaves a half-written
 ``checkpoint_last.pt`` and the restart fails. Local copies are made atomic the same way; the log
 says so once, at the first copy.
+
+3. A save that fails (a full disk, a directory where the checkpoint should go) leaves no
+``<checkpoint>.tmp`` behind: fairseq's ``torch_persistent_save`` and the atomic copy remove their
+temporary file before the error goes on.
 """
 
 import argparse
@@ -45,13 +49,27 @@ def allow_fairseq_checkpoint_globals() -> None:
     add(fairseq_checkpoint_globals())
 
 
+def remove_quietly(path: str) -> None:
+    """Remove the file ``path`` if it is there (a temporary file of a failed write)."""
+    try:
+        if os.path.isfile(path):
+            os.remove(path)
+    except OSError:
+        logger.warning(f"could not remove {path} after a failed write")
+
+
 def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
-    """Copy to ``<dst>.tmp`` in the destination folder, then rename over ``dst``."""
+    """Copy to ``<dst>.tmp`` in the destination folder, then rename over ``dst``; a copy that
+    fails leaves ``dst`` as it was and no ``.tmp``."""
     if os.path.exists(dst_path) and not overwrite:
         return False
     tmp = dst_path + ".tmp"
-    shutil.copyfile(src_path, tmp)
-    os.replace(tmp, dst_path)
+    try:
+        shutil.copyfile(src_path, tmp)
+        os.replace(tmp, dst_path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
     return True
 
 
@@ -77,3 +95,24 @@ def make_checkpoint_copies_atomic() -> None:
 
     copy._fairseq_slt_atomic = True
     PathManager.copy = staticmethod(copy)
+
+
+def make_failed_saves_clean_up() -> None:
+    """Wrap fairseq's ``checkpoint_utils.torch_persistent_save`` (what ``Trainer.save_checkpoint``
+    calls): when it fails, its ``<filename>.tmp`` is removed before the error goes on."""
+    from fairseq import checkpoint_utils
+
+    original = checkpoint_utils.torch_persistent_save
+    if getattr(original, "_fairseq_slt_clean", False):
+        return
+
+    def torch_persistent_save(obj, filename, async_write: bool = False):
+        try:
+            return original(obj, filename, async_write)
+        except BaseException:
+            if isinstance(filename, str) and "://" not in filename:
+                remove_quietly(filename + ".tmp")
+            raise
+
+    torch_persistent_save._fairseq_slt_clean = True
+    checkpoint_utils.torch_persistent_save = torch_persistent_save

@@ -30,6 +30,7 @@ from .checkpoints import (
     registered_model_of_arch,
 )
 from .data.sampling import sample_indices
+from .data.source_checks import video_stream_problem
 from .data.transforms import build_video_transform
 from .data.video_io import (
     VideoReadError,
@@ -117,7 +118,8 @@ def frame_range(video: VideoInput, fps: float) -> tuple:
     try:
         video_fps, n_total = probe_video(video.path)
     except Exception as e:
-        raise VideoReadError(f"cannot open {video.path} as a video: {e}") from e
+        why = video_stream_problem(video.path) or e
+        raise VideoReadError(f"cannot open {video.path} as a video: {why}") from e
     if video.start is None:
         return VideoSource(video.path), 0, n_total, n_total
     frames = checked_time_range(video.path, video.start, video.end, video_fps, n_total)

@@ -56,3 +56,15 @@ def test_fairseq_train_stage2_with_mbart_dict_in_another_order(tiny_corpus, mbar
     err = run_failing(stage2_train_cmd(data, trimmed, tmp_path / "ckpt", "--train-visual-encoder",
                                        "--temporal-module", "K3", "--temporal-dim", "8"), tmp_path)
     assert str(trimmed / "dict.txt") in err and "model.pt" in err, err[-2000:]
+
+
+def test_fairseq_train_whose_checkpoint_save_fails_leaves_no_tmp_file(tiny_corpus, tmp_path):
+    save_dir = tmp_path / "ckpt"
+    for name in ("checkpoint_best.pt", "checkpoint_last.pt"):  # directories where the files should go
+        (save_dir / name).mkdir(parents=True)
+    cmd = stage1_train_cmd(tiny_corpus, save_dir, 1)
+    proc = subprocess.run([os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "Saving checkpoint to" in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert sorted(os.listdir(save_dir)) == ["checkpoint_best.pt", "checkpoint_last.pt"]
+    assert all((save_dir / name).is_dir() and not os.listdir(save_dir / name) for name in os.listdir(save_dir))

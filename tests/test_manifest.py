@@ -106,6 +106,8 @@ def test_empty_manifest_and_repeated_column(tmp_path):
     ("-0.4", "1.0", r"start -0\.4 is negative; times count from 0 s"),
     ("abc", "1.0", r"start 'abc' / end '1\.0' must be numbers of seconds"),
     ("nan", "1.0", r"start 'nan' / end '1\.0' must be finite numbers"),
+    ("0.5", "inf", r"start '0\.5' / end 'inf' must be finite numbers"),
+    ("1_0", "20", r"start '1_0' / end '20' must be numbers of seconds \(digits with an optional decimal point"),
     ("1.0", "1.0", r"end 1\.0 <= start 1\.0"),
     ("0.5", "", r"give both start and end, or neither"),
 ])

@@ -495,6 +495,55 @@ def test_bad_hf_folders_are_named(hf_dir, tmp_path):
         convert_hf(no_tok, str(tmp_path / "out"), ["de_DE", "en_XX"])
 
 
+def test_convert_mbart_answers_a_bad_source_with_one_line(hf_dir, tmp_path):
+    import subprocess
+
+    from conftest import BIN_DIR
+    from fairseq_slt.cli.convert_mbart import cli_main
+    from fairseq_slt.data.vocab import train_sentencepiece
+
+    def variant(name, edit):
+        path = tmp_path / name
+        shutil.copytree(hf_dir[0], path)
+        edit(path)
+        return path
+
+    def truncate(path):
+        data = (path / "model.safetensors").read_bytes()
+        (path / "model.safetensors").write_bytes(data[: len(data) - 100])
+
+    def fairseq_layout_spm(path):  # <s> 0, <pad> 1, </s> 2, <unk> 3: fairseq's ids, not mBART's
+        spm = train_sentencepiece(TEXTS, str(tmp_path / "fairseq_spm"), 40, "bpe")
+        shutil.copyfile(spm, path / "sentencepiece.bpe.model")
+
+    size = (hf_dir[0] / "model.safetensors").stat().st_size
+    cases = {
+        "json": (lambda p: (p / "config.json").write_text('{"model_type": "mbart",'),
+                 "config.json: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 24 "
+                 "(char 23)); restore the file (save_pretrained writes it)"),
+        "truncated": (truncate, f"model.safetensors: truncated ({size - 100} bytes; its header needs {size}); copy "
+                                "the file again"),
+        "layout": (fairseq_layout_spm, "sentencepiece.bpe.model: its special pieces are at ids [0, 1, 2, 3] (<unk> "
+                                       "at 3); mBART's has <unk> 0, <s> 1, </s> 2 and no others"),
+        "not_spm": (lambda p: (p / "sentencepiece.bpe.model").write_bytes(b"not a model"),
+                    "sentencepiece.bpe.model: not a sentencepiece model ("),
+    }
+    for name, (edit, message) in cases.items():
+        path, out = variant(name, edit), tmp_path / f"out_{name}"
+        with pytest.raises(SystemExit) as e:
+            cli_main(["--hf-dir", str(path), "--out", str(out)])
+        text = str(e.value.code)
+        assert text.startswith(f"fairseq-slt-convert-mbart: error: {path}/") and message in text, text
+        assert "\n" not in text and not out.exists()  # nothing written
+    # as a user runs it: exit status 1, one line, no traceback
+    proc = subprocess.run([os.path.join(BIN_DIR, "fairseq-slt-convert-mbart"), "--hf-dir", str(tmp_path / "truncated"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (f"fairseq-slt-convert-mbart: error: {tmp_path}/truncated/model."
+                                                    f"safetensors: truncated ({size - 100} bytes; its header needs "
+                                                    f"{size}); copy the file again")
+
+
 @pytest.mark.slow
 def test_convert_mbart_console_script(hf_dir, tmp_path):
     from conftest import run_cli

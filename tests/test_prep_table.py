@@ -1,15 +1,20 @@
 """fairseq-slt-prep: a data root from a table and a folder of videos (mp4 and frame folders)."""
 
 import csv
+import logging
 import os
 import random
+import re
+import shutil
 import subprocess
+import wave
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import BIN_DIR, run_cli, stage1_train_cmd
+from fairseq_slt.data.manifest_utils import ManifestError
 from fairseq_slt.data.prep_table import (
     TableError,
     assign_splits,
@@ -22,6 +27,7 @@ from fairseq_slt.data.prep_utils import SourceRow, probe_sources
 from fairseq_slt.data.sign_video_dataset import SignVideoDatasetCreator
 from fairseq_slt.data.video_io import VideoSource, read_frames
 from fairseq_slt.synthetic.generate import write_mp4
+from test_slt_mbart import mbart_dir  # noqa: F401 (a fixture)
 
 HEADER = ["id", "video", "text", "split", "signer", "start", "end"]
 GOOD = [  # a mixed folder: two sentences cut out of one mp4, a whole mp4, frame folders (png, jpg)
@@ -147,10 +153,10 @@ def test_bad_rows_are_dropped_with_their_reasons(video_root, tmp_path):
         "b5": "end 2.50 s is past the end of videos/long.mp4 (2.00 s)",
         "b6": "empty time range [1.000, 1.010) s at 25 fps",
         "b7": "empty text",
-        "b9": "start/end are not numbers ('zero', '1.0')",
+        "b9": "bad start/end: start 'zero' / end '1.0' must be numbers of seconds",
         "b10": "bad start/end: give both start and end, or neither",
-        "b11": "bad start/end: end 0.500 s is not after start 1.000 s",
-        "b12": "bad start/end: start -1 must be a number of seconds >= 0",
+        "b11": "bad start/end: end 0.5 <= start 1.0",
+        "b12": "bad start/end: start -1 is negative",
         "b13": "bad start/end: frames/f1 is a frame folder; time ranges need a video file",
         "b14": "no video given",
         "": f"empty id ({table} row 21)",
@@ -375,3 +381,155 @@ def test_small_corpus_unigram_vocabulary_is_reported_and_bpe_keeps_words(tmp_pat
                for r in caplog.records if r.levelname == "WARNING")
     bpe = train_sentencepiece(texts, str(tmp_path / "bpe"), 3000, "bpe")
     assert pieces_per_word(bpe, texts) < 1.2
+
+
+def write_wav(path, seconds=0.4):
+    """An audio-only file: a media file without a video stream."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * int(8000 * seconds))
+
+
+def test_split_by_video_is_by_real_path_and_the_log_counts_videos(tmp_path, caplog):
+    root = tmp_path / "root"
+    (root / "videos").mkdir(parents=True)
+    for i in range(6):
+        (root / "videos" / f"v{i}.mp4").write_bytes(b"")
+    os.symlink("v0.mp4", root / "videos" / "link.mp4")
+    spellings = ["videos/v0.mp4", "./videos/v0.mp4", "videos//v0.mp4", "videos/link.mp4", "videos/../videos/v0.mp4"]
+    rows = [SourceRow(id=f"a{i}", video=v, text="t") for i, v in enumerate(spellings)]
+    rows += [SourceRow(id=f"b{i}", video=f"videos/v{i % 5 + 1}.mp4", text="t") for i in range(15)]
+    table = write_table(tmp_path / "t.tsv", [[r.id, r.video, r.text] for r in rows], ["id", "video", "text"])
+    with caplog.at_level(logging.INFO, logger="fairseq_slt.data.prep_table"):
+        splits = read_splits({None: table}, 0.2, 0.2, seed=1, split_by="video", video_root=str(root))
+    split_of = {r.id: s for s, v in splits.items() for r in v}
+    assert len({split_of[f"a{i}"] for i in range(len(spellings))}) == 1  # one video, one split
+    assert len(split_of) == 20
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("split by video"))
+    counts = [(int(n), int(v)) for n, v in re.findall(r"(\d+) rows / (\d+) videos", line)]
+    assert len(counts) == 3 and sum(n for n, _ in counts) == 20 and sum(v for _, v in counts) == 6, line
+
+
+def test_rerun_removes_stage2_files_derived_from_the_earlier_text(
+        video_root, mbart_dir, tmp_path, caplog):  # noqa: F811 (mbart_dir: the fixture)
+    from fairseq.data import Dictionary
+
+    from fairseq_slt.cli.prep import cli_main
+    from fairseq_slt.mbart.trim import used_pieces
+
+    out = tmp_path / "data"
+    prep({None: write_table(tmp_path / "a.tsv", GOOD)}, out, video_root, mbart_dir=str(mbart_dir))
+    first = set(Dictionary.load(str(out / "mbart.trimmed" / "dict.txt")).symbols)
+    assert (out / "config_stage2.yaml").is_file()
+    other = [r[:2] + ["zebra quartz " + r[2]] + r[3:] for r in GOOD]  # words the first trim dropped
+    table = write_table(tmp_path / "b.tsv", other)
+    with caplog.at_level(logging.WARNING, logger="fairseq_slt.data.prep_utils"):
+        prep({None: table}, out, video_root)
+    assert not (out / "config_stage2.yaml").exists() and not (out / "mbart.trimmed").exists()
+    removed = sorted(r.getMessage().split(",")[0] for r in caplog.records if r.getMessage().startswith("removing"))
+    assert removed == [f"removing {out / 'config_stage2.yaml'}", f"removing {out / 'mbart.trimmed'}"]
+    # with --mbart-dir again, the trim is of this run's text: its words are not <unk>
+    prep({None: table}, out, video_root, mbart_dir=str(mbart_dir))
+    base = Dictionary.load(str(mbart_dir / "dict.txt"))
+    known = {p for p in used_pieces([r[2] for r in other if r[3] == "train"], str(mbart_dir / "sentence.bpe.model"))
+             if base.index(p) != base.unk()}
+    assert known - first and known <= set(Dictionary.load(str(out / "mbart.trimmed" / "dict.txt")).symbols)
+    # a trimmed folder holding other files is not removed: one line naming them, exit 1
+    (out / "mbart.trimmed" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as e:
+        cli_main([table, "--video-root", str(video_root), "--out", str(out), "--vocab-size", "40",
+                  "--resize", "32", "--crop", "32"])
+    assert str(e.value.code) == (f"fairseq-slt-prep: error: {out / 'mbart.trimmed'} (the trimmed mBART of an earlier "
+                                 "run, derived from its text) holds files a trim does not write: notes.txt; move "
+                                 "them out or remove the folder, then run again")
+    assert (out / "mbart.trimmed" / "notes.txt").is_file() and (out / "config_stage2.yaml").is_file()
+
+
+def test_frame_folders_skip_companion_files_and_drop_cut_off_or_ambiguous_frames(tmp_path):
+    from fairseq_slt.cli.prep import cli_main
+    from fairseq_slt.data.video_io import VideoReadError, list_frame_files
+
+    root = tmp_path / "root"
+    write_frames(root / "ok", 4)
+    (root / "ok" / "._im1.png").write_bytes(b"\0\5\26\7" + b"\0" * 80)  # macOS AppleDouble companion
+    (root / "ok" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + b"\0" * 40)
+    (root / "ok" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 40)
+    write_frames(root / "jpg", 3, ext="jpg")
+    write_frames(root / "twice", 3)
+    shutil.copy(root / "twice" / "im2.png", root / "twice" / "im02.png")
+    for ext in ("png", "jpg", "bmp"):
+        write_frames(root / f"cut_{ext}", 3, ext=ext)
+        frame = root / f"cut_{ext}" / f"im2.{ext}"
+        frame.write_bytes(frame.read_bytes()[:-30])  # an interrupted copy
+    write_wav(root / "speech.wav")
+    assert [os.path.basename(p) for p in list_frame_files(str(root / "ok"))] == [f"im{i}.png" for i in range(1, 5)]
+    assert read_frames(VideoSource(str(root / "ok")), [0, 3], 4).shape == (2, 24, 32, 3)
+    with pytest.raises(VideoReadError, match=f"frame folder {root / 'twice'} has two files of one frame: im02.png "
+                                             "and im2.png; keep one of them"):
+        list_frame_files(str(root / "twice"))
+    rows = [["k1", "ok", "one two", "train"], ["k2", "jpg", "three four", "train"], ["k3", "ok", "five", "dev"],
+            ["d1", "twice", "x", "train"], ["d2", "cut_png", "x", "train"], ["d3", "cut_jpg", "x", "train"],
+            ["d4", "cut_bmp", "x", "train"], ["d5", "speech.wav", "x", "train"]]
+    table = write_table(tmp_path / "t.tsv", rows, HEADER[:4])
+    kept = prep({None: table}, tmp_path / "data", root)
+    assert [(r["id"], r["n_frames"]) for r in kept["train"]] == [("k1", 4), ("k2", 3)]
+    reasons = dropped(tmp_path / "data" / "dropped_train.tsv")
+    expected = {
+        "d1": f"frame folder {os.path.realpath(root / 'twice')} has two files of one frame: im02.png and im2.png",
+        "d2": "frame folder cut_png: 1 of its 3 frames are unusable, the first: im2.png is truncated (no PNG end",
+        "d3": "frame folder cut_jpg: 1 of its 3 frames are unusable, the first: im2.jpg is truncated (no JPEG end",
+        "d4": "frame folder cut_bmp: 1 of its 3 frames are unusable, the first: im2.bmp is truncated (",
+        "d5": "video speech.wav unreadable: it has no video stream (streams: audio)",
+    }
+    assert sorted(reasons) == sorted(expected)
+    for sid, reason in expected.items():
+        assert reasons[sid].startswith(reason), (sid, reasons[sid])
+    # --skip-frame-check: the folders are counted, not checked
+    out = tmp_path / "unchecked"
+    cli_main([table, "--video-root", str(root), "--out", str(out), "--vocab-size", "40", "--resize", "32",
+              "--crop", "32", "--skip-frame-check"])
+    assert [(r["id"], r["n_frames"]) for r in manifest(out / "train.tsv")] == [
+        ("k1", "4"), ("k2", "3"), ("d2", "3"), ("d3", "3"), ("d4", "3")]
+    assert sorted(dropped(out / "dropped_train.tsv")) == ["d1", "d5"]
+
+
+def test_time_ranges_take_plain_numbers_only(video_root, tmp_path):
+    bad = {  # float() takes every one of these
+        "t1": ("0", "inf"), "t2": ("nan", "1.0"), "t3": ("0", "1_0"), "t4": ("1e-1", "0.5"),
+        "t5": ("+0.1", "0.5"), "t6": ("0", "\u0661"), "t7": ("-inf", "1"), "t8": ("0", "0x1"),
+    }
+    rows = GOOD + [[sid, "videos/long.mp4", "hello", "train", "A", s, e] for sid, (s, e) in bad.items()]
+    rows.append(["t9", "videos/long.mp4", "plain", "train", "A", " .4 ", "1."])
+    kept = prep({None: write_table(tmp_path / "t.tsv", rows)}, tmp_path / "data", video_root)
+    t9 = next(r for r in kept["train"] if r["id"] == "t9")
+    assert (t9["start"], t9["end"], t9["n_frames"]) == ("0.400", "1.000", 15)
+    reasons = dropped(tmp_path / "data" / "dropped_train.tsv")
+    assert sorted(reasons) == sorted(bad)
+    for sid, (start, end) in bad.items():
+        kind = "finite numbers" if sid in ("t1", "t2", "t7") else "numbers"
+        assert reasons[sid] == (f"bad start/end: start {start!r} / end {end!r} must be {kind} of seconds (digits "
+                                "with an optional decimal point, e.g. 12.5)")
+        # the dataset reads a manifest's start/end with the same parser: the same reason, with its row
+        row = {"id": sid, "video": "videos/long.mp4", "n_frames": "20", "tgt_text": "x", "start": start,
+               "end": end, "_row": 7}
+        with pytest.raises(ManifestError) as e:
+            SignVideoDatasetCreator._parse_row("m.tsv", row, str(video_root))
+        assert str(e.value) == f"m.tsv row 7 (id {sid}): " + reasons[sid][len("bad start/end: "):]
+
+
+def test_an_id_holding_a_line_break_is_dropped_naming_its_row(video_root, tmp_path):
+    from fairseq_slt.cli.prep import cli_main
+
+    rows = [r[:] for r in GOOD] + [["x\ny", "videos/short.mp4", "hello", "train", "A", "", ""],
+                                   ["z", "videos/short.mp4", "hi", "train", "A\tB", "", ""]]
+    table = write_table(tmp_path / "t.csv", rows)  # CSV quotes the line break
+    out = tmp_path / "data"
+    cli_main([table, "--video-root", str(video_root), "--out", str(out), "--vocab-size", "40", "--resize", "32",
+              "--crop", "32"])
+    assert [r["id"] for r in manifest(out / "train.tsv")] == ["s1", "s2", "s3"]
+    assert dropped(out / "dropped_train.tsv") == {
+        "x y": f"id 'x\\ny' holds a line break or tab ({table} row 8); fix it in the table",
+        "z": f"signer 'A\\tB' holds a line break or tab ({table} row 9); fix it in the table",
+    }

@@ -61,6 +61,7 @@ def test_atomic_copy_never_leaves_a_partial_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         atomic_copy(str(src), str(dst), overwrite=True)
     assert dst.read_bytes() == b"old"  # the previous checkpoint is intact
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint_1_3.pt", "checkpoint_last.pt"]  # and no .tmp
     monkeypatch.undo()
     assert atomic_copy(str(src), str(dst), overwrite=True) and dst.read_bytes() == src.read_bytes()
     from fairseq.file_io import PathManager
@@ -68,6 +69,37 @@ def test_atomic_copy_never_leaves_a_partial_file(tmp_path, monkeypatch):
     import fairseq_slt  # noqa: F401
 
     assert getattr(PathManager.copy, "_fairseq_slt_atomic", False)
+
+
+def test_a_failed_checkpoint_save_leaves_no_tmp_file(tmp_path, monkeypatch):
+    """fairseq's save (torch_persistent_save: <name>.tmp, then a rename) and its copies to
+    checkpoint_last.pt / checkpoint_best.pt, made to fail: each error goes on, no .tmp stays."""
+    from fairseq import checkpoint_utils
+    from fairseq.file_io import PathManager
+
+    import fairseq_slt  # noqa: F401 (the patches)
+
+    state = {"model": {"w": torch.ones(3)}}
+    (tmp_path / "checkpoint_best.pt").mkdir()  # a directory where the file should go: the rename fails
+    with pytest.raises(OSError):
+        checkpoint_utils.torch_persistent_save(state, str(tmp_path / "checkpoint_best.pt"))
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt"] and (tmp_path / "checkpoint_best.pt").is_dir()
+
+    def disk_full(obj, f):  # half of the file written, then the disk is full
+        f.write(b"PK\x03\x04" + b"\0" * 100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_utils, "_torch_persistent_save", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        checkpoint_utils.torch_persistent_save(state, str(tmp_path / "checkpoint1.pt"))
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint_best.pt"]
+    monkeypatch.undo()
+    checkpoint_utils.torch_persistent_save(state, str(tmp_path / "checkpoint1.pt"))  # the patch saves as before
+    assert torch.equal(torch.load(tmp_path / "checkpoint1.pt")["model"]["w"], torch.ones(3))
+    (tmp_path / "checkpoint_last.pt").mkdir()
+    with pytest.raises(OSError):
+        PathManager.copy(str(tmp_path / "checkpoint1.pt"), str(tmp_path / "checkpoint_last.pt"), overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint1.pt", "checkpoint_best.pt", "checkpoint_last.pt"]
 
 
 @pytest.mark.slow

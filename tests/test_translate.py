@@ -140,3 +140,59 @@ def test_not_our_checkpoint_and_bad_inputs(tiny_corpus, ckpt, tmp_path):
     assert records[0]["hypothesis"] is not None and "error" not in records[0]
     assert records[1]["hypothesis"] is None and "video not found" in records[1]["error"]
     assert "1 of 2 inputs could not be read" in proc.stderr
+
+
+def last_line(proc) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_bad_options_and_inputs_are_one_line_errors(tiny_corpus, ckpt, tmp_path):
+    import wave
+
+    good = manifest_videos(tiny_corpus)[0]
+    # usage errors, before any checkpoint is read
+    for flag in ("--beam", "--batch-size"):
+        proc = translate_cli("--path", tmp_path / "none.pt", good, flag, "0", check=False)
+        assert proc.returncode == 2 and last_line(proc).endswith(
+            f"error: argument {flag}: expected a whole number >= 1, got '0'")
+    proc = translate_cli("--path", tmp_path / "none.pt", good, "--start", "0", "--end", "inf", check=False)
+    assert proc.returncode == 2 and last_line(proc).endswith(
+        "error: argument --end: time 'inf' is not a number of seconds (digits with an optional decimal point, "
+        "e.g. 12.5)")
+    # every line of --input-list that is not empty is an input: '#take1.mp4' is a file, not a comment
+    take = tmp_path / "#take1.mp4"
+    shutil.copy(good, take)
+    listing = tmp_path / "inputs.tsv"
+    listing.write_text(f"{take}\n\n{good}\t.4\t1.2\n")
+    proc = translate_cli("--path", ckpt, "--input-list", listing, "--format", "jsonl", "--max-len-b", "5",
+                         "--device", "cpu", "--no-progress-bar")
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["id"], r["video"], r["start"], r["end"]) for r in records] == [(0, str(take), None, None),
+                                                                             (1, good, 0.4, 1.2)]
+    assert all(isinstance(r["hypothesis"], str) for r in records)
+    listing.write_text(f"{good}\n{good}\t0\tinf\n")
+    proc = translate_cli("--path", ckpt, "--input-list", listing, check=False)
+    assert proc.returncode == 1 and last_line(proc) == (
+        f"fairseq-slt-translate: error: {listing} line 2: start '0' / end 'inf' must be finite numbers of seconds "
+        "(digits with an optional decimal point, e.g. 12.5) (format: path[<TAB>start<TAB>end])")
+    # a file without a video stream
+    audio = tmp_path / "speech.wav"
+    with wave.open(str(audio), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 4000)
+    proc = translate_cli("--path", ckpt, audio, "--device", "cpu", check=False)
+    assert proc.returncode == 1 and last_line(proc) == (
+        f"fairseq-slt-translate: error: cannot open {audio} as a video: it has no video stream (streams: audio); "
+        "give a video file or a frame folder")
+    # --skip-bad-videos when no input can be read: each reported, written with its error, exit status 1
+    missing = tmp_path / "missing.mp4"
+    proc = translate_cli("--path", ckpt, audio, missing, "--skip-bad-videos", "--format", "jsonl", "--device", "cpu",
+                         check=False)
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["video"], r["hypothesis"]) for r in records] == [(str(audio), None), (str(missing), None)]
+    assert "no video stream" in records[0]["error"] and "video not found" in records[1]["error"]
+    assert proc.returncode == 1 and last_line(proc) == (
+        "fairseq-slt-translate: error: none of the 2 inputs could be read (each is reported above)")

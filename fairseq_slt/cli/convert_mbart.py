@@ -10,10 +10,13 @@
     fairseq-slt-convert-mbart --trust-pickle --checkpoint model.pt --out model.weights.pt
 
 Each output directory holds model.pt, dict.txt and sentence.bpe.model, and model.pt stores the
-checksum of dict.txt, which stage 2 and fairseq-slt-trim-mbart check. See docs/mbart.md.
+checksum of dict.txt, which stage 2 and fairseq-slt-trim-mbart check. See docs/mbart.md. A source
+that cannot be converted (a malformed config.json, a truncated model.safetensors, a sentencepiece
+model of another layout, ...) is one line naming the file and what to do.
 """
 
 import argparse
+import sys
 from typing import List, Optional
 
 from ..logging_utils import setup_logging
@@ -61,9 +64,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f"{args.out}: weights and config only")
 
 
-def cli_main() -> None:
+def cli_main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
-    main()
+    try:
+        main(argv)
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError; FileNotFoundError an OSError
+        sys.exit(f"fairseq-slt-convert-mbart: error: {e}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ folder of png/jpg frames. Without a split column the table is split here, determ
 
 Writes <out>/{train,dev,test}.tsv with the probed n_frames, spm.model + dict.txt, config.yaml
 with the video settings below, dropped_<split>.tsv (each dropped row and why: missing or
-unreadable video, empty frame folder, bad or out-of-range start/end, empty text, duplicate id)
-and, with --mbart-dir, the trimmed mBART (mbart.trimmed/) and config_stage2.yaml. A thin command
-line over :func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_dataset.md.
+unreadable video or one without a video stream, empty frame folder, a frame folder with a cut-off
+frame or two files of one frame number, bad or out-of-range start/end, empty text, duplicate id,
+an id, video or signer holding a line break) and, with --mbart-dir, the trimmed mBART
+(mbart.trimmed/) and config_stage2.yaml; a run without --mbart-dir removes those two of an earlier
+run (derived from its text). A thin command line over
+:func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_dataset.md.
 """
 
 import argparse
@@ -54,6 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="the same seed and table give the same split (default 1)")
     add_video_args(p)
     p.add_argument("--workers", type=int, default=1, help="threads that probe the videos (default 1)")
+    p.add_argument("--skip-frame-check", action="store_true",
+                   help="do not check every frame of the frame folders for a cut-off end (the check "
+                   "reads a few bytes per file; for corpora of millions of frames already checked)")
     p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
     return p
 
@@ -100,7 +106,7 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
             spm_type=args.spm_type,
             lowercase=args.lowercase, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
             seed=args.seed, split_by=args.split_by, workers=args.workers, mbart_dir=args.mbart_dir,
-            **video_config(args),
+            check_frames=not args.skip_frame_check, **video_config(args),
         )
     except (TableError, FileNotFoundError, ValueError) as e:
         sys.exit(f"fairseq-slt-prep: error: {e}")

@@ -4,11 +4,13 @@
     fairseq-slt-translate --path ckpt.pt talk.mp4 --start 12.0 --end 17.5 --beam 5
     fairseq-slt-translate --path ckpt.pt --input-list videos.tsv --format jsonl --output out.jsonl
 
-``--input-list`` is a TSV with one input per line: ``path`` or ``path<TAB>start<TAB>end`` (seconds).
-Plain-text output is one hypothesis per line in input order; JSON lines carry ``id`` (the input's
-position), ``video``, ``start``, ``end``, ``hypothesis`` and ``score``. An input that cannot be
-read stops the command with its name, unless ``--skip-bad-videos`` (then it is reported and
-written with ``"error"`` in JSON lines, or an empty line in text output).
+``--input-list`` is a TSV with one input per line: ``path`` or ``path<TAB>start<TAB>end`` (seconds,
+plain digits such as 12.5). Every line that is not empty is an input: there are no comment lines
+(a file named ``#take1.mp4`` is an input like any other). Plain-text output is one hypothesis per
+line in input order; JSON lines carry ``id`` (the input's position), ``video``, ``start``, ``end``,
+``hypothesis`` and ``score``. An input that cannot be read stops the command with its name, unless
+``--skip-bad-videos`` (then it is reported and written with ``"error"`` in JSON lines, or an empty
+line in text output; the command exits with an error when no input could be read).
 """
 
 import argparse
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, List
 
 from tqdm import tqdm
 
+from ..data.manifest_utils import parse_seconds, parse_time_range
 from ..data.video_io import VideoReadError
 from ..logging_utils import setup_logging
 
@@ -29,19 +32,21 @@ logger = logging.getLogger("fairseq_slt.translate")
 
 
 def read_input_list(path: str) -> List["VideoInput"]:
+    """The inputs of an ``--input-list``: every line that is not empty, ``path`` or
+    ``path<TAB>start<TAB>end`` (no comment lines: ``#take1.mp4`` is a path)."""
     from ..inference import VideoInput
 
     videos = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if not fields[0].strip() or fields[0].startswith("#"):
+            fields = line.rstrip("\r\n").split("\t")
+            if not line.strip():
                 continue
             try:
                 if len(fields) == 1:
                     videos.append(VideoInput(fields[0]))
                 elif len(fields) == 3:
-                    videos.append(VideoInput(fields[0], float(fields[1]), float(fields[2])))
+                    videos.append(VideoInput(fields[0], *parse_time_range(fields[1], fields[2])))
                 else:
                     raise ValueError(f"expected 1 or 3 tab-separated fields, got {len(fields)}")
             except ValueError as e:
@@ -113,7 +118,28 @@ def run(args) -> int:
             out.close()
     if failed:
         logger.warning(f"{failed} of {len(videos)} inputs could not be read and were skipped")
+    if failed == len(videos):
+        raise VideoReadError(f"none of the {len(videos)} inputs could be read (each is reported above)")
     return failed
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
+def seconds(value: str) -> float:
+    """An argparse type: a time in seconds, plain digits (``12.5``)."""
+    try:
+        return parse_seconds(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -121,15 +147,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("videos", nargs="*", help="video files (mp4, ...) and/or frame folders")
     p.add_argument("--path", required=True, help="checkpoint of stage 1 (slt_lightt) or stage 2 (slt_mbart)")
     p.add_argument("--data", help="data root (config.yaml, dictionary, tokenizer) if it moved since training")
-    p.add_argument("--input-list", help="TSV of inputs: path[<TAB>start<TAB>end] per line")
-    p.add_argument("--start", type=float, help="start of the time range, seconds (with --end)")
-    p.add_argument("--end", type=float, help="end of the time range, seconds (exclusive)")
+    p.add_argument("--input-list", help="TSV of inputs: path[<TAB>start<TAB>end] per line; every line "
+                   "that is not empty is an input (no comment lines)")
+    p.add_argument("--start", type=seconds, help="start of the time range, seconds (with --end)")
+    p.add_argument("--end", type=seconds, help="end of the time range, seconds (exclusive)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of frame folders, for time ranges")
-    p.add_argument("--beam", type=int, default=5, help="beam size")
+    p.add_argument("--beam", type=positive_int, default=5, help="beam size (>= 1)")
     p.add_argument("--max-len-a", type=float, default=0.0, help="max length = a * source frames + b")
     p.add_argument("--max-len-b", type=int, default=200, help="max length = a * source frames + b")
     p.add_argument("--lenpen", type=float, default=1.0, help="length penalty")
-    p.add_argument("--batch-size", type=int, default=1, help="videos per beam search")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="videos per beam search (>= 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="autocast precision (bf16 on CPUs with AVX512-BF16/AMX or GPUs; fp16 on GPUs)")
@@ -138,7 +165,8 @@ def get_parser() -> argparse.ArgumentParser:
                         "copies (faster beam search; mBART-large's decoder: about 0.8 GB more memory)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--output", help="output file (default: stdout)")
-    p.add_argument("--skip-bad-videos", action="store_true", help="report unreadable inputs and go on")
+    p.add_argument("--skip-bad-videos", action="store_true",
+                   help="report unreadable inputs and go on (an error when none could be read)")
     p.add_argument("--no-progress-bar", action="store_true", help="no progress bar on stderr")
     return p
 

@@ -8,7 +8,9 @@ Used by the synthetic corpus generator, the dataset prep scripts (as fairseq's
 
 import codecs
 import logging
+import math
 import os
+import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import yaml
@@ -22,6 +24,9 @@ MANIFEST_COLUMNS = ["id", "video", "n_frames", "tgt_text"]
 # the files of an mBART directory (mbart.cc25 layout) that a data config points at
 MBART_VOCAB = "dict.txt"
 MBART_SPM = "sentence.bpe.model"
+# a time in seconds as a manifest, a table or an input list writes it: ASCII digits with an
+# optional decimal point (float() also takes inf, nan, 1_0, 1e3, signs and non-ASCII digits)
+PLAIN_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
 class ManifestError(ValueError):
@@ -111,6 +116,58 @@ def _decode_line(path: str, line_number: int, raw: bytes) -> str:
             f"{path}: row {line_number} is not valid UTF-8 (byte {e.start + 1} of the line: "
             f"{raw[e.start:e.start + 4]!r}); re-encode the manifest as UTF-8"
         ) from e
+
+
+def is_plain_seconds(value: str) -> bool:
+    """Whether ``value`` (surrounding spaces aside) is a time in seconds as :data:`PLAIN_SECONDS`
+    writes it."""
+    return PLAIN_SECONDS.fullmatch(value.strip()) is not None
+
+
+def parse_seconds(value: str, name: str = "time") -> float:
+    """One time in seconds (``12``, ``12.5``, ``.5``); anything else is a :class:`ValueError`
+    naming ``name`` and the value."""
+    if not is_plain_seconds(value):
+        raise ValueError(f"{name} {value!r} is not a number of seconds (digits with an optional decimal "
+                         "point, e.g. 12.5)")
+    return float(value)
+
+
+def parse_time_range(start: Optional[str], end: Optional[str],
+                     decimals: Optional[int] = None) -> Tuple[Optional[float], Optional[float]]:
+    """``(start, end)`` seconds of a ``[start, end)`` time range given as text, ``(None, None)``
+    when both are empty; with ``decimals``, rounded to that many (as a manifest stores them).
+
+    The one parser of time ranges: manifests, ``fairseq-slt-prep`` tables and
+    ``fairseq-slt-translate`` input lists. A :class:`ValueError` whose message says what is wrong
+    (without the row, which the caller adds): only one of the two, a value that is not plain
+    digits (``inf``, ``nan``, ``1_0``, ``1e3``), a negative start, an end not after the start.
+    """
+    start, end = (start or "").strip(), (end or "").strip()
+    if not start and not end:
+        return None, None
+    if not start or not end:
+        raise ValueError("give both start and end, or neither")
+    for name, value in (("start", start), ("end", end)):
+        if value.startswith("-") and is_plain_seconds(value[1:]):
+            raise ValueError(f"{name} {value} is negative; times count from 0 s at the video's start")
+    if not (is_plain_seconds(start) and is_plain_seconds(end)):
+        kind = "finite numbers" if any(_is_non_finite(v) for v in (start, end)) else "numbers"
+        raise ValueError(f"start {start!r} / end {end!r} must be {kind} of seconds (digits with an optional "
+                         "decimal point, e.g. 12.5)")
+    t0, t1 = float(start), float(end)
+    if decimals is not None:
+        t0, t1 = round(t0, decimals), round(t1, decimals)
+    if t1 <= t0:
+        raise ValueError(f"end {t1} <= start {t0}; the range is [start, end) seconds")
+    return t0, t1
+
+
+def _is_non_finite(value: str) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: str = "unigram",

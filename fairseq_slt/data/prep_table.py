@@ -6,7 +6,8 @@ line) with a header row: the columns ``id``, ``video`` and ``text``, and optiona
 and ``start``/``end`` (seconds; a sentence cut out of a longer video by reference). ``video`` is
 relative to the video root: a video file (mp4, avi, ...) or a folder of png/jpg frames. There may
 instead be one table per split. A table without a ``split`` column is split here, deterministically
-for a seed (:func:`split_groups`): by row, by video, or by signer (no signer in two splits).
+for a seed (:func:`split_groups`): by row, by video (its real path: however the table spells it),
+or by signer (no signer in two splits).
 
 The rows then take the path every prep script takes,
 :func:`fairseq_slt.data.prep_utils.prepare_data_root`.
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .manifest_utils import data_root_path
-from .prep_utils import SourceRow, prepare_data_root
+from .prep_utils import SourceRow, prepare_data_root, source_path
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +166,11 @@ def split_groups(sizes: Dict[str, int], dev_fraction: float, test_fraction: floa
 
 
 def assign_splits(rows: Sequence[SourceRow], dev_fraction: float, test_fraction: float, seed: int,
-                  split_by: str = "row") -> Dict[str, List[SourceRow]]:
+                  split_by: str = "row", video_root: str = "") -> Dict[str, List[SourceRow]]:
     """Rows of a table without a split column, split by row id, video or signer (see
-    :func:`split_groups`); rows keep their table order within a split."""
+    :func:`split_groups`); rows keep their table order within a split. A video is its real path
+    under ``video_root`` (:func:`~fairseq_slt.data.prep_utils.source_path`), so ``videos/a.mp4``,
+    ``./videos/a.mp4`` and a symlink to it are one video."""
     if split_by not in SPLIT_BY:
         raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, not {split_by!r}")
     if split_by == "signer":
@@ -176,7 +179,8 @@ def assign_splits(rows: Sequence[SourceRow], dev_fraction: float, test_fraction:
                 raise TableError(f"{r.where}: --split-by signer needs a signer column in the table")
             if not r.signer:
                 raise TableError(f"{r.where}: no signer; --split-by signer needs one on every row")
-    key = {"row": lambda r: r.id, "video": lambda r: r.video, "signer": lambda r: r.signer}[split_by]
+    key = {"row": lambda r: r.id, "video": lambda r: source_path(video_root, r.video),
+           "signer": lambda r: r.signer}[split_by]
     sizes: Dict[str, int] = OrderedDict()
     for r in rows:
         sizes[key(r)] = sizes.get(key(r), 0) + 1
@@ -189,12 +193,13 @@ def assign_splits(rows: Sequence[SourceRow], dev_fraction: float, test_fraction:
 
 def read_splits(tables: Dict[Optional[str], str], dev_fraction: Optional[float] = None,
                 test_fraction: Optional[float] = None, seed: int = 1,
-                split_by: Optional[str] = None) -> Dict[str, List[SourceRow]]:
+                split_by: Optional[str] = None, video_root: str = "") -> Dict[str, List[SourceRow]]:
     """Source rows per split from ``{None: table}`` (one table) or ``{split: table}`` (one per split).
 
     One table with a ``split`` column is split by it; one without is split by
-    :func:`assign_splits` (fractions default to 0.1 each). Fractions and ``split_by`` given for a
-    table that is already split are an error, and so is a result without train or dev rows.
+    :func:`assign_splits` (fractions default to 0.1 each; videos are resolved under
+    ``video_root``). Fractions and ``split_by`` given for a table that is already split are an
+    error, and so is a result without train or dev rows.
     """
     split_given = dev_fraction is not None or test_fraction is not None or split_by is not None
     if None in tables:
@@ -206,7 +211,8 @@ def read_splits(tables: Dict[Optional[str], str], dev_fraction: Optional[float] 
             splits = {s: [r for t, r in pairs if t == s] for s in SPLITS}
         else:
             splits = assign_splits([r for _, r in pairs], 0.1 if dev_fraction is None else dev_fraction,
-                                   0.1 if test_fraction is None else test_fraction, seed, split_by or "row")
+                                   0.1 if test_fraction is None else test_fraction, seed, split_by or "row",
+                                   video_root)
     else:
         if split_given:
             raise TableError("tables are given per split, so --dev-fraction, --test-fraction and --split-by "
@@ -249,6 +255,7 @@ def prepare_from_tables(
     workers: int = 1,
     mbart_dir: Optional[str] = None,
     spm_type: Optional[str] = None,
+    check_frames: bool = True,
     **config,
 ) -> Dict[str, List[dict]]:
     """The data root ``out_dir`` from one table (``{None: path}``) or one per split
@@ -256,7 +263,8 @@ def prepare_from_tables(
     to the working directory, or absolute).
 
     ``char_level``: one sentencepiece piece per character (Chinese, Japanese); ``spm_type``
-    another sentencepiece model type (default unigram, char with ``char_level``). ``config``: the
+    another sentencepiece model type (default unigram, char with ``char_level``). ``check_frames``:
+    check every frame of the frame folders for a cut-off end. ``config``: the
     video settings of ``config.yaml``. See :func:`read_splits` for the splits and
     :func:`fairseq_slt.data.prep_utils.prepare_data_root` for the rest. Returns the manifest rows
     written, per split.
@@ -264,11 +272,12 @@ def prepare_from_tables(
     if not os.path.isdir(video_root):
         raise FileNotFoundError(f"video root not found: {video_root} (--video-root: the folder the "
                                 "table's video paths are relative to)")
-    splits = read_splits(tables, dev_fraction, test_fraction, seed, split_by)
+    splits = read_splits(tables, dev_fraction, test_fraction, seed, split_by, video_root)
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_splits(out_dir, list(splits))
     return prepare_data_root(
         out_dir, splits, video_root=data_root_path(out_dir, video_root), vocab_size=vocab_size,
         spm_type=spm_type or ("char" if char_level else "unigram"), mbart_dir=mbart_dir, text_field="text",
-        lowercase=lowercase, workers=workers, name=os.path.basename(next(iter(tables.values()))), **config,
+        lowercase=lowercase, workers=workers, name=os.path.basename(next(iter(tables.values()))),
+        check_frames=check_frames, **config,
     )

@@ -3,17 +3,19 @@ prep scripts in ``examples/<dataset>/``.
 
 A reader (a release's own format, or a user's table: :mod:`fairseq_slt.data.prep_table`) turns
 its input into :class:`SourceRow` objects, one list per split, and calls
-:func:`prepare_data_root`. That probes every video once (frame count, fps; frame folders by their
-png/jpg files), checks every row, drops the unusable ones with a reason per row
-(``dropped_<split>.tsv``, :func:`write_dropped`) and calls :func:`write_data_root`, which writes
-the manifests, the stage-1 sentencepiece model and dictionary, ``config.yaml`` and, given an mBART
-directory, the trimmed mBART and ``config_stage2.yaml``. Every file is written atomically, so
-re-running is safe.
+:func:`prepare_data_root`. That probes every video once (however its path is spelled: frame count,
+fps; frame folders by their png/jpg files, each checked for a cut-off end), checks every row, drops
+the unusable ones with a reason per row (``dropped_<split>.tsv``, :func:`write_dropped`) and calls
+:func:`write_data_root`, which writes the manifests, the stage-1 sentencepiece model and
+dictionary, ``config.yaml`` and, given an mBART directory, the trimmed mBART and
+``config_stage2.yaml``. Every file is written atomically, and what an earlier run derived from its
+text and this run does not rewrite is removed (:func:`remove_stale_stage2`), so re-running is safe.
 """
 
 import argparse
 import logging
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -21,14 +23,25 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from tqdm import tqdm
 
 from ..logging_utils import setup_logging
-from .manifest_utils import derive_config_yaml, gen_config_yaml, gen_vocab, write_manifest
-from .video_io import list_frame_files, probe_video, time_range_to_frames
+from .manifest_utils import (
+    MBART_SPM,
+    MBART_VOCAB,
+    derive_config_yaml,
+    gen_config_yaml,
+    gen_vocab,
+    parse_time_range,
+    write_manifest,
+)
+from .source_checks import frame_folder_problem, video_stream_problem
+from .video_io import VideoReadError, list_frame_files, probe_video, time_range_to_frames
 
 logger = logging.getLogger(__name__)
 
 # start/end are rounded to this many decimals, as the manifest stores them, so the dataset
 # computes the same frame range as the prep did
 TIME_DECIMALS = 3
+# what write_data_root derives from the training text with an mBART directory
+STAGE2_CONFIG, TRIMMED_MBART = "config_stage2.yaml", "mbart.trimmed"
 
 
 @dataclass
@@ -72,14 +85,27 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0]
 
 
-def probe_source(path: str, shown: str) -> Probe:
+def source_path(root: str, video: str) -> str:
+    """The real path of ``video`` under ``root``: ``videos/a.mp4``, ``./videos/a.mp4``,
+    ``videos//a.mp4`` and a symlink to it are one video."""
+    return os.path.realpath(os.path.join(root, video))
+
+
+def probe_source(path: str, shown: str, check_frames: bool = True) -> Probe:
     """Probe the video file or frame folder ``path`` (``shown`` is how messages name it).
 
     A missing path with a file extension is a missing video, one without is a missing frame
-    folder."""
+    folder. With ``check_frames``, every frame of a folder is checked for a cut-off end
+    (:func:`~fairseq_slt.data.source_checks.frame_folder_problem`: a few bytes per file)."""
     if os.path.isdir(path):
-        n = len(list_frame_files(path))
-        return Probe(n) if n else Probe(problem=f"frame folder missing or empty: {shown}")
+        try:
+            files = list_frame_files(path)
+        except VideoReadError as e:  # two files of one frame number
+            return Probe(problem=str(e))
+        if not files:
+            return Probe(problem=f"frame folder missing or empty: {shown}")
+        problem = frame_folder_problem(files) if check_frames else None
+        return Probe(problem=f"frame folder {shown}: {problem}") if problem else Probe(len(files))
     if not os.path.exists(path):
         if os.path.splitext(shown)[1]:
             return Probe(problem=f"video {shown} missing")
@@ -87,22 +113,27 @@ def probe_source(path: str, shown: str) -> Probe:
     try:
         fps, n = probe_video(path)
     except Exception as e:  # decord and PyAV raise their own errors
-        return Probe(problem=f"video {shown} unreadable: {_first_line(e)}")
+        return Probe(problem=f"video {shown} unreadable: {video_stream_problem(path) or _first_line(e)}")
     if n < 1 or not fps > 0:
         return Probe(problem=f"video {shown} has no frames (fps {fps:g}, {n} frames)")
     return Probe(n, fps)
 
 
-def probe_sources(sources: Dict[str, str], workers: int = 1, desc: str = "probing videos") -> Dict[str, Probe]:
+def probe_sources(sources: Dict[str, str], workers: int = 1, desc: str = "probing videos",
+                  check_frames: bool = True) -> Dict[str, Probe]:
     """:func:`probe_source` for every ``{path: shown}``, with a progress bar; ``workers`` > 1
     probes in a thread pool (decoding runs outside the GIL)."""
     items = list(sources.items())
     bar = dict(total=len(items), desc=desc, unit="video", mininterval=1.0)
+
+    def one(item: Tuple[str, str]) -> Probe:
+        return probe_source(item[0], item[1], check_frames)
+
     if workers <= 1:
-        probes = [probe_source(p, s) for p, s in tqdm(items, **bar)]
+        probes = [one(item) for item in tqdm(items, **bar)]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            probes = list(tqdm(pool.map(lambda item: probe_source(*item), items), **bar))
+            probes = list(tqdm(pool.map(one, items), **bar))
     return {path: probe for (path, _), probe in zip(items, probes)}
 
 
@@ -110,25 +141,6 @@ def normalize_text(text: Optional[str], lowercase: bool = False) -> str:
     """Whitespace runs (tabs, newlines included) become one space; optionally lowercased."""
     text = " ".join((text or "").split())
     return text.lower() if lowercase else text
-
-
-def parse_time_range(start: Optional[str], end: Optional[str]) -> Tuple[Optional[float], Optional[float]]:
-    """``(start, end)`` seconds rounded to :data:`TIME_DECIMALS`, ``(None, None)`` when both are
-    empty; a :class:`ValueError` whose message is the reason the row is dropped otherwise."""
-    start, end = (start or "").strip(), (end or "").strip()
-    if not start and not end:
-        return None, None
-    if not start or not end:
-        raise ValueError("bad start/end: give both start and end, or neither")
-    try:
-        t0, t1 = round(float(start), TIME_DECIMALS), round(float(end), TIME_DECIMALS)
-    except ValueError:
-        raise ValueError(f"start/end are not numbers ({start!r}, {end!r})") from None
-    if t0 != t0 or t1 != t1 or t0 < 0:  # NaN or negative
-        raise ValueError(f"bad start/end: start {start} must be a number of seconds >= 0")
-    if t1 <= t0:
-        raise ValueError(f"bad start/end: end {t1:.3f} s is not after start {t0:.3f} s")
-    return t0, t1
 
 
 def check_row(row: SourceRow, probe: Probe, text_field: str = "text", lowercase: bool = False,
@@ -141,9 +153,9 @@ def check_row(row: SourceRow, probe: Probe, text_field: str = "text", lowercase:
     so every row of a manifest has the same columns.
     """
     try:
-        start, end = parse_time_range(row.start, row.end)
+        start, end = parse_time_range(row.start, row.end, TIME_DECIMALS)
     except ValueError as e:
-        return None, str(e)
+        return None, f"bad start/end: {e}"
     if probe.problem:
         return None, probe.problem
     n_frames = probe.n_frames
@@ -169,11 +181,21 @@ def check_row(row: SourceRow, probe: Probe, text_field: str = "text", lowercase:
     return out, None
 
 
+def line_break_field(row: SourceRow) -> Optional[str]:
+    """The first of the row's id, video and signer that holds a line break or tab (which a
+    manifest cannot hold; a text's are made spaces), or ``None``."""
+    for name in ("id", "video", "signer"):
+        if any(ch in (getattr(row, name) or "") for ch in "\t\n\r"):
+            return name
+    return None
+
+
 def check_splits(splits: Dict[str, List[SourceRow]], probes: Dict[str, Probe], video_root: str,
                  text_field: str = "text", lowercase: bool = False
                  ) -> Tuple[Dict[str, List[dict]], Dict[str, List[Tuple[str, str]]]]:
     """Manifest rows and dropped ``(id, reason)`` per split. An id seen before, in this split or
-    an earlier one, is dropped as a duplicate; so is a row without an id or a video."""
+    an earlier one, is dropped as a duplicate; so is a row without an id or a video, or whose id,
+    video or signer holds a line break. ``probes`` are keyed by :func:`source_path`."""
     rows = [r for split_rows in splits.values() for r in split_rows]
     with_signer = any(r.signer is not None for r in rows)
     with_times = any((r.start or "").strip() or (r.end or "").strip() for r in rows)
@@ -186,6 +208,11 @@ def check_splits(splits: Dict[str, List[SourceRow]], probes: Dict[str, Probe], v
             if not r.id.strip():
                 dropped[split].append((r.id, f"empty id ({r.where or 'no row number'})"))
                 continue
+            field = line_break_field(r)
+            if field is not None:
+                dropped[split].append((r.id, f"{field} {getattr(r, field)!r} holds a line break or tab "
+                                             f"({r.where or 'no row number'}); fix it in the table"))
+                continue
             if r.id in seen:
                 dropped[split].append((r.id, f"duplicate id (first at {seen[r.id]})"))
                 continue
@@ -193,7 +220,7 @@ def check_splits(splits: Dict[str, List[SourceRow]], probes: Dict[str, Probe], v
             if not r.video.strip():
                 dropped[split].append((r.id, "no video given"))
                 continue
-            probe = probes[os.path.join(video_root, r.video)]
+            probe = probes[source_path(video_root, r.video)]
             row, reason = check_row(r, probe, text_field, lowercase, with_signer, with_times)
             if row is None:
                 dropped[split].append((r.id, reason))
@@ -219,6 +246,38 @@ def write_dropped(out_dir: str, split: str, dropped: List[Tuple[str, str]]) -> O
     return path
 
 
+def remove_stale_stage2(out_dir: str, rewritten: bool = False) -> List[str]:
+    """Remove ``config_stage2.yaml`` and the trimmed mBART (``mbart.trimmed/``) an earlier run
+    left in ``out_dir``: they were derived from that run's text, and with this run's manifests
+    its new words would be ``<unk>``. Each is named in a warning (an info line where this run
+    writes them again, ``rewritten``); a ``mbart.trimmed`` holding files a trim does not write is
+    refused (a :class:`ValueError` naming them). Returns the paths removed."""
+    stale = [os.path.join(out_dir, name) for name in (STAGE2_CONFIG, TRIMMED_MBART)]
+    trimmed = stale[1]
+    if os.path.isdir(trimmed) and not os.path.islink(trimmed):
+        own = {"model.pt", MBART_VOCAB, MBART_SPM}
+        other = sorted(n for n in os.listdir(trimmed) if n not in own and not n.endswith(".tmp"))
+        if other:
+            raise ValueError(f"{trimmed} (the trimmed mBART of an earlier run, derived from its text) holds "
+                             f"files a trim does not write: {', '.join(other[:5])}; move them out or remove "
+                             "the folder, then run again")
+    removed = []
+    for path in stale:
+        if not os.path.lexists(path):
+            continue
+        if rewritten:
+            logger.info(f"replacing {path} of an earlier run")
+        else:
+            logger.warning(f"removing {path}, left by an earlier run: it was derived from that run's text "
+                           "(this run trims no mBART)")
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        removed.append(path)
+    return removed
+
+
 def write_data_root(
     out_dir: str,
     splits: Dict[str, List[dict]],
@@ -229,8 +288,10 @@ def write_data_root(
     **config,
 ) -> None:
     """Manifests, stage-1 vocabulary, ``config.yaml``; with ``mbart_dir`` also the trimmed mBART
-    (``<out>/mbart.trimmed``) and ``config_stage2.yaml`` that uses its tokenizer and dictionary."""
+    (``<out>/mbart.trimmed``) and ``config_stage2.yaml`` that uses its tokenizer and dictionary.
+    Those two of an earlier run are removed first (:func:`remove_stale_stage2`)."""
     os.makedirs(out_dir, exist_ok=True)
+    remove_stale_stage2(out_dir, rewritten=bool(mbart_dir))
     for split, rows in splits.items():
         if not rows:
             raise ValueError(f"{split}: no usable rows (dropped rows and their reasons are in "
@@ -243,10 +304,10 @@ def write_data_root(
     if mbart_dir:
         from ..mbart.trim import trim
 
-        trimmed = os.path.join(out_dir, "mbart.trimmed")
+        trimmed = os.path.join(out_dir, TRIMMED_MBART)
         trim(mbart_dir, train_text, trimmed)
         # inside the data root, so written as mbart.trimmed/dict.txt, mbart.trimmed/sentence.bpe.model
-        derive_config_yaml(out_dir, "config.yaml", "config_stage2.yaml", mbart_dir=trimmed)
+        derive_config_yaml(out_dir, "config.yaml", STAGE2_CONFIG, mbart_dir=trimmed)
 
 
 def prepare_data_root(
@@ -261,6 +322,7 @@ def prepare_data_root(
     workers: int = 1,
     dropped: Optional[Dict[str, List[Tuple[str, str]]]] = None,
     name: str = "videos",
+    check_frames: bool = True,
     **config,
 ) -> Dict[str, List[dict]]:
     """Probe, check and write: the whole data root from source rows.
@@ -277,6 +339,8 @@ def prepare_data_root(
         workers: threads that probe the videos.
         dropped: rows the reader already dropped, ``(id, reason)`` per split; listed first.
         name: the corpus, for the progress bar.
+        check_frames: check every frame of every frame folder for a cut-off end (a few bytes
+            per file; a folder with a bad frame is dropped with the reason).
         config: video settings of ``config.yaml`` (``resize``, ``crop``, ``keep_ratio``,
             ``max_frames``, ``augment``).
 
@@ -286,9 +350,14 @@ def prepare_data_root(
         from ..mbart import check_mbart_dir
 
         check_mbart_dir(mbart_dir)  # before the probing, not after it
+    remove_stale_stage2(out_dir, rewritten=bool(mbart_dir))  # likewise
     root = video_root if os.path.isabs(video_root) else os.path.join(out_dir, video_root)
-    sources = {os.path.join(root, r.video): r.video for rows in splits.values() for r in rows if r.video.strip()}
-    probes = probe_sources(sources, workers, desc=f"{name}: probing videos")
+    sources: Dict[str, str] = {}
+    for rows in splits.values():
+        for r in rows:
+            if r.video.strip():
+                sources.setdefault(source_path(root, r.video), r.video)
+    probes = probe_sources(sources, workers, desc=f"{name}: probing videos", check_frames=check_frames)
     kept, new_dropped = check_splits(splits, probes, root, text_field, lowercase)
     os.makedirs(out_dir, exist_ok=True)
     for split in splits:

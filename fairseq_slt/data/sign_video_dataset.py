@@ -6,7 +6,6 @@ A split is one TSV manifest with the columns ``id, video, n_frames, tgt_text`` a
 """
 
 import logging
-import math
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -18,11 +17,11 @@ from fairseq.data import Dictionary, FairseqDataset, data_utils as fairseq_data_
 from .data_cfg import SignDataConfig
 from .feature_cache import FeatureCache
 from .frame_store import FrameStore
-from .manifest_utils import ManifestError, read_split_manifest
+from .manifest_utils import ManifestError, parse_time_range, read_split_manifest
 from .transforms import build_video_transform, describe_resize
 from .frame_buffers import empty_frames
 from .sampling import num_sampled_frames, sample_indices
-from .video_io import IMAGE_EXTENSIONS, VideoReadError, VideoSource, read_frames
+from .video_io import VideoReadError, VideoSource, is_frame_file, read_frames
 
 logger = logging.getLogger(__name__)
 
@@ -337,25 +336,15 @@ class SignVideoDatasetCreator:
 
 
 def _time_range(where: str, start: Optional[str], end: Optional[str]) -> tuple:
-    """``start``/``end`` seconds of a manifest row, checked: both or neither, finite numbers,
-    ``0 <= start < end`` (decord wraps negative frame indices around to the video's end)."""
-    if start is None and end is None:
-        return None, None
-    if (start is None) != (end is None):
-        raise ManifestError(f"{where}: give both start and end, or neither")
+    """``start``/``end`` seconds of a manifest row, checked by
+    :func:`~fairseq_slt.data.manifest_utils.parse_time_range` (both or neither, plain numbers,
+    ``0 <= start < end``: decord wraps negative frame indices around to the video's end)."""
     try:
-        start_s, end_s = float(start), float(end)
-    except ValueError:
-        raise ManifestError(f"{where}: start {start!r} / end {end!r} must be numbers of seconds")
-    if not (math.isfinite(start_s) and math.isfinite(end_s)):
-        raise ManifestError(f"{where}: start {start!r} / end {end!r} must be finite numbers of seconds")
-    if start_s < 0:
-        raise ManifestError(f"{where}: start {start_s} is negative; times count from 0 s at the video's start")
-    if end_s <= start_s:
-        raise ManifestError(f"{where}: end {end_s} <= start {start_s}")
-    return start_s, end_s
+        return parse_time_range(start, end)
+    except ValueError as e:
+        raise ManifestError(f"{where}: {e}") from None
 
 
 def _has_image(folder: str) -> bool:
     with os.scandir(folder) as it:
-        return any(e.name.lower().endswith(IMAGE_EXTENSIONS) for e in it)
+        return any(is_frame_file(e.name) for e in it)

@@ -62,10 +62,24 @@ def _natural_key(name: str):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
+def is_frame_file(name: str) -> bool:
+    """Whether a file of a frame folder is a frame: a png/jpg/bmp name that is not hidden (macOS's
+    AppleDouble ``._*`` companions and other dot files are not frames)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
 def list_frame_files(folder: str) -> List[str]:
-    """Image files of a frame folder, sorted numerically (``images2`` before ``images10``)."""
-    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
-    return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+    """Image files of a frame folder, sorted numerically (``images2`` before ``images10``). Two
+    files of one frame number (``1.png`` and ``01.png``, ``5.png`` and ``5.jpg``) are a
+    :class:`VideoReadError` naming the folder: their order would be a guess."""
+    keys = {}
+    for n in sorted(n for n in os.listdir(folder) if is_frame_file(n)):
+        key = tuple(_natural_key(os.path.splitext(n)[0]))
+        if key in keys:
+            raise VideoReadError(f"frame folder {folder} has two files of one frame: {keys[key]} and {n}; "
+                                 "keep one of them")
+        keys[key] = n
+    return [os.path.join(folder, keys[k]) for k in sorted(keys)]
 
 
 def time_range_to_frames(start: float, end: float, fps: float) -> range:

@@ -24,7 +24,6 @@ shards with their ``*.index.json``), ``sentencepiece.bpe.model`` and optionally
 The weights are checked strictly (names and shapes) against fairseq's transformer of those sizes.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -35,6 +34,7 @@ import torch
 
 from ..checkpoints import load_torch_file
 from ..data.vocab import write_fairseq_dict
+from ..hf.folder import check_safetensors, read_config, read_json
 from . import CC25_LANGS, MBART_FILES, count_unique, dict_pieces, save_state, weights_and_args_state
 from .legacy import N_SPECIAL, upgrade_mbart_weights
 
@@ -53,13 +53,13 @@ MODEL_VERSION = torch.tensor([3.0])  # fairseq's encoder/decoder ``version``: fi
 
 
 def read_hf_config(hf_dir: str) -> Dict:
-    """``config.json`` of an mBART model (``model_type`` mbart, fairseq's special ids)."""
+    """``config.json`` of an mBART model (``model_type`` mbart, fairseq's special ids); a
+    malformed file is one line naming it (:func:`fairseq_slt.hf.folder.read_config`)."""
     path = os.path.join(hf_dir, HF_CONFIG)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{hf_dir} has no {HF_CONFIG}: give a Hugging Face mBART folder "
                                 f"({HF_CONFIG}, {' or '.join(HF_WEIGHTS)}, {HF_SPM})")
-    with open(path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = read_config(hf_dir)
     if config.get("model_type") != "mbart":
         raise ValueError(f"{path}: model_type is {config.get('model_type')!r}, not 'mbart' (only mBART "
                          "converts to fairseq's mbart layout)")
@@ -113,8 +113,7 @@ def load_hf_weights(hf_dir: str) -> Dict[str, torch.Tensor]:
         if os.path.isfile(os.path.join(hf_dir, name)):
             return _load_weights_file(os.path.join(hf_dir, name))
         if os.path.isfile(index):
-            with open(index, encoding="utf-8") as f:
-                shards = sorted(set(json.load(f)["weight_map"].values()))
+            shards = sorted(set(read_json(index).get("weight_map", {}).values()))
             weights = {}
             for shard in shards:
                 weights.update(_load_weights_file(os.path.join(hf_dir, shard)))
@@ -128,7 +127,11 @@ def _load_weights_file(path: str) -> Dict[str, torch.Tensor]:
             from safetensors.torch import load_file
         except ImportError as e:
             raise ImportError(f"reading {path} needs the safetensors package: pip install safetensors") from e
-        return load_file(path)
+        check_safetensors(path)  # a truncated copy: one line naming it
+        try:
+            return load_file(path)
+        except Exception as e:  # safetensors raises its own SafetensorError
+            raise ValueError(f"{path}: not a readable safetensors file ({e}); copy the file again") from e
     weights = load_torch_file(path, "Hugging Face weights")
     if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
         raise ValueError(f"{path} is not a Hugging Face state dict (a dict of tensors)")
@@ -171,7 +174,11 @@ def spm_pieces(spm_model: str) -> int:
     the pieces: the layout for which transformers' offset of 1 gives fairseq's ids)."""
     import sentencepiece as sp
 
-    m = sp.SentencePieceProcessor(model_file=spm_model)
+    try:
+        m = sp.SentencePieceProcessor(model_file=spm_model)
+    except (RuntimeError, OSError) as e:  # sentencepiece's parse error names no file
+        raise ValueError(f"{spm_model}: not a sentencepiece model ({str(e).strip()[:200]}); give mBART's "
+                         "sentencepiece.bpe.model") from e
     special = [i for i in range(m.get_piece_size()) if m.is_control(i) or m.is_unknown(i)]
     if not (m.is_unknown(0) and special == [0, 1, 2]):
         raise ValueError(
@@ -187,8 +194,7 @@ def tokenizer_ids(hf_dir: str) -> Optional[Dict[int, str]]:
     path = os.path.join(hf_dir, HF_TOKENIZER)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        tok = json.load(f)
+    tok = read_json(path)
     vocab = tok.get("model", {}).get("vocab", [])
     if isinstance(vocab, dict):
         ids = {i: t for t, i in vocab.items()}
