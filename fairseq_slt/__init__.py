@@ -3,7 +3,7 @@
 Load with ``fairseq-train --user-dir <path to fairseq_slt> --task sign_translation --arch slt_lightt``.
 
 Importing the package registers the task, the models and the optimizer with fairseq and makes
-its two checkpoint patches (:func:`register`), as ``--user-dir`` expects. The one exception is a
+its three checkpoint patches (:func:`register`), as ``--user-dir`` expects. The one exception is a
 process started by one of our own console scripts (``fairseq-slt-*``): most of them never touch
 fairseq, and torch + fairseq take seconds to import, so there the package imports nothing heavy and
 the code paths that need fairseq's registries call :func:`register` themselves (loading a
@@ -30,10 +30,15 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    from .checkpoint_safety import allow_fairseq_checkpoint_globals, make_checkpoint_copies_atomic
+    from .checkpoint_safety import (
+        allow_fairseq_checkpoint_globals,
+        make_checkpoint_copies_atomic,
+        show_task_state_on_resume,
+    )
 
     allow_fairseq_checkpoint_globals()
     make_checkpoint_copies_atomic()
+    show_task_state_on_resume()
     for package in ("criterions", "models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
     from .logging_utils import open_progress_log_file_once, undo_fairseq_debug_root_logger

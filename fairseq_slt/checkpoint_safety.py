@@ -1,4 +1,5 @@
-"""The two import-time patches of fairseq that the plugin makes (see docs/fairseq.md).
+"""The three import-time patches of fairseq's checkpoint handling that the plugin makes (see
+docs/fairseq.md).
 
 1. Let torch >= 2.6's ``weights_only`` loader read fairseq checkpoints, and nothing more.
 
@@ -15,9 +16,17 @@ do not rely on this: they pass ``weights_only=True`` and the same list in a ``sa
 plain ``shutil.copyfile``: a job killed during that copy leaves a half-written
 ``checkpoint_last.pt`` and the restart fails. Local copies are made atomic the same way; the log
 says so once, at the first copy.
+
+3. fairseq hands a checkpoint's ``task_state`` to the task when it loads a model to decode
+(``load_model_ensemble_and_task``), but not when fairseq-train loads one to continue training
+(``Trainer.load_checkpoint``: ``checkpoint_last.pt``, ``--restore-file``, ``--finetune-from-model``),
+so the task could not check that the run still uses the dictionary and the video settings the
+checkpoint was trained with. A task that defines ``check_resumed_state(task_state, path)`` is
+now shown it first, read without the weights (:func:`fairseq_slt.checkpoints.load_task_state`).
 """
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -77,3 +86,26 @@ def make_checkpoint_copies_atomic() -> None:
 
     copy._fairseq_slt_atomic = True
     PathManager.copy = staticmethod(copy)
+
+
+def show_task_state_on_resume() -> None:
+    """Wrap ``Trainer.load_checkpoint``: a task with ``check_resumed_state`` sees the checkpoint's
+    ``task_state`` (and its path) before any weight is loaded; it refuses by raising."""
+    from fairseq.file_io import PathManager
+    from fairseq.trainer import Trainer
+
+    original = Trainer.load_checkpoint
+    if getattr(original, "_fairseq_slt_task_state", False):
+        return
+
+    @functools.wraps(original)
+    def load_checkpoint(self, filename, *args, **kwargs):
+        check = getattr(self.task, "check_resumed_state", None)
+        if check is not None and PathManager.isfile(filename):
+            from .checkpoints import load_task_state
+
+            check(load_task_state(PathManager.get_local_path(filename)), filename)
+        return original(self, filename, *args, **kwargs)
+
+    load_checkpoint._fairseq_slt_task_state = True
+    Trainer.load_checkpoint = load_checkpoint

@@ -18,6 +18,8 @@ from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
 from ..data.feature_cache import fingerprint_matches, read_meta
+from ..data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
+from ..data.video_settings import check_video_settings, video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
 from .dictionary_check import (
@@ -68,6 +70,15 @@ class SignTranslationConfig(FairseqDataclass):
             "help": "log and skip training/validation videos that cannot be read (missing, corrupt, "
             "wrong frame count) and report their number per epoch (skipped_videos); default: stop "
             "with an error naming the manifest row"
+        },
+    )
+    allow_video_settings_change: bool = field(
+        default=False,
+        metadata={
+            "help": "go on, with a warning, where the data config's video settings (video.resize, "
+            "video.crop, video.keep_ratio, video.max_frames, the frames' normalisation) differ from those "
+            "the checkpoint was trained with (decoding, resuming, --restore-file); default: stop with an "
+            "error naming them"
         },
     )
     log_norms_interval: int = field(
@@ -185,28 +196,58 @@ class SignTranslationTask(FairseqTask):
             self.tgt_dict, self.data_cfg.hf_tokenizer_dir or self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
         )
 
+    @property
+    def video_settings(self) -> dict:
+        """The video settings the model's inputs are made with, as checkpoints record them
+        (:mod:`fairseq_slt.data.video_settings`), and the data config's path."""
+        return dict(video_settings(self.data_cfg), data_config=str(self.data_cfg.yaml_path))
+
     def state_dict(self):
-        """A checkpoint's ``task_state``: fairseq's, plus the record of the target dictionary."""
-        return dict(super().state_dict(), **{RECORD_KEY: self.dictionary_record})
+        """A checkpoint's ``task_state``: fairseq's, plus the records of the target dictionary and of
+        the video settings."""
+        return dict(
+            super().state_dict(), **{RECORD_KEY: self.dictionary_record, VIDEO_RECORD_KEY: self.video_settings}
+        )
 
     def load_state_dict(self, state_dict):
         """fairseq's ``load_model_ensemble_and_task`` (fairseq-generate, :class:`SignTranslator`)
         passes a checkpoint's ``task_state`` here before it builds the model: a checkpoint trained
-        with another target dictionary is refused, naming both. One written before the record
-        existed is checked by size only (when its weights load), and the log says so."""
+        with another target dictionary is refused, naming both, and one trained with other video
+        settings unless ``--allow-video-settings-change`` (:meth:`check_task_state`)."""
         state_dict = dict(state_dict)
-        saved = state_dict.pop(RECORD_KEY, None)
+        self.check_task_state(state_dict.pop(RECORD_KEY, None), state_dict.pop(VIDEO_RECORD_KEY, None))
+        super().load_state_dict(state_dict)
+
+    def check_resumed_state(self, task_state: dict, path: str) -> None:
+        """fairseq-train about to load ``path`` to continue training (``checkpoint_last.pt``,
+        ``--restore-file``, ``--finetune-from-model``) shows its ``task_state`` here first (see
+        :func:`fairseq_slt.checkpoint_safety.show_task_state_on_resume`): the same checks as decoding."""
+        self.check_task_state(
+            task_state.get(RECORD_KEY), task_state.get(VIDEO_RECORD_KEY),
+            checkpoint=f"{path} (the checkpoint fairseq-train continues from)",
+        )
+
+    def check_task_state(self, dictionary: Optional[dict], video: Optional[dict],
+                         checkpoint: str = "this checkpoint") -> None:
+        """Check a checkpoint's records of its target dictionary and video settings against this
+        task's. One written before a record existed is accepted with a warning: the dictionary is
+        then checked by size only (when its weights load), the video settings not at all."""
         current = self.dictionary_record
-        if saved is None:
+        yaml_path = str(self.data_cfg.yaml_path)
+        if dictionary is None:
             logger.warning(
-                "the checkpoint stores no record of its target dictionary (written before fairseq-slt "
-                f"recorded it): only its size can be checked against {describe(current)}; decode it "
-                "with the data config it was trained with"
+                f"{checkpoint} stores no record of its target dictionary (written before fairseq-slt "
+                f"recorded it): only its size can be checked against {describe(current)}; use it with the "
+                "data config it was trained with"
             )
         else:
-            check_dictionary_record(saved, current, self.data_cfg.yaml_path)
+            check_dictionary_record(dictionary, current, yaml_path, checkpoint)
             logger.info(f"target dictionary {describe(current)} is the checkpoint's")
-        super().load_state_dict(state_dict)
+        trained_with = f" ({video['data_config']})" if video and video.get("data_config") else ""
+        check_video_settings(
+            video, self.video_settings, checkpoint, yaml_path, self.cfg.allow_video_settings_change,
+            fix=f"pass the data config it was trained with{trained_with}",
+        )
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         loss, sample_size, logging_output = super().train_step(
