@@ -17,9 +17,9 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
-from ..data.feature_cache import fingerprint_matches, read_meta
+from ..data.feature_cache import fingerprint_matches, read_meta, rebuild_command
 from ..data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
-from ..data.video_settings import check_video_settings, video_settings
+from ..data.video_settings import check_video_settings, recorded_settings, video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
 from .dictionary_check import (
@@ -77,8 +77,8 @@ class SignTranslationConfig(FairseqDataclass):
         metadata={
             "help": "go on, with a warning, where the data config's video settings (video.resize, "
             "video.crop, video.keep_ratio, video.max_frames, the frames' normalisation) differ from those "
-            "the checkpoint was trained with (decoding, resuming, --restore-file); default: stop with an "
-            "error naming them"
+            "the checkpoint was trained with (decoding, resuming, --restore-file) or the feature cache was "
+            "computed with; default: stop with an error naming them"
         },
     )
     log_norms_interval: int = field(
@@ -109,6 +109,8 @@ class SignTranslationTask(FairseqTask):
         # decoding: per split, the rows decoded and skipped so far (see tally_decoded)
         self._decode_tallies: Dict[str, dict] = {}
         self._warned_tally = False
+        # once a split reads the feature cache: the video settings its features were computed with
+        self._cache_settings: Optional[dict] = None
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
@@ -127,6 +129,8 @@ class SignTranslationTask(FairseqTask):
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         is_train = split.startswith("train")
+        if self.data_cfg.feature_cache:
+            self.check_feature_cache_settings()
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
@@ -199,8 +203,29 @@ class SignTranslationTask(FairseqTask):
     @property
     def video_settings(self) -> dict:
         """The video settings the model's inputs are made with, as checkpoints record them
-        (:mod:`fairseq_slt.data.video_settings`), and the data config's path."""
-        return dict(video_settings(self.data_cfg), data_config=str(self.data_cfg.yaml_path))
+        (:mod:`fairseq_slt.data.video_settings`): the data config's, or, once a split reads the
+        feature cache, those its features were computed with; and the data config's path."""
+        settings = self._cache_settings or video_settings(self.data_cfg)
+        return dict(settings, data_config=str(self.data_cfg.yaml_path))
+
+    def check_feature_cache_settings(self) -> None:
+        """Stage 2 on a feature cache reads features computed with the video settings its
+        ``meta.json`` records: a data config that gives others is refused, or, with
+        ``--allow-video-settings-change``, the cache's are used (in the log and in checkpoints)."""
+        if self._cache_settings is not None:
+            return
+        cache = self.data_cfg.feature_cache
+        meta = read_meta(cache)
+        recorded = recorded_settings(meta)
+        config = video_settings(self.data_cfg)
+        check_video_settings(
+            recorded, config, f"the feature cache {cache}", str(self.data_cfg.yaml_path),
+            self.cfg.allow_video_settings_change, made="computed",
+            fix=f"{rebuild_command(cache, meta)} --config-yaml {self.cfg.config_yaml}, or use the data config "
+            "it was computed with",
+            going_on="stage 2 reads its features, made with its settings, and its checkpoints record those",
+        )
+        self._cache_settings = dict(config, **recorded)
 
     def state_dict(self):
         """A checkpoint's ``task_state``: fairseq's, plus the records of the target dictionary and of
