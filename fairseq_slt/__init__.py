@@ -34,11 +34,13 @@ def register() -> None:
         allow_fairseq_checkpoint_globals,
         make_checkpoint_copies_atomic,
         make_failed_saves_clean_up,
+        show_task_state_on_resume,
     )
 
     allow_fairseq_checkpoint_globals()
     make_checkpoint_copies_atomic()
     make_failed_saves_clean_up()
+    show_task_state_on_resume()
     for package in ("criterions", "models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
     from .logging_utils import open_progress_log_file_once, undo_fairseq_debug_root_logger

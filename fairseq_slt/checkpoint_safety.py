@@ -19,9 +19,17 @@ says so once, at the first copy.
 3. A save that fails (a full disk, a directory where the checkpoint should go) leaves no
 ``<checkpoint>.tmp`` behind: fairseq's ``torch_persistent_save`` and the atomic copy remove their
 temporary file before the error goes on.
+
+4. fairseq hands a checkpoint's ``task_state`` to the task when it loads a model to decode
+(``load_model_ensemble_and_task``), but not when fairseq-train loads one to continue training
+(``Trainer.load_checkpoint``: ``checkpoint_last.pt``, ``--restore-file``, ``--finetune-from-model``),
+so the task could not check that the run still uses the dictionary and the video settings the
+checkpoint was trained with. A task that defines ``check_resumed_state(task_state, path)`` is
+now shown it first, read without the weights (:func:`fairseq_slt.checkpoints.load_task_state`).
 """
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -116,3 +124,24 @@ def make_failed_saves_clean_up() -> None:
 
     torch_persistent_save._fairseq_slt_clean = True
     checkpoint_utils.torch_persistent_save = torch_persistent_save
+def show_task_state_on_resume() -> None:
+    """Wrap ``Trainer.load_checkpoint``: a task with ``check_resumed_state`` sees the checkpoint's
+    ``task_state`` (and its path) before any weight is loaded; it refuses by raising."""
+    from fairseq.file_io import PathManager
+    from fairseq.trainer import Trainer
+
+    original = Trainer.load_checkpoint
+    if getattr(original, "_fairseq_slt_task_state", False):
+        return
+
+    @functools.wraps(original)
+    def load_checkpoint(self, filename, *args, **kwargs):
+        check = getattr(self.task, "check_resumed_state", None)
+        if check is not None and PathManager.isfile(filename):
+            from .checkpoints import load_task_state
+
+            check(load_task_state(PathManager.get_local_path(filename)), filename)
+        return original(self, filename, *args, **kwargs)
+
+    load_checkpoint._fairseq_slt_task_state = True
+    Trainer.load_checkpoint = load_checkpoint

@@ -120,9 +120,10 @@ def describe_load_error(path: str, error: BaseException) -> str:
     )
 
 
-def load_torch_file(path: str, what: str = "checkpoint") -> Any:
+def load_torch_file(path: str, what: str = "checkpoint", mmap: bool = False) -> Any:
     """A ``torch.save`` file as saved, with torch's weights-only unpickler (fairseq's globals
-    allowed); any failure is a one-line :class:`CheckpointError` naming ``path``.
+    allowed); any failure is a one-line :class:`CheckpointError` naming ``path``. ``mmap``: the
+    tensors of a zip-format file are memory-mapped, not read (a legacy-format file is read).
 
     ``weights_only=True`` is explicit (an environment variable can change torch's default) and the
     pickled globals of fairseq checkpoints are allowed for this call only (torch's
@@ -138,6 +139,8 @@ def load_torch_file(path: str, what: str = "checkpoint") -> Any:
     extra = [g for g in fairseq_checkpoint_globals() if g not in allowed]
     try:
         with torch.serialization.safe_globals(extra):
+            if mmap and is_zip_file(path):
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise
@@ -145,6 +148,20 @@ def load_torch_file(path: str, what: str = "checkpoint") -> Any:
         if is_refused_pickle(path, e):
             raise RefusedPickleError(describe_load_error(path, e), refused_global(str(e))) from e
         raise CheckpointError(describe_load_error(path, e)) from e
+
+
+def is_zip_file(path: str) -> bool:
+    """Whether ``path`` is a zip-format torch file (torch >= 1.6's ``torch.save``)."""
+    with open(path, "rb") as f:
+        return f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+
+
+def load_task_state(path: str) -> Dict:
+    """The ``task_state`` of a fairseq checkpoint (``{}`` where it has none), read without reading
+    its weights: they are memory-mapped and let go of."""
+    state = load_torch_file(path, mmap=True)
+    task_state = state.get("task_state") if isinstance(state, dict) else None
+    return dict(task_state) if isinstance(task_state, dict) else {}
 
 
 def load_checkpoint_state(path: str) -> Dict:

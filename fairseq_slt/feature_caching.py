@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .checkpoints import load_task_state
 from .cli.cache_features import DEFAULTS  # the command's defaults, for a caller of main()
 from .data import SignVideoDatasetCreator
 from .data.feature_cache import (
@@ -30,6 +31,8 @@ from .data.feature_cache import (
     visual_fingerprints,
     write_meta,
 )
+from .data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
+from .data.video_settings import check_video_settings, video_settings
 from .models.pretrained import load_stage1_visual_encoder
 from .models.visual_frontend import tconv_out_lengths
 from .tasks.sign_translation import SignTranslationConfig, SignTranslationTask
@@ -184,7 +187,6 @@ def cache_split(task, visual, split: str, out: str, batch_size: int, options=Non
 def cache_meta(args, task, visual, stage1_args) -> Dict:
     """``meta.json`` of a cache (its ``splits`` and ``split_views`` are filled in as they are written)."""
     fingerprints = visual_fingerprints(visual.state_dict())
-    cfg = task.data_cfg
     return {
         "format_version": FORMAT_VERSION,
         "stage1_checkpoint": os.path.abspath(args.stage1_checkpoint),
@@ -193,13 +195,24 @@ def cache_meta(args, task, visual, stage1_args) -> Dict:
         "feature_dim": visual.out_dim,
         "temporal_module": stage1_args.temporal_module,
         "temporal_dim": stage1_args.temporal_dim,
-        "resize": list(cfg.resize) if isinstance(cfg.resize, tuple) else cfg.resize,  # as JSON stores it
-        "crop": cfg.crop,
-        "keep_ratio": cfg.keep_ratio,
-        "max_frames": cfg.max_frames,
+        **video_settings(task.data_cfg),  # resize, crop, keep_ratio, max_frames, normalisation
         "splits": [],
         "split_views": {},
     }
+
+
+def check_stage1_video_settings(args, task) -> None:
+    """The stage-1 visual encoder learnt from frames made with the video settings its checkpoint
+    records: the cache is computed with the data config's, which must be the same (or
+    ``--allow-video-settings-change``, with a warning)."""
+    recorded = load_task_state(args.stage1_checkpoint).get(VIDEO_RECORD_KEY)
+    trained_with = f" ({recorded['data_config']})" if recorded and recorded.get("data_config") else ""
+    check_video_settings(
+        recorded, video_settings(task.data_cfg), f"the stage-1 checkpoint {args.stage1_checkpoint}",
+        str(task.data_cfg.yaml_path), args.allow_video_settings_change,
+        fix=f"cache with the data config it was trained with{trained_with}, --config-yaml",
+        going_on="the cache is computed with the data config's settings and records them",
+    )
 
 
 def old_records(out: str, splits: Sequence[str]) -> Dict[str, Dict]:
@@ -217,6 +230,7 @@ def main(args) -> None:
     device = check_args(args)
     task = SignTranslationTask.setup_task(SignTranslationConfig(data=args.data, config_yaml=args.config_yaml))
     visual, stage1_args = load_stage1_visual_encoder(args.stage1_checkpoint)
+    check_stage1_video_settings(args, task)
     visual.eval().to(device)
     out = args.out if os.path.isabs(args.out) else os.path.join(args.data, args.out)
     os.makedirs(out, exist_ok=True)

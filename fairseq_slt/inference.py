@@ -167,10 +167,14 @@ class SignTranslator:
         fps: float = 25.0,
         precision: str = "fp32",
         pack_weights: bool = True,
+        allow_video_settings_change: bool = False,
     ) -> "SignTranslator":
         """Load a checkpoint of ``slt_lightt`` / ``slt_mbart``; ``data`` overrides its data root.
         ``pack_weights``: on the CPU in fp32, beam search multiplies with oneDNN pre-packed copies of
-        the decoder's weights (:mod:`fairseq_slt.models.packed_linear`; faster, a second copy in memory)."""
+        the decoder's weights (:mod:`fairseq_slt.models.packed_linear`; faster, a second copy in memory).
+        A data root whose ``config.yaml`` gives other video settings than the checkpoint was trained
+        with is refused, unless ``allow_video_settings_change`` (then its settings are used, with a
+        warning); the same for the data root of its training run itself."""
         from fairseq import checkpoint_utils
         from fairseq.dataclass.configs import GenerationConfig
 
@@ -191,10 +195,18 @@ class SignTranslator:
                 f"the data root of {path} ({data}) has no config.yaml: pass the data root (config.yaml, "
                 "dictionary, sentencepiece model) with --data"
             )
+        from .data.video_settings import VideoSettingsMismatchError, mismatch_error
         from .tasks.dictionary_check import DictionaryMismatchError, mismatch_message
 
+        # the checkpoint's task options, but an override of the video settings only where asked for now
+        overrides = {"data": data, "allow_video_settings_change": allow_video_settings_change}
         try:
-            models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
+            models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
+        except VideoSettingsMismatchError as e:  # say what to pass to this command
+            trained_with = e.recorded.get("data_config")
+            root = f" ({os.path.dirname(trained_with)})" if trained_with else ""
+            fix = f"pass --data with the data root it was trained with{root}"
+            raise mismatch_error(e.differences, path, e.yaml_path, e.recorded, fix) from e
         except DictionaryMismatchError as e:  # say what to pass to this command
             if e.saved is None:
                 raise

@@ -7,6 +7,7 @@ mismatch, or, same size, wrong words with exit code 0.
 
 import logging
 import os
+import shutil
 import subprocess
 from argparse import Namespace
 
@@ -53,6 +54,20 @@ def test_record_refuses_another_dictionary_naming_both(tmp_path):
     assert f"pass the data config it was trained with: --config-yaml config_own.yaml (data root {root})" in msg
     with pytest.raises(DictionaryMismatchError, match=r"gives .*short\.txt \(7 types.*does not fit"):
         task_of(root, "short").load_state_dict(saved)
+
+
+def test_resuming_checks_the_dictionary_order_too(tmp_path):
+    """fairseq-train continuing from a checkpoint: the record, not only the size of the embeddings."""
+    root = write_root(tmp_path / "data", {"own": WORDS, "swapped": [WORDS[1], WORDS[0]] + WORDS[2:]})
+    saved = task_of(root, "own").state_dict()
+    path = str(tmp_path / "checkpoint_last.pt")
+    task_of(root, "own").check_resumed_state(saved, path)
+    with pytest.raises(DictionaryMismatchError) as e:
+        task_of(root, "swapped").check_resumed_state(saved, path)
+    assert e.value.saved == saved[RECORD_KEY] and e.value.current["sha256"] != e.value.saved["sha256"]
+    assert str(e.value).startswith(f"{path} (the checkpoint fairseq-train continues from) was trained with the "
+                                   f"target dictionary {root / 'own.txt'} (9 types")
+    assert "same size, other symbols" in str(e.value)
 
 
 def test_mbart_vocabulary_record_names_langs(tmp_path):
@@ -135,6 +150,26 @@ def test_generate_refuses_another_dictionary(tiny_corpus, stage1_run, other_conf
     assert f"gives {other_configs / (name + '.txt')} ({size} types" in last and why in last
     assert f"pass the data config it was trained with: --config-yaml config.yaml (data root {tiny_corpus})" in last
     assert "size mismatch" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_dictionary_in_another_order(tiny_corpus, stage1_run, other_configs, tmp_path):
+    from conftest import stage1_train_cmd
+
+    save_dir = tmp_path / "ckpt"
+    save_dir.mkdir()
+    ckpt = save_dir / "checkpoint_last.pt"
+    shutil.copy(stage1_run[0] / "checkpoint_last.pt", ckpt)
+    before = ckpt.read_bytes()
+    cmd = stage1_train_cmd(other_configs, save_dir, 4) + ["--config-yaml", "config_swapped.yaml"]
+    proc = subprocess.run([os.path.join(BIN_DIR, cmd[0]), *map(str, cmd[1:])], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 1 and ckpt.read_bytes() == before  # nothing trained, nothing saved
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"fairseq_slt.tasks.dictionary_check.DictionaryMismatchError: {ckpt} (the checkpoint "
+                           f"fairseq-train continues from) was trained with the target dictionary "
+                           f"{tiny_corpus / 'dict.txt'} (40 types"), last
+    assert f"gives {other_configs / 'swapped.txt'} (40 types" in last and "same size, other symbols" in last
 
 
 @pytest.mark.slow

@@ -30,6 +30,10 @@ from fairseq_slt.data.feature_cache import (
     write_meta,
     write_split,
 )
+from fairseq_slt.data.sampling import num_sampled_frames
+from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from fairseq_slt.data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
+from fairseq_slt.data.video_settings import VideoSettingsMismatchError
 from fairseq_slt.models.pretrained import load_stage1_visual_encoder
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, check_cache_matches
 from test_slt_mbart import (  # noqa: F401  (mbart_dir, stage1_ckpt: fixtures)
@@ -213,6 +217,15 @@ def test_rerun_keeps_splits_of_the_same_encoder_only(tmp_path, caplog):
     assert kept_splits(str(tmp_path / "nothing"), same, ["test"]) == []
 
 
+def test_rerun_compares_the_normalisation_where_the_old_cache_records_it(tmp_path):
+    norm = {"norm_mean": IMAGENET_MEAN, "norm_std": IMAGENET_STD}
+    make_cache(tmp_path / "c", splits=["train", "test"])  # a meta.json without the normalisation
+    assert kept_splits(str(tmp_path / "c"), cache_meta(**norm), ["test"]) == ["train"]
+    make_cache(tmp_path / "c", splits=["train", "test"], **norm)
+    assert kept_splits(str(tmp_path / "c"), cache_meta(**norm), ["test"]) == ["train"]
+    assert kept_splits(str(tmp_path / "c"), cache_meta(norm_mean=[0.5] * 3, norm_std=IMAGENET_STD), ["test"]) == []
+
+
 # --- fingerprints and the model check ----------------------------------------------------------
 
 
@@ -330,6 +343,112 @@ def test_build_generator_checks_models_when_a_split_reads_the_cache(stage2_model
                        r"differs from this model's: rebuild it with fairseq-slt-cache-features DATA "
                        rf"--stage1-checkpoint <the stage-1 checkpoint of this model> --out {cache}"):
         task.build_generator([model], GenerationConfig(beam=2))
+
+
+def cached_root(tiny_corpus, root, **cache_video):
+    """A data root of the tiny corpus (resize 48, crop 48, keep_ratio 0.25, max_frames 300) whose
+    feature cache of split test was computed with ``cache_video`` (meta.json's video settings)."""
+    root.mkdir()
+    shutil.copy(tiny_corpus / "test.tsv", root / "test.tsv")
+    (root / "config.yaml").write_text(
+        f"video_root: {tiny_corpus}\nvocab_filename: {tiny_corpus / 'dict.txt'}\n"
+        f"bpe_tokenizer: {{bpe: sentencepiece, sentencepiece_model: {tiny_corpus / 'spm.model'}}}\n"
+        "video: {resize: 48, crop: 48, keep_ratio: 0.25, max_frames: 300}\nfeature_cache: features\n"
+    )
+    rows = [line.split("\t") for line in (root / "test.tsv").read_text().splitlines()[1:]]
+    (root / "features").mkdir()
+    write_split(str(root / "features"), "test", [r[0] for r in rows], [np.ones((2, DIM), np.float32)] * len(rows))
+    write_meta(str(root / "features"), cache_meta(**cache_video))
+    return root, [int(r[2]) for r in rows]
+
+
+def test_stage2_refuses_a_cache_of_other_video_settings(tiny_corpus, tmp_path):
+    root, _ = cached_root(tiny_corpus, tmp_path / "data", crop=40, keep_ratio=0.5,
+                          norm_mean=IMAGENET_MEAN, norm_std=IMAGENET_STD)
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(root)))
+    with pytest.raises(VideoSettingsMismatchError) as e:
+        task.load_dataset("test")
+    assert e.value.differences == [("crop", 40, 48), ("keep_ratio", 0.5, 0.25)]
+    msg = str(e.value)
+    assert msg.startswith(f"the feature cache {root / 'features'} was computed with video.crop 40, video.keep_ratio "
+                          f"0.5, but the data config {root / 'config.yaml'} gives video.crop 48, video.keep_ratio 0.25")
+    assert (f"{REBUILD} --out {root / 'features'} --config-yaml config.yaml, or use the data config it was computed "
+            "with, or pass --allow-video-settings-change") in msg
+    assert "test" not in task.datasets
+
+
+def test_with_the_override_stage2_reads_the_cache_and_reports_and_records_its_settings(tiny_corpus, tmp_path, caplog):
+    root, n_frames = cached_root(tiny_corpus, tmp_path / "data", crop=40, keep_ratio=0.5,
+                                 norm_mean=IMAGENET_MEAN, norm_std=IMAGENET_STD)
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(root), allow_video_settings_change=True))
+    with caplog.at_level(logging.INFO):
+        task.load_dataset("test")
+    assert "going on as --allow-video-settings-change asks: stage 2 reads its features" in caplog.text
+    dataset = task.dataset("test")
+    assert dataset.src_sizes.tolist() == [num_sampled_frames(n, 0.5, 300) for n in n_frames]
+    assert (f"test: {len(n_frames)} videos, {sum(dataset.src_sizes)} frames sampled when the cache was computed, "
+            "with its settings (keep_ratio=0.5, shorter side 48 -> crop 40); 0 videos capped at max_frames=300"
+            ) in caplog.text
+    record = task.state_dict()[VIDEO_RECORD_KEY]  # what its checkpoints record: the cache's settings
+    assert (record["crop"], record["keep_ratio"], record["resize"]) == (40, 0.5, 48)
+
+
+def test_cache_written_before_some_settings_is_accepted_with_a_warning(tiny_corpus, tmp_path, caplog):
+    root, _ = cached_root(tiny_corpus, tmp_path / "data", crop=48)  # no normalisation in meta.json
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(root)))
+    with caplog.at_level(logging.WARNING):
+        task.load_dataset("test")
+    assert (f"the feature cache {root / 'features'} records no norm_mean, norm_std (written before fairseq-slt "
+            "recorded them): only video.resize, video.crop, video.keep_ratio, video.max_frames are checked"
+            ) in caplog.text
+    assert len(task.dataset("test")) == 5
+
+
+def with_video_record(stage1_path, out, **video):
+    """A copy of a stage-1 checkpoint whose task_state records ``video`` (the tiny corpus's otherwise)."""
+    state = load_checkpoint_state(str(stage1_path))
+    record = {"resize": 48, "crop": 48, "keep_ratio": 0.25, "max_frames": 300, "norm_mean": IMAGENET_MEAN,
+              "norm_std": IMAGENET_STD, "data_config": "/runs/stage1/config.yaml"}
+    state["task_state"] = {VIDEO_RECORD_KEY: dict(record, **video)}
+    torch.save(state, out)
+    return out
+
+
+def test_cache_features_refuses_a_stage1_checkpoint_of_other_video_settings(tmp_path, monkeypatch, mbart_dir,
+                                                                            stage1_ckpt, caplog):
+    import fairseq_slt.feature_caching as cli
+
+    root = tmp_path / "data"
+    stage2_task(root, mbart_dir, "features")  # resize 48, crop 48
+
+    def fake_cache_split(task, visual, split, out, *options):  # the real one reads videos
+        n_bytes = write_split(out, split, IDS, [np.ones((n, visual.out_dim), np.float32) for n in LENGTHS])
+        return len(IDS), sum(LENGTHS), n_bytes, {"views": 1, "transforms": "eval", "dtype": "float32"}
+
+    monkeypatch.setattr(cli, "cache_split", fake_cache_split)
+    ckpt = with_video_record(stage1_ckpt[0], tmp_path / "stage1.pt", crop=32)
+    args = Namespace(data=str(root), stage1_checkpoint=str(ckpt), config_yaml="config.yaml", splits="test",
+                     out="features", batch_size=2)
+    with pytest.raises(VideoSettingsMismatchError) as e:
+        cli.main(args)
+    assert e.value.differences == [("crop", 32, 48)]
+    assert str(e.value) == (
+        f"the stage-1 checkpoint {ckpt} was trained with video.crop 32, but the data config {root / 'config.yaml'} "
+        "gives video.crop 48 (the visual encoder would see frames made otherwise than then); cache with the data "
+        "config it was trained with (/runs/stage1/config.yaml), --config-yaml, or pass "
+        "--allow-video-settings-change to go on (the cache is computed with the data config's settings and records "
+        "them)"
+    )
+    assert not (root / "features").exists()  # refused before anything is written
+    with caplog.at_level(logging.WARNING):
+        cli.main(Namespace(**dict(vars(args), allow_video_settings_change=True)))
+    assert "gives video.crop 48; going on as --allow-video-settings-change asks" in caplog.text
+    meta = read_meta(str(root / "features"))
+    assert (meta["crop"], meta["norm_mean"], meta["norm_std"]) == (48, IMAGENET_MEAN, IMAGENET_STD)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # a stage-1 checkpoint written before the record: a warning
+        cli.main(Namespace(**dict(vars(args), stage1_checkpoint=str(stage1_ckpt[0]))))
+    assert f"the stage-1 checkpoint {stage1_ckpt[0]} records no video settings" in caplog.text
 
 
 def test_command_line_choices_and_defaults_are_the_builders():
@@ -462,6 +581,27 @@ def test_resume_refuses_a_cache_from_another_stage1(stage2_on_cache, mbart_dir, 
     assert f"feature cache {s.data_b / 'features'} matches the frozen visual encoder" in out
     assert (f"ValueError: the feature cache {s.data_b / 'features'} was computed from {s.ckpt_b}, whose visual "
             "encoder differs from this model's (the weights it just loaded from a checkpoint") in out
+
+
+@pytest.mark.slow
+def test_cache_features_cli_refuses_other_video_settings_in_one_line(tiny_corpus, stage1_run, mbart_dir, tmp_path):
+    data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "data")
+    config = (data / "config.yaml").read_text()
+    (data / "config.yaml").write_text(config.replace("keep_ratio: 0.25", "keep_ratio: 0.5"))
+    ckpt = stage1_run[0] / "checkpoint_last.pt"  # trained on the tiny corpus's keep_ratio 0.25
+    from conftest import BIN_DIR
+
+    proc = subprocess.run([os.path.join(BIN_DIR, "fairseq-slt-cache-features"), str(data), "--stage1-checkpoint",
+                           str(ckpt), "--splits", "test", "--out", "features", "--no-progress-bar"],
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"fairseq-slt-cache-features: error: the stage-1 checkpoint {ckpt} was trained with "
+                           f"video.keep_ratio 0.25, but the data config {data / 'config.yaml'} gives video.keep_ratio "
+                           f"0.5"), last
+    assert f"cache with the data config it was trained with ({tiny_corpus / 'config.yaml'})" in last
+    assert "Traceback" not in out and not (data / "features").exists()
 
 
 @pytest.mark.slow

@@ -70,6 +70,9 @@ def test_import_registers_task_archs_and_optimizer():
         "slt_lightt": "slt_lightt", "slt_lightt_tiny": "slt_lightt", "slt_mbart": "slt_mbart"}
     assert "adam_grouped" in OPTIMIZER_REGISTRY
     assert getattr(PathManager.copy, "_fairseq_slt_atomic", False)
+    from fairseq.trainer import Trainer
+
+    assert getattr(Trainer.load_checkpoint, "_fairseq_slt_task_state", False)  # resuming shows the task_state
 
 
 def test_light_data_package_resolves_its_names():

@@ -196,3 +196,35 @@ def test_bad_options_and_inputs_are_one_line_errors(tiny_corpus, ckpt, tmp_path)
     assert "no video stream" in records[0]["error"] and "video not found" in records[1]["error"]
     assert proc.returncode == 1 and last_line(proc) == (
         "fairseq-slt-translate: error: none of the 2 inputs could be read (each is reported above)")
+def test_other_video_settings_are_refused_unless_allowed(tiny_corpus, ckpt, tmp_path):
+    from test_video_settings import other_root
+
+    from fairseq_slt.checkpoints import load_checkpoint_state
+    from fairseq_slt.data.video_settings import VideoSettingsMismatchError
+
+    data = other_root(tiny_corpus, tmp_path / "data", crop=40)  # trained with crop 48
+    with pytest.raises(VideoSettingsMismatchError) as e:
+        SignTranslator.from_checkpoint(str(ckpt), data=str(data), device="cpu")
+    assert e.value.differences == [("crop", 48, 40)]
+    assert str(e.value).startswith(f"{ckpt} was trained with video.crop 48, but the data config "
+                                   f"{data / 'config.yaml'} gives video.crop 40")
+    assert str(e.value).endswith(f"pass --data with the data root it was trained with ({tiny_corpus}), or pass "
+                                 "--allow-video-settings-change to go on (the data config's settings are used)")
+    # a checkpoint trained with the override does not pass it on: it is asked for at each use
+    state = load_checkpoint_state(str(ckpt))
+    state["cfg"]["task"]["allow_video_settings_change"] = True
+    allowed_in_training = tmp_path / "allowed.pt"
+    torch.save(state, allowed_in_training)
+    with pytest.raises(VideoSettingsMismatchError):
+        SignTranslator.from_checkpoint(str(allowed_in_training), data=str(data), device="cpu")
+    translator = SignTranslator.from_checkpoint(str(ckpt), data=str(data), device="cpu", max_len_b=5,
+                                                allow_video_settings_change=True)
+    mp4 = manifest_videos(tiny_corpus)[0]
+    assert translator.load_frames(VideoInput(mp4)).shape[-2:] == (40, 40)  # the data config's crop
+    proc = translate_cli("--path", ckpt, "--data", data, mp4, "--max-len-b", "5", check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"fairseq-slt-translate: error: {ckpt} was trained with video.crop 48, but the data config")
+    proc = translate_cli("--path", ckpt, "--data", data, mp4, "--max-len-b", "5", "--allow-video-settings-change")
+    assert len(proc.stdout.splitlines()) == 1
+    assert "gives video.crop 40; going on as --allow-video-settings-change asks" in proc.stderr

@@ -12,6 +12,11 @@ view v is what live training draws in epoch v + 1 for ``--seed``, and stage 2 re
 Then add ``feature_cache: features`` to the stage-2 ``config.yaml`` (or use ``--config-yaml`` with a
 copy that names it).
 
+The features are computed with the data config's video settings (``video`` in ``config.yaml``),
+which must be the ones the stage-1 checkpoint records it was trained with: a difference stops the
+command naming the key and both values, unless ``--allow-video-settings-change``. ``meta.json``
+records the settings, and stage 2 checks them against its own data config.
+
 Features are streamed to preallocated files (memory does not grow with the number of videos) and
 a split records its progress: rerunning an interrupted command continues where it stopped, and a
 run with another encoder, transforms, views, dtype or precision restarts the split. ``meta.json``
@@ -20,6 +25,7 @@ splits when they come from the same stage-1 checkpoint and transforms, and drops
 """
 
 import argparse
+import sys
 from typing import List, Optional
 
 from ..logging_utils import setup_logging
@@ -31,7 +37,7 @@ DTYPE_CHOICES = ("float32", "float16")
 # options a caller of fairseq_slt.feature_caching.main() may leave out (the command line sets them)
 DEFAULTS = dict(
     train_views=4, seed=1, device="cpu", precision="fp32", num_workers=0, dtype="float32",
-    no_progress_bar=False,
+    no_progress_bar=False, allow_video_settings_change=False,
 )
 
 
@@ -56,15 +62,23 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=DTYPE_CHOICES, default=DEFAULTS["dtype"],
                    help="storage dtype of the features (read back as float32)")
     p.add_argument("--no-progress-bar", action="store_true", help="no tqdm progress bar")
+    p.add_argument("--allow-video-settings-change", action="store_true",
+                   help="cache, with a warning, where the data config's video settings (video.resize, video.crop, "
+                        "video.keep_ratio, video.max_frames, normalisation) differ from those the stage-1 "
+                        "checkpoint was trained with; default: stop with an error naming them")
     return p
 
 
 def cli_main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     args = get_parser().parse_args(argv)
+    from ..data.video_settings import VideoSettingsMismatchError
     from ..feature_caching import main  # torch and fairseq: only once the arguments are parsed
 
-    main(args)
+    try:
+        main(args)
+    except VideoSettingsMismatchError as e:
+        sys.exit(f"fairseq-slt-cache-features: error: {e}")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def run(args) -> int:
     translator = SignTranslator.from_checkpoint(
         args.path, data=args.data, beam=args.beam, max_len_a=args.max_len_a, max_len_b=args.max_len_b,
         lenpen=args.lenpen, device=args.device, fps=args.fps, precision=args.precision,
-        pack_weights=not args.no_packed_weights,
+        pack_weights=not args.no_packed_weights, allow_video_settings_change=args.allow_video_settings_change,
     )
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     failed = 0
@@ -167,6 +167,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="output file (default: stdout)")
     p.add_argument("--skip-bad-videos", action="store_true",
                    help="report unreadable inputs and go on (an error when none could be read)")
+    p.add_argument("--allow-video-settings-change", action="store_true",
+                   help="translate, with a warning, where the data root's config.yaml gives other video settings "
+                        "(video.resize, video.crop, video.keep_ratio, video.max_frames, normalisation) than the "
+                        "checkpoint was trained with; default: stop with an error naming them")
     p.add_argument("--no-progress-bar", action="store_true", help="no progress bar on stderr")
     return p
 

@@ -8,12 +8,13 @@ skips video decoding and the ResNet.
 A cache folder holds, per split, ``<split>.feats.npy`` (all videos' ``T' x C`` features,
 concatenated; float32, or float16 with ``--dtype float16``), ``<split>.lengths.npy`` (``T'`` of each
 video, int64) and ``<split>.ids.txt`` (the manifest's ids in manifest order, one per line), and one
-``meta.json``: the stage-1 checkpoint,
-fingerprints of the visual encoder's weights (as float32 and as fairseq's ``--fp16`` / ``--bf16``
-cast them), the feature width, the transforms and the splits it holds. The task checks the
-fingerprint against the model, so a cache from another stage-1 checkpoint is an error rather than
-a silent wrong result; :class:`FeatureCache` checks a split's files against ``meta.json`` and the
-manifest when it opens them.
+``meta.json``: the stage-1 checkpoint, fingerprints of the visual encoder's weights (as float32 and
+as fairseq's ``--fp16`` / ``--bf16`` cast them), the feature width, the video settings
+(``resize``, ``crop``, ``keep_ratio``, ``max_frames``, ``norm_mean``, ``norm_std``;
+:mod:`.video_settings`) and the splits it holds. The task checks the fingerprint against the model
+and the video settings against its data config, so a cache from another stage-1 checkpoint or made
+with other settings is an error rather than a silent wrong result; :class:`FeatureCache` checks a
+split's files against ``meta.json`` and the manifest when it opens them.
 
 Every file is written to a temporary name and renamed into place, and ``meta.json`` is the commit
 record: a split is listed there only once all of its files are written, so an interrupted run
@@ -59,11 +60,13 @@ STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
 PARTIAL_SUFFIX = ".partial"
 PROGRESS_INTERVAL_S = 10.0  # how often a streamed split records its progress (and at each view's end)
 FINGERPRINT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# meta.json entries that must agree for a new run to keep the splits an earlier run wrote
+# meta.json entries that must agree for a new run to keep the splits an earlier run wrote; and
+# those compared where the earlier meta.json records them (the frames' normalisation)
 IDENTITY_KEYS = (
     "format_version", "visual_fingerprint", "feature_dim", "temporal_module", "temporal_dim",
     "resize", "crop", "keep_ratio", "max_frames",
 )
+IDENTITY_KEYS_WHERE_RECORDED = ("norm_mean", "norm_std")
 
 
 class FeatureCacheError(ValueError):
@@ -236,7 +239,8 @@ def kept_splits(cache_dir: str, meta: Dict, rewritten: Sequence[str]) -> List[st
     except (FileNotFoundError, FeatureCacheError):
         return []
     others = [s for s in old.get("splits", []) if s not in rewritten]
-    if others and any(old.get(k) != meta.get(k) for k in IDENTITY_KEYS):
+    keys = IDENTITY_KEYS + tuple(k for k in IDENTITY_KEYS_WHERE_RECORDED if k in old)
+    if others and any(old.get(k) != meta.get(k) for k in keys):
         logger.warning(
             f"feature cache {cache_dir}: dropping splits {', '.join(others)} from {META}: they were "
             f"computed from {old.get('stage1_checkpoint')} or with other transforms; cache them again "
@@ -347,6 +351,7 @@ class FeatureCache:
 
     def __init__(self, cache_dir: str, split: str, ids: Sequence[str], manifest: Optional[str] = None):
         meta = read_meta(cache_dir)  # a cache without meta.json (no fingerprint) is refused
+        self.meta = meta
         manifest = manifest or f"the manifest of split {split}"
         fix = rebuild_command(cache_dir, meta, split)
         version = meta.get("format_version", 1)

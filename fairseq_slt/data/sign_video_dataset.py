@@ -22,6 +22,7 @@ from .transforms import build_video_transform, describe_resize
 from .frame_buffers import empty_frames
 from .sampling import num_sampled_frames, sample_indices
 from .video_io import VideoReadError, VideoSource, is_frame_file, read_frames
+from .video_settings import recorded_settings, video_settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +81,17 @@ class SignVideoDataset(FairseqDataset):
         self.n_samples = len(ids)
         for name in ("sources", "n_frames", "tgt_texts", "tgt_tokens", "rows"):
             assert len(getattr(self, name)) == self.n_samples, name
-        self.src_sizes = np.array(
-            [num_sampled_frames(n, cfg.keep_ratio, cfg.max_frames) for n in n_frames], dtype=np.int64
-        )
         self.tgt_sizes = np.array([len(t) for t in tgt_tokens], dtype=np.int64)
         self.epoch = 1
         self.feature_cache = None
         self.cache_view = 0  # the cached view this epoch reads (training views: (epoch - 1) mod K)
         self._logged_view = None
+        # the settings the model's inputs are made with: with a feature cache, those it recorded
+        # (the task checks them against the data config's)
+        video = video_settings(cfg)
         if use_feature_cache and cfg.feature_cache:
             self.feature_cache = FeatureCache(cfg.feature_cache, split, self.ids, manifest)
+            video.update(recorded_settings(self.feature_cache.meta))
             record = self.feature_cache.record
             logger.info(
                 f"{split}: sign-wise features from the cache {cfg.feature_cache} ({self.feature_cache.n_views} "
@@ -110,15 +112,19 @@ class SignVideoDataset(FairseqDataset):
             self.frame_store = FrameStore(cfg.frame_store, cfg.video_root, cfg.resize)
             logger.info(f"{split}: frames from the frame store {cfg.frame_store} ({len(self.frame_store)} "
                         f"sentences, resized to {self.frame_store.meta['resize']} when written)")
+        self.src_sizes = np.array(
+            [num_sampled_frames(n, video["keep_ratio"], video["max_frames"]) for n in n_frames], dtype=np.int64
+        )
         aug = cfg.augment if is_train else {}
         self.transform = build_video_transform(cfg.resize, cfg.crop, train=is_train, **aug)
-        n_capped = sum(
-            1 for n in n_frames if cfg.max_frames > 0 and n * cfg.keep_ratio > cfg.max_frames
-        )
+        n_capped = sum(1 for n in n_frames if n * video["keep_ratio"] > video["max_frames"])
+        fed = "fed to the model"
+        if self.feature_cache is not None:
+            fed = "sampled when the cache was computed, with its settings"
         logger.info(
-            f"{split}: {self.n_samples} videos, {int(self.src_sizes.sum())} frames fed to the model "
-            f"(keep_ratio={cfg.keep_ratio}, {describe_resize(cfg.resize, cfg.crop)}); {n_capped} videos capped at "
-            f"max_frames={cfg.max_frames}"
+            f"{split}: {self.n_samples} videos, {int(self.src_sizes.sum())} frames {fed} "
+            f"(keep_ratio={video['keep_ratio']}, {describe_resize(video['resize'], video['crop'])}); {n_capped} "
+            f"videos capped at max_frames={video['max_frames']}"
         )
 
     def __len__(self):

@@ -10,9 +10,10 @@ The task therefore stores a record of its dictionary in every checkpoint fairseq
 file, its size, the sha256 of its symbols in order, the data root, ``--config-yaml`` and
 ``--langs``/``--tgt-lang``. fairseq's ``load_model_ensemble_and_task`` (fairseq-generate,
 fairseq-interactive, :class:`fairseq_slt.inference.SignTranslator`) hands it back to the task
-before it builds the model, and :func:`check_dictionary_record` refuses another dictionary,
-naming both and the data config to pass. A checkpoint written before the record existed can
-only be checked by size (:func:`check_embedding_rows`), and the log says so.
+before it builds the model, and so does fairseq-train before it loads a checkpoint to continue
+from (:func:`fairseq_slt.checkpoint_safety.show_task_state_on_resume`); :func:`check_dictionary_record`
+refuses another dictionary, naming both and the data config to pass. A checkpoint written before
+the record existed can only be checked by size (:func:`check_embedding_rows`), and the log says so.
 """
 
 import hashlib
@@ -94,17 +95,19 @@ def mismatch_message(saved: Dict, current: Dict, yaml_path: str, fix: Optional[s
     )
 
 
-def check_dictionary_record(saved: Dict, current: Dict, yaml_path: str) -> None:
-    """Refuse to decode a checkpoint trained with the dictionary ``saved`` with ``current`` (the
-    task's, read from the data config ``yaml_path``)."""
+def check_dictionary_record(saved: Dict, current: Dict, yaml_path: str,
+                            checkpoint: str = "this checkpoint") -> None:
+    """Refuse to use a checkpoint (``checkpoint``: how the error names it) trained with the
+    dictionary ``saved`` with ``current`` (the task's, read from the data config ``yaml_path``)."""
     if saved.get("size") != current["size"] or saved.get("sha256") != current["sha256"]:
-        raise DictionaryMismatchError(mismatch_message(saved, current, yaml_path), saved, current, yaml_path)
+        raise DictionaryMismatchError(
+            mismatch_message(saved, current, yaml_path, checkpoint=checkpoint), saved, current, yaml_path
+        )
 
 
 def check_embedding_rows(state_dict: Dict, current: Dict, yaml_path: str, prefix: str = "") -> None:
     """The size check for any weights, the only one for a checkpoint without a record (written
-    before the record existed, or resumed by fairseq-train, which passes no ``task_state`` to the
-    task): the rows of the decoder's embeddings against the task's dictionary."""
+    before the record existed): the rows of the decoder's embeddings against the task's dictionary."""
     weight = state_dict.get(prefix + EMBEDDING_KEY)
     if weight is None or weight.dim() != 2 or weight.size(0) == current["size"]:
         return

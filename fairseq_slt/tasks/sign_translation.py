@@ -17,7 +17,9 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
-from ..data.feature_cache import fingerprint_matches, read_meta
+from ..data.feature_cache import fingerprint_matches, read_meta, rebuild_command
+from ..data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
+from ..data.video_settings import check_video_settings, recorded_settings, video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
 from .dictionary_check import (
@@ -70,6 +72,15 @@ class SignTranslationConfig(FairseqDataclass):
             "with an error naming the manifest row"
         },
     )
+    allow_video_settings_change: bool = field(
+        default=False,
+        metadata={
+            "help": "go on, with a warning, where the data config's video settings (video.resize, "
+            "video.crop, video.keep_ratio, video.max_frames, the frames' normalisation) differ from those "
+            "the checkpoint was trained with (decoding, resuming, --restore-file) or the feature cache was "
+            "computed with; default: stop with an error naming them"
+        },
+    )
     log_norms_interval: int = field(
         default=0,
         metadata={
@@ -98,6 +109,8 @@ class SignTranslationTask(FairseqTask):
         # decoding: per split, the rows decoded and skipped so far (see tally_decoded)
         self._decode_tallies: Dict[str, dict] = {}
         self._warned_tally = False
+        # once a split reads the feature cache: the video settings its features were computed with
+        self._cache_settings: Optional[dict] = None
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
@@ -116,6 +129,8 @@ class SignTranslationTask(FairseqTask):
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         is_train = split.startswith("train")
+        if self.data_cfg.feature_cache:
+            self.check_feature_cache_settings()
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
@@ -185,28 +200,79 @@ class SignTranslationTask(FairseqTask):
             self.tgt_dict, self.data_cfg.hf_tokenizer_dir or self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
         )
 
+    @property
+    def video_settings(self) -> dict:
+        """The video settings the model's inputs are made with, as checkpoints record them
+        (:mod:`fairseq_slt.data.video_settings`): the data config's, or, once a split reads the
+        feature cache, those its features were computed with; and the data config's path."""
+        settings = self._cache_settings or video_settings(self.data_cfg)
+        return dict(settings, data_config=str(self.data_cfg.yaml_path))
+
+    def check_feature_cache_settings(self) -> None:
+        """Stage 2 on a feature cache reads features computed with the video settings its
+        ``meta.json`` records: a data config that gives others is refused, or, with
+        ``--allow-video-settings-change``, the cache's are used (in the log and in checkpoints)."""
+        if self._cache_settings is not None:
+            return
+        cache = self.data_cfg.feature_cache
+        meta = read_meta(cache)
+        recorded = recorded_settings(meta)
+        config = video_settings(self.data_cfg)
+        check_video_settings(
+            recorded, config, f"the feature cache {cache}", str(self.data_cfg.yaml_path),
+            self.cfg.allow_video_settings_change, made="computed",
+            fix=f"{rebuild_command(cache, meta)} --config-yaml {self.cfg.config_yaml}, or use the data config "
+            "it was computed with",
+            going_on="stage 2 reads its features, made with its settings, and its checkpoints record those",
+        )
+        self._cache_settings = dict(config, **recorded)
+
     def state_dict(self):
-        """A checkpoint's ``task_state``: fairseq's, plus the record of the target dictionary."""
-        return dict(super().state_dict(), **{RECORD_KEY: self.dictionary_record})
+        """A checkpoint's ``task_state``: fairseq's, plus the records of the target dictionary and of
+        the video settings."""
+        return dict(
+            super().state_dict(), **{RECORD_KEY: self.dictionary_record, VIDEO_RECORD_KEY: self.video_settings}
+        )
 
     def load_state_dict(self, state_dict):
         """fairseq's ``load_model_ensemble_and_task`` (fairseq-generate, :class:`SignTranslator`)
         passes a checkpoint's ``task_state`` here before it builds the model: a checkpoint trained
-        with another target dictionary is refused, naming both. One written before the record
-        existed is checked by size only (when its weights load), and the log says so."""
+        with another target dictionary is refused, naming both, and one trained with other video
+        settings unless ``--allow-video-settings-change`` (:meth:`check_task_state`)."""
         state_dict = dict(state_dict)
-        saved = state_dict.pop(RECORD_KEY, None)
+        self.check_task_state(state_dict.pop(RECORD_KEY, None), state_dict.pop(VIDEO_RECORD_KEY, None))
+        super().load_state_dict(state_dict)
+
+    def check_resumed_state(self, task_state: dict, path: str) -> None:
+        """fairseq-train about to load ``path`` to continue training (``checkpoint_last.pt``,
+        ``--restore-file``, ``--finetune-from-model``) shows its ``task_state`` here first (see
+        :func:`fairseq_slt.checkpoint_safety.show_task_state_on_resume`): the same checks as decoding."""
+        self.check_task_state(
+            task_state.get(RECORD_KEY), task_state.get(VIDEO_RECORD_KEY),
+            checkpoint=f"{path} (the checkpoint fairseq-train continues from)",
+        )
+
+    def check_task_state(self, dictionary: Optional[dict], video: Optional[dict],
+                         checkpoint: str = "this checkpoint") -> None:
+        """Check a checkpoint's records of its target dictionary and video settings against this
+        task's. One written before a record existed is accepted with a warning: the dictionary is
+        then checked by size only (when its weights load), the video settings not at all."""
         current = self.dictionary_record
-        if saved is None:
+        yaml_path = str(self.data_cfg.yaml_path)
+        if dictionary is None:
             logger.warning(
-                "the checkpoint stores no record of its target dictionary (written before fairseq-slt "
-                f"recorded it): only its size can be checked against {describe(current)}; decode it "
-                "with the data config it was trained with"
+                f"{checkpoint} stores no record of its target dictionary (written before fairseq-slt "
+                f"recorded it): only its size can be checked against {describe(current)}; use it with the "
+                "data config it was trained with"
             )
         else:
-            check_dictionary_record(saved, current, self.data_cfg.yaml_path)
+            check_dictionary_record(dictionary, current, yaml_path, checkpoint)
             logger.info(f"target dictionary {describe(current)} is the checkpoint's")
-        super().load_state_dict(state_dict)
+        trained_with = f" ({video['data_config']})" if video and video.get("data_config") else ""
+        check_video_settings(
+            video, self.video_settings, checkpoint, yaml_path, self.cfg.allow_video_settings_change,
+            fix=f"pass the data config it was trained with{trained_with}",
+        )
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         loss, sample_size, logging_output = super().train_step(
