@@ -65,3 +65,45 @@ def test_decord_and_pyav_decode_the_same_frames(tmp_path):
     assert np.abs(by_decord.astype(int) - by_pyav.astype(int)).max() <= 2
     # with a start time, PyAV seeks and counts frames from there
     assert np.array_equal(_pyav_frames(path, [0, 2], 0.4), _pyav_frames(path, [10, 12], None))
+
+
+FORKED_WORKER = """
+import os, sys, threading
+import numpy as np, torch
+from fairseq_slt.data.video_io import VideoSource, read_frames
+src = VideoSource(sys.argv[1])
+read_frames(src, [0, 5], 20, min_size=[32])  # the main thread decodes and scales first
+
+class Frames(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+    def __getitem__(self, i):
+        return read_frames(src, [i], 20, min_size=[32])
+
+def load():  # as fairseq does: the DataLoader's worker is forked from a background thread
+    for _ in torch.utils.data.DataLoader(Frames(), batch_size=2, num_workers=1):
+        pass
+
+t = threading.Thread(target=load)
+t.start()
+t.join(60)
+print("hung" if t.is_alive() else "ok", flush=True)
+os._exit(0)
+"""
+
+
+def test_a_worker_forked_after_scaled_decoding_does_not_hang(tmp_path):
+    """PyAV keeps a scaler per thread, with swscale's worker threads; a process forked afterwards
+    (a DataLoader worker) hung freeing it. Our scaler has one thread and lives for one video."""
+    import subprocess
+    import sys
+
+    from fairseq_slt.synthetic.generate import write_mp4
+
+    path = tmp_path / "a.mp4"
+    write_mp4(str(path), (np.random.default_rng(0).random((20, 96, 128, 3)) * 255).astype(np.uint8))
+    script = tmp_path / "fork.py"
+    script.write_text(FORKED_WORKER)
+    proc = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    assert proc.stdout.strip().splitlines()[-1] == "ok", proc.stderr[-2000:]

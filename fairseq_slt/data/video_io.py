@@ -176,6 +176,8 @@ def _pyav_frames(
 
 
 def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) -> np.ndarray:
+    from av.video.reformatter import VideoReformatter
+
     wanted = sorted(set(absolute))
     ctx = stream.codec_context
     ctx.thread_count = 1  # one decoding thread, as decord's (a DataLoader worker is one core)
@@ -187,6 +189,9 @@ def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) 
 
     want = set(wanted)
     found: Dict[int, np.ndarray] = {}
+    # our own scaler, one thread, freed with this call: PyAV's default keeps one per thread with
+    # swscale's worker threads, and a process forked later (a DataLoader worker) hangs freeing it
+    reformatter = VideoReformatter()
     size = scaled_size(ctx.width, ctx.height, min_size) if ctx.width and ctx.height else None
     for attempt in range(2):  # a seek that lands past the first wanted frame: decode from 0
         if attempt == 0 and wanted[0] > 0:
@@ -213,9 +218,9 @@ def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) 
                 if size is None:
                     found[i] = frame.to_ndarray(format="rgb24")
                 else:
-                    found[i] = frame.to_ndarray(
-                        width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR"
-                    )
+                    found[i] = reformatter.reformat(
+                        frame, width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR", threads=1
+                    ).to_ndarray()
             if done or len(found) == len(wanted):
                 break
         ctx.skip_frame = "DEFAULT"
