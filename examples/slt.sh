@@ -2,7 +2,8 @@
 # Shared FLa-LLM recipe, sourced by examples/<dataset>/run.sh after it sets the dataset's variables
 # (DATASET, PREP_CMD as an array, TGT_LANG, SCORE_ARGS, TGT_LEN_UNIT).
 # Stages (run a range with stage=N stop_stage=M):
-#   0  prepare the data root from the release (and trim mBART when MBART_DIR is set)
+#   0  prepare the data root from the release (and trim mBART when MBART_DIR is set; with FRAME_STORE=1
+#      also the frame store: every frame decoded once at the resize, read by both stages)
 #   1  stage 1: slt_lightt        (paper: SGD momentum 0.9, lr 1e-2, cosine, batch 8, 75 epochs, smoothing 0.2, ImageNet ResNet-18)
 #   2  evaluate stage 1 on dev and test (beam 5; BLEU-1..4, ROUGE-L)
 #   3  cache the frozen visual encoder's features for stage 2 (optional speed-up; CACHE=1)
@@ -37,6 +38,8 @@ LLM_DIR=${LLM_DIR:-}              # a Hugging Face model folder: stage 2 is slt_
 LLM_MODE=${LLM_MODE:-full}        # with LLM_DIR: full (the paper's fine-tuning), lora or frozen
 LLM_PROMPT=${LLM_PROMPT:-}        # with LLM_DIR: --llm-prompt (one argument, spaces kept)
 CACHE=${CACHE:-1}
+FRAME_STORE=${FRAME_STORE:-0}     # 1: stage 0 writes a frame store (fairseq-slt-frame-store) that both stages read
+                                  # instead of decoding the videos (How2Sign's run.sh turns it on)
 CACHE_VIEWS=${CACHE_VIEWS:-4}     # augmented views per training video in the cache (the paper trains stage 2
                                   # with augmentation and random temporal sampling; 0: one evaluation view)
 NGPUS=${NGPUS:-1}                 # GPUs of the run, all nodes together (fairseq's --distributed-world-size)
@@ -57,6 +60,7 @@ DRY_RUN=${DRY_RUN:-0}
 recipe=${DATASET}
 case "${DRY_RUN}" in 0 | 1) ;; *) die "DRY_RUN='${DRY_RUN}': use 1 to print the commands without running them, or 0" ;; esac
 case "${LLM_MODE}" in full | lora | frozen) ;; *) die "LLM_MODE='${LLM_MODE}': use full, lora or frozen" ;; esac
+case "${FRAME_STORE}" in 0 | 1) ;; *) die "FRAME_STORE='${FRAME_STORE}': use 1 to read the videos from a frame store written at stage 0, or 0" ;; esac
 case "${CACHE}" in 0 | 1) ;; *) die "CACHE='${CACHE}': use 1 to train stage 2 on cached features, or 0 for live frames" ;; esac
 case "${TGT_LEN_UNIT}" in word | char) ;; *) die "TGT_LEN_UNIT='${TGT_LEN_UNIT}': use word, or char for unsegmented text" ;; esac
 require_int stage "${stage}" 0
@@ -194,6 +198,15 @@ if stage_enabled 0; then
   log "stage 0: prepare ${DATA}"
   # shellcheck disable=SC2086  # PREP_ARGS is a word-split string of options
   run_cmd "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"} ${PREP_ARGS}
+  if [ "${FRAME_STORE}" = 1 ]; then
+    # the store serves every data config of the root: each one is pointed at it (the second call
+    # finds every sentence stored and writes nothing)
+    log "stage 0: frame store -> ${DATA}/frames (FRAME_STORE=1)"
+    for config in config.yaml ${MBART_DIR:+config_stage2.yaml}; do
+      run_cmd "${bin_dir}/fairseq-slt-frame-store" "${DATA}" --config-yaml "${config}" --out frames \
+        --workers "${NUM_WORKERS}"
+    done
+  fi
 fi
 
 if stage_enabled 1; then

@@ -145,3 +145,22 @@ def test_cli_writes_the_store_and_the_config(tiny_corpus, tmp_path):
     ds = dataset(root, "dev")
     assert ds.frame_store is not None and ds[0].source.shape[1:] == (3, 48, 48)
     assert np.isfinite(ds[0].source.numpy()).all()
+
+
+def test_video_size_centres_the_render_in_a_camera_frame():
+    """``fairseq-slt-synth --video-size``: the render scaled to the height and centred; the data
+    config's resize S + crop S gives the model the render back (bilinear round trip)."""
+    import torchvision.transforms.v2.functional as F
+
+    from fairseq_slt.synthetic.generate import fit_frame, parse_video_size
+
+    y, x = np.mgrid[:32, :32]
+    render = np.stack([4 * y, 4 * x, 2 * (x + y)], -1).astype(np.uint8)[None].repeat(3, 0)  # T x 32 x 32 x 3
+    frame = fit_frame(render, 128, 72)
+    assert frame.shape == (3, 72, 128, 3)
+    assert (frame[:, :, 0] == frame[:, :, 28]).all() and (frame[:, :, -1] == frame[:, :, 99]).all()  # edge fill
+    back = F.center_crop(F.resize(torch.from_numpy(frame).permute(0, 3, 1, 2), [32], antialias=True), [32, 32])
+    assert float((back.permute(0, 2, 3, 1).float() - torch.from_numpy(render).float()).abs().mean()) < 2.0
+    assert parse_video_size("1280x720") == (1280, 720)
+    with pytest.raises(Exception, match="even sides"):
+        parse_video_size("1281x720")

@@ -17,10 +17,10 @@ EXAMPLES = os.path.join(os.path.dirname(PLUGIN_DIR), "examples")
 LIB_SH = os.path.join(EXAMPLES, "lib.sh")
 ROOT_VARS = {"phoenix14t": "PHOENIX14T_ROOT", "csl_daily": "CSL_DAILY_ROOT", "how2sign": "HOW2SIGN_ROOT"}
 # the recipe's variables: a developer's shell must not leak them into the tests
-RECIPE_VARS = ["stage", "stop_stage", "MBART_DIR", "LLM_DIR", "LLM_MODE", "LLM_PROMPT", "CACHE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
+RECIPE_VARS = ["stage", "stop_stage", "MBART_DIR", "LLM_DIR", "LLM_MODE", "LLM_PROMPT", "CACHE", "FRAME_STORE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
                "STAGE2_EPOCHS", "STAGE2_BATCH", "MAX_GPU_BATCH", "NUM_WORKERS", "RESNET", "STAGE1_ARGS",
                "STAGE2_ARGS", "LANGS", "DRY_RUN", "BIN_DIR", "OUT_DIR", "TGT_LEN_UNIT", *ROOT_VARS.values()]
-TOOLS = ["fairseq-train", "fairseq-generate", "fairseq-slt-score", "fairseq-slt-cache-features",
+TOOLS = ["fairseq-train", "fairseq-generate", "fairseq-slt-score", "fairseq-slt-cache-features", "fairseq-slt-frame-store",
          "fairseq-slt-data-config", "python"]
 
 
@@ -488,9 +488,17 @@ def test_dry_run_csl_daily_counts_characters(tmp_path):
 def test_dry_run_how2sign(tmp_path):
     proc, cmds = dry_run(tmp_path, dataset="how2sign", train_texts=["And now we are going to start."] * 20)
     assert proc.returncode == 0, proc.stderr
+    # the frame store is on by default: written after the prep, named in both data configs
+    data = str(tmp_path / "run" / "data")
+    assert [tool(c) for c in cmds[1:3]] == ["fairseq-slt-frame-store"] * 2
+    assert [(c[1], opt(c, "--config-yaml"), opt(c, "--out")) for c in cmds[1:3]] == [
+        (data, "config.yaml", "frames"), (data, "config_stage2.yaml", "frames")]
+    cmds = [cmds[0]] + cmds[3:]
     assert cmds[0][1].endswith("prep_how2sign.py") and opt(cmds[9], "--tgt-lang") == "en_XX"
     assert opt(cmds[1], "--lr-period-updates") == str(75 * 3) and opt(cmds[9], "--lr-period-updates") == str(40 * 2)
     assert opt(cmds[2], "--max-len-b") == str(2 * 7 + 10)
+    _, cmds = dry_run(tmp_path, dataset="how2sign", train_texts=["a"], stop_stage="0", FRAME_STORE="0")
+    assert [tool(c) for c in cmds] == ["python"]
 
 
 @pytest.mark.slow

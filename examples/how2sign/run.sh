@@ -10,4 +10,6 @@ DATASET=how2sign
 PREP_CMD=(python "${here}/prep_how2sign.py" --root "${HOW2SIGN_ROOT}")
 TGT_LANG=en_XX
 SCORE_ARGS=""  # cased English, sacrebleu's 13a tokenisation
+# 1280x720 H.264 decoding would starve a GPU: stage 0 writes the frame store (docs/performance.md)
+FRAME_STORE=${FRAME_STORE:-1}
 source "${here}/../slt.sh"

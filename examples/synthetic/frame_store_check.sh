@@ -8,7 +8,7 @@
 #
 #   bash examples/synthetic/frame_store_check.sh
 #
-# Variables: WORK_DIR (default runs/frame_store_check), SEEDS ("1 2"), N_TRAIN (240), N_DEV (60),
+# Variables: WORK_DIR (default runs/frame_store_check), SEEDS ("1 2"), N_TRAIN (160), N_DEV (40),
 # MAX_EPOCH (5), WORKERS (DataLoader workers and store writers, 1), stage / stop_stage (0 / 3).
 # A finished run (its "done" marker) is not trained again: rerun the script to continue.
 set -euo pipefail
@@ -18,8 +18,8 @@ source "${here}/../lib.sh"
 
 WORK_DIR=${WORK_DIR:-runs/frame_store_check}
 SEEDS=${SEEDS:-1 2}
-N_TRAIN=${N_TRAIN:-240}
-N_DEV=${N_DEV:-60}
+N_TRAIN=${N_TRAIN:-160}
+N_DEV=${N_DEV:-40}
 MAX_EPOCH=${MAX_EPOCH:-5}
 WORKERS=${WORKERS:-1}
 stage=${stage:-0}

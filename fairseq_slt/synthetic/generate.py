@@ -69,16 +69,17 @@ def fit_frame(video: np.ndarray, width: int, height: int) -> np.ndarray:
     """A rendered ``T x S x S x 3`` video scaled to ``height`` (bilinear) and centred in a
     ``width x height`` frame, the sides filled with the render's edge pixels (``--video-size``: a
     camera's frame around the signer; resize S + crop S gives the model the render back)."""
-    import torch
-    import torch.nn.functional as F
+    from PIL import Image
 
     if width < height:
         raise ValueError(f"--video-size {width}x{height}: give a landscape size (width >= height)")
-    x = torch.from_numpy(video).permute(0, 3, 1, 2).float()  # T x 3 x S x S
-    x = F.interpolate(x, size=(height, height), mode="bilinear", align_corners=False)
-    x = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()  # T x H x H x 3
+    x = np.stack([np.asarray(Image.fromarray(f).resize((height, height), Image.BILINEAR)) for f in video])
     left = (width - height) // 2
-    return np.pad(x, ((0, 0), (0, 0), (left, width - height - left), (0, 0)), mode="edge")
+    out = np.empty((len(x), height, width, 3), dtype=np.uint8)  # T x H x W x 3
+    out[:, :, left:left + height] = x
+    out[:, :, :left] = x[:, :, :1]
+    out[:, :, left + height:] = x[:, :, -1:]
+    return out
 
 
 def parse_video_size(value: str):
