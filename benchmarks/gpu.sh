@@ -44,7 +44,10 @@
 # generator processes, default: CPU cores, at most 16), SIZE (default 256), FORMAT (mp4 | frames,
 # default mp4), GOAL (videos/s, default 50), ARCH (default slt_lightt), LOG_INTERVAL (default 10),
 # CACHE (1: time the cache build; 0: skip), CACHE_PRECISION (bf16 | fp16 | fp32, default bf16),
-# CACHE_VIEWS (default 1), DECODE_VIDEOS (default 64; 0: skip the decode rows), TINY=1, DRY_RUN=1.
+# CACHE_VIEWS (default 1), DECODE_VIDEOS (default 64; 0: skip the decode rows), VIDEO_SIZE (WxH: the
+# videos at a camera's frame size, e.g. 1280x720 as How2Sign's; default SIZE x SIZE), FRAME_STORE (1:
+# also time the first precision and the loader reading a frame store, fairseq-slt-frame-store; default
+# 0), TINY=1, DRY_RUN=1.
 # Outputs (steps_*.json, train_*.log, loader.log, stage1/, cache.log, features/, decode.log) stay in
 # WORK_DIR.
 set -euo pipefail
@@ -93,6 +96,8 @@ CACHE_VIEWS=${CACHE_VIEWS:-1}
 SHARDS=${SHARDS:-$(( ncpu > 16 ? 16 : ncpu ))}
 FORMAT=${FORMAT:-mp4}
 GOAL=${GOAL:-50}
+VIDEO_SIZE=${VIDEO_SIZE:-}
+FRAME_STORE=${FRAME_STORE:-0}
 DATA=${WORK_DIR}/data
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -115,6 +120,8 @@ for p in ${PRECISIONS}; do
 done
 case "${CACHE_PRECISION}" in bf16|fp32) ;; fp16) [ "${DEVICE}" = cuda ] || die "CACHE_PRECISION=fp16 needs a GPU; use bf16 or fp32 with TINY=1";; *) die "CACHE_PRECISION must be bf16, fp16 or fp32, not ${CACHE_PRECISION}";; esac
 case "${CACHE}" in 0|1) ;; *) die "CACHE must be 0 or 1, not ${CACHE}";; esac
+case "${FRAME_STORE}" in 0|1) ;; *) die "FRAME_STORE must be 0 or 1, not ${FRAME_STORE}";; esac
+[ -z "${VIDEO_SIZE}" ] || [[ "${VIDEO_SIZE}" =~ ^[0-9]+x[0-9]+$ ]] || die "VIDEO_SIZE must be WIDTHxHEIGHT, e.g. 1280x720, not ${VIDEO_SIZE}"
 [[ "${CACHE_VIEWS}" =~ ^[1-9][0-9]*$ ]] || die "CACHE_VIEWS must be a positive integer, not ${CACHE_VIEWS}"
 [[ "${DECODE_VIDEOS}" =~ ^[0-9]+$ ]] || die "DECODE_VIDEOS must be a non-negative integer, not ${DECODE_VIDEOS}"
 if [ "${DRY_RUN}" != 1 ]; then
@@ -135,7 +142,7 @@ make_data() {
     "${PYTHON}" -m fairseq_slt.synthetic.generate --out "${DATA}/shard${k}" --seed $(( k + 1 )) \
       --n-train "${per}" --n-dev $(( k == 0 ? 8 : 1 )) --n-test 1 --size "${SIZE}" \
       --resize "${RESIZE}" --crop "${CROP}" --formats "${FORMAT}" --source "${FORMAT}" \
-      --rotate 30 --scale 0.2 --translate 10 > "${DATA}/shard${k}.log" 2>&1 &
+      --rotate 30 --scale 0.2 --translate 10 ${VIDEO_SIZE:+--video-size "${VIDEO_SIZE}"} > "${DATA}/shard${k}.log" 2>&1 &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "${pid}" || die "the generator failed; see ${DATA}/shard*.log"; done
@@ -391,6 +398,33 @@ run "${PYTHON}" -c "${LOADER_ONLY}" "${WORK_DIR}/steps_loader.json" "${UPDATES}"
 [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_loader.json" \
   "loader only" "${WARMUP}" "${GOAL}")")
 
+# ---------------------------------------------------------------- the same through a frame store
+if [ "${FRAME_STORE}" = 1 ]; then
+  read -r first_precision _ <<< "${PRECISIONS}"
+  case "${first_precision}" in bf16) flags=(--bf16) ;; fp16) flags=(--fp16) ;; amp) flags=(--amp) ;; *) flags=() ;; esac
+  log "the frame store of the training videos -> ${DATA}/store"
+  run "${PYTHON}" -m fairseq_slt.cli.frame_store "${DATA}" --out store --splits train,dev --workers "${NUM_WORKERS}" \
+    --no-config > "${WORK_DIR}/store.log" 2>&1 || die "writing the frame store failed; see ${WORK_DIR}/store.log"
+  run "${PYTHON}" -m fairseq_slt.cli.data_config "${DATA}" --out config_store.yaml --frame-store store \
+    > /dev/null 2>&1 || die "fairseq-slt-data-config --frame-store failed"
+  grep -h "GB per 1,000 frames" "${WORK_DIR}/store.log" >&3 2>/dev/null || true
+  log "training ${UPDATES} updates, ${first_precision}, frames from the store"
+  if run "${PYTHON}" -c "${TIMED_TRAIN}" "${WORK_DIR}/steps_store.json" "${train_args[@]}" "${flags[@]}" "$@" \
+      --config-yaml config_store.yaml > "${WORK_DIR}/train_store.log" 2>&1; then
+    [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_store.json" \
+      "${first_precision}, frame store" "${WARMUP}" "${GOAL}" "${WORK_DIR}/train_store.log")")
+  else
+    log "fairseq-train on the frame store failed; see ${WORK_DIR}/train_store.log"
+    rows+=("| ${first_precision}, frame store | failed: see ${WORK_DIR}/train_store.log | | | | | no |")
+    failed=1
+  fi
+  run "${PYTHON}" -c "${LOADER_ONLY}" "${WORK_DIR}/steps_loader_store.json" "${UPDATES}" \
+    "${train_args[@]}" "$@" --config-yaml config_store.yaml > "${WORK_DIR}/loader_store.log" 2>&1 \
+    || die "the loader-only run on the frame store failed; see ${WORK_DIR}/loader_store.log"
+  [ "${DRY_RUN}" = 1 ] || rows+=("$("${PYTHON}" -c "${SUMMARY}" "${WORK_DIR}/steps_loader_store.json" \
+    "loader only, frame store" "${WARMUP}" "${GOAL}")")
+fi
+
 # ---------------------------------------------------------------- the feature cache build
 if [ "${CACHE}" = 1 ]; then
   # a stage-1 checkpoint of ARCH (1 update; the speed does not depend on the weights); the timed
@@ -441,7 +475,7 @@ fi
 if [ "${DRY_RUN}" = 1 ]; then exit 0; fi
 device=$("${PYTHON}" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU')")
 echo
-echo "stage 1, --arch ${ARCH}, batch ${BATCH}, ${SIZE}px ${FORMAT} -> crop ${CROP}, ${NUM_WORKERS} loader workers," \
+echo "stage 1, --arch ${ARCH}, batch ${BATCH}, ${SIZE}px ${FORMAT}${VIDEO_SIZE:+ at ${VIDEO_SIZE}} -> crop ${CROP}, ${NUM_WORKERS} loader workers," \
   "${UPDATES} updates (first ${WARMUP} not timed), ${device}, goal >= ${GOAL} videos/s"
 echo
 echo "| precision | videos/s | fairseq bsz x ups | ms/update | loader share | peak GPU GiB | goal met |"
