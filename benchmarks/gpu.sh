@@ -260,7 +260,7 @@ wall = timed[-1][1] - steps[warmup][1]
 videos = sum(s[2] for s in timed)
 busy = sum(s[1] - s[0] for s in timed)
 rate = videos / wall
-if name == "loader only":
+if name.startswith("loader only"):
     share, met = "-", "-"
 else:
     share = f"{100 * (wall - busy) / wall:.1f}%"

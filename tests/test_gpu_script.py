@@ -77,7 +77,7 @@ def test_bad_settings_are_refused(tmp_path):
 def test_tiny_cpu_run_prints_the_table(tmp_path):
     """TINY=1: 24 rendered 32-px videos, slt_lightt_tiny on the CPU for 6 updates, the feature
     cache of the 24 videos and the decode rows on the CPU (~2.5 min on 2 shared cores)."""
-    proc = run_script(tmp_path, TINY="1", SHARDS="2")
+    proc = run_script(tmp_path, TINY="1", SHARDS="2", FRAME_STORE="1", VIDEO_SIZE="64x36")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = proc.stdout
     assert "| precision | videos/s | fairseq bsz x ups | ms/update | loader share | peak GPU GiB | goal met |" in out
@@ -86,6 +86,11 @@ def test_tiny_cpu_run_prints_the_table(tmp_path):
     assert float(fp32.group(1)) > 0 and float(fp32.group(2)) > 0 and 0 <= float(fp32.group(4)) <= 100
     loader = re.search(r"^\| loader only \| ([\d.]+) \| - \| (\d+) \| - \| - \| - \|$", out, re.M)
     assert loader and float(loader.group(1)) > 0, out
+    # FRAME_STORE=1: the same run and the loader reading a frame store of the 64x36 videos
+    store = re.search(r"^\| fp32, frame store \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+)% \| - \| (yes|no) \|$", out, re.M)
+    assert store and float(store.group(1)) > 0, out
+    assert re.search(r"^\| loader only, frame store \| ([\d.]+) \| - \| (\d+) \| - \| - \| - \|$", out, re.M), out
+    assert "32px mp4 at 64x36" in out
     # the cache build's row from the command's own log line: CPU, so no peak GPU memory
     cache = re.search(r"^\| cache-features bf16 \(cpu\) \| ([\d.]+) \| - \| - \| - \| - \| - \|$", out, re.M)
     assert cache and float(cache.group(1)) > 0, out
