@@ -267,3 +267,34 @@ def test_mirroring_display_matrix_is_refused_in_every_backend(tmp_path):
         with pytest.raises(VideoReadError, match=refused):
             read_frames(VideoSource(path), [0, 3], 6, **kwargs)
 
+
+# --- decoding in one process, workers forked from another thread --------------------------------
+
+
+def _exit_at_once():
+    pass
+
+
+def test_pyav_conversion_leaves_no_thread_for_a_forked_worker_to_wait_for(tmp_path):
+    """fairseq forks DataLoader workers from its batch-reading thread; each worker frees the PyAV
+    converters of the parent's other threads. A converter with slice threads (PyAV >= 17's
+    default) would leave the worker waiting forever for threads it does not have."""
+    import multiprocessing
+    import threading
+
+    path = write_video(tmp_path / "v.mp4", range(6))
+    read_frames(VideoSource(path), [0, 3], 6, backend="pyav")  # a converter on this thread
+    exitcodes = []
+
+    def fork_a_worker():
+        worker = multiprocessing.get_context("fork").Process(target=_exit_at_once)
+        worker.start()
+        worker.join(30)
+        exitcodes.append(worker.exitcode)
+        if worker.is_alive():
+            worker.kill()
+
+    thread = threading.Thread(target=fork_a_worker)
+    thread.start()
+    thread.join()
+    assert exitcodes == [0]

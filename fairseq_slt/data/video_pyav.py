@@ -127,6 +127,17 @@ def _frame_turns(frame, path: str) -> int:
         ) from e
 
 
+@functools.lru_cache(maxsize=1)
+def _one_thread() -> dict:
+    """``threads=1`` for PyAV's RGB conversion where it takes the option (PyAV >= 17, which scales
+    with slice threads by default and keeps one converter per thread): a DataLoader worker forked
+    from another thread frees that converter and would wait forever for slice threads it does not
+    have. The pixels are the same."""
+    import av
+
+    return {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+
+
 def _converter(frame, ctx, min_size: Optional[Sequence[int]], path: str) -> Callable:
     """RGB conversion of the frames of a stream, scaled for ``min_size`` as they are shown (the
     display matrix of ``frame``, the first one converted, turns them), then turned."""
@@ -138,10 +149,12 @@ def _converter(frame, ctx, min_size: Optional[Sequence[int]], path: str) -> Call
         if size is not None and turns % 2:
             size = size[::-1]  # as stored
 
+    options = _one_thread()
+
     def convert(f) -> np.ndarray:
         if size is None:
-            return turned(f.to_ndarray(format="rgb24"), turns)
-        rgb = f.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR")
+            return turned(f.to_ndarray(format="rgb24", **options), turns)
+        rgb = f.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR", **options)
         return turned(rgb, turns)
 
     return convert
