@@ -37,7 +37,7 @@ from .data.video_io import (
     VideoSource,
     checked_time_range,
     list_frame_files,
-    probe_video,
+    probe_timing,
     read_frames,
 )
 from .models.packed_linear import pack_linears
@@ -104,7 +104,8 @@ def fuse_visual_batchnorm(model) -> None:
 
 def frame_range(video: VideoInput, fps: float) -> tuple:
     """``(VideoSource, first frame, frames in the source, frames in the range)`` of an input (a
-    frame folder's time range is converted with ``fps``; a video file's with its own frame rate)."""
+    frame folder's time range is converted with ``fps``; a video file's by its frames' timestamps,
+    :func:`~.data.video_io.probe_timing`)."""
     if not os.path.exists(video.path):
         raise VideoReadError(f"video not found: {video.path}")
     if os.path.isdir(video.path):
@@ -116,13 +117,14 @@ def frame_range(video: VideoInput, fps: float) -> tuple:
         frames = checked_time_range(video.path, video.start, video.end, fps, n_total)
         return VideoSource(video.path), frames.start, n_total, len(frames)
     try:
-        video_fps, n_total = probe_video(video.path)
+        timing = probe_timing(video.path)
     except Exception as e:
         why = video_stream_problem(video.path) or e
         raise VideoReadError(f"cannot open {video.path} as a video: {why}") from e
+    n_total = timing.n_frames
     if video.start is None:
         return VideoSource(video.path), 0, n_total, n_total
-    frames = checked_time_range(video.path, video.start, video.end, video_fps, n_total)
+    frames = checked_time_range(video.path, video.start, video.end, timing.fps, n_total, timing.slots)
     return VideoSource(video.path, video.start, video.end), 0, len(frames), len(frames)
 
 

@@ -33,7 +33,8 @@ from .manifest_utils import (
     write_manifest,
 )
 from .source_checks import frame_folder_problem, video_stream_problem
-from .video_io import VideoReadError, list_frame_files, probe_video, time_range_to_frames
+from .video_io import VideoReadError, list_frame_files, probe_timing
+from .video_utils import nominal_length, time_range_to_frames
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,14 @@ class SourceRow:
 
 @dataclass(frozen=True)
 class Probe:
-    """What probing a video source found: its frame count and fps (``None`` for a frame folder),
-    or the reason it cannot be used."""
+    """What probing a video source found: its frame count and fps (``None`` for a frame folder)
+    and, at a variable frame rate, its frames' slots (:func:`~.video_utils.frame_slots`), or the
+    reason it cannot be used."""
 
     n_frames: int = 0
     fps: Optional[float] = None
     problem: Optional[str] = None
+    slots: Optional[Tuple[int, ...]] = None
 
 
 def require(path: str, what: str) -> str:
@@ -111,12 +114,13 @@ def probe_source(path: str, shown: str, check_frames: bool = True) -> Probe:
             return Probe(problem=f"video {shown} missing")
         return Probe(problem=f"frame folder missing or empty: {shown}")
     try:
-        fps, n = probe_video(path)
+        timing = probe_timing(path)
     except Exception as e:  # decord and PyAV raise their own errors
         return Probe(problem=f"video {shown} unreadable: {video_stream_problem(path) or _first_line(e)}")
+    fps, n = timing.fps, timing.n_frames
     if n < 1 or not fps > 0:
         return Probe(problem=f"video {shown} has no frames (fps {fps:g}, {n} frames)")
-    return Probe(n, fps)
+    return Probe(n, fps, slots=None if timing.slots is None else tuple(timing.slots.tolist()))
 
 
 def probe_sources(sources: Dict[str, str], workers: int = 1, desc: str = "probing videos",
@@ -162,10 +166,10 @@ def check_row(row: SourceRow, probe: Probe, text_field: str = "text", lowercase:
     if start is not None:
         if probe.fps is None:
             return None, f"bad start/end: {row.video} is a frame folder; time ranges need a video file"
-        frames = time_range_to_frames(start, end, probe.fps)
-        if frames.stop > probe.n_frames:
-            return None, (f"end {end:.2f} s is past the end of {row.video} "
-                          f"({probe.n_frames / probe.fps:.2f} s)")
+        length = nominal_length(probe.n_frames, probe.slots)
+        if time_range_to_frames(start, end, probe.fps).stop > length:
+            return None, f"end {end:.2f} s is past the end of {row.video} ({length / probe.fps:.2f} s)"
+        frames = time_range_to_frames(start, end, probe.fps, probe.slots)
         if len(frames) == 0:
             return None, f"empty time range [{start:.3f}, {end:.3f}) s at {probe.fps:g} fps"
         n_frames = len(frames)

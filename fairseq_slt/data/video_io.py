@@ -21,14 +21,31 @@ Backends for video files (``backend``): ``"auto"`` (the above; decord at full si
 ``"pyav"`` and ``"torchcodec"`` (optional, not installed by default: ``pip install torchcodec``,
 which needs FFmpeg's shared libraries, e.g. ``apt-get install libavcodec59 libavformat59
 libavutil57 libswscale6``).
+
+Every backend returns the same frames, as :mod:`~.video_utils` defines them (docs/usage.md,
+"Frames of a video"): frame ``k`` is the ``k``-th frame in presentation order, also at a variable
+frame rate; a time range holds the frames whose timestamps fall in it, rounded to the video's
+average frame rate; frames are turned as the stream's display matrix says.
 """
 
+import functools
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .video_pyav import pyav_display, pyav_frames, pyav_header, pyav_timing
+from .video_utils import (  # noqa: F401 (re-exported: the data package's names for them)
+    VideoReadError,
+    VideoTiming,
+    checked_time_range,
+    constant_rate_slots,
+    scaled_size,
+    time_range_to_frames,
+    turned,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -36,9 +53,7 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_BACKENDS = ("auto", "decord", "pyav", "torchcodec")
 
-
-class VideoReadError(RuntimeError):
-    """A video source is missing, empty or cannot be decoded."""
+_pyav_frames = pyav_frames  # also importable under this module's private name
 
 
 @dataclass(frozen=True)
@@ -82,26 +97,6 @@ def list_frame_files(folder: str) -> List[str]:
     return [os.path.join(folder, keys[k]) for k in sorted(keys)]
 
 
-def time_range_to_frames(start: float, end: float, fps: float) -> range:
-    """Frame indices of the half-open time range ``[start, end)`` at ``fps``."""
-    first = int(round(start * fps))
-    last = int(round(end * fps))
-    return range(first, max(first, last))
-
-
-def checked_time_range(path: str, start: float, end: float, fps: float, n_total: int) -> range:
-    """Frames of ``[start, end)`` seconds of a source of ``n_total`` frames at ``fps``; a range that
-    is empty or ends past the source's last frame is a :class:`VideoReadError`."""
-    frames = time_range_to_frames(start, end, fps)
-    if len(frames) == 0 or frames.stop > n_total:
-        where = "is empty" if len(frames) == 0 else f"ends past the end of {path} ({n_total} frames)"
-        raise VideoReadError(
-            f"time range [{start}, {end}) s at {fps:g} fps is frames [{frames.start}, {frames.stop}) "
-            f"and {where}"
-        )
-    return frames
-
-
 def _decord_reader(path: str):
     import decord  # imported lazily: workers import it once, on first use
 
@@ -109,28 +104,6 @@ def _decord_reader(path: str):
         return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
     except Exception as e:  # decord raises its own DECORDError / RuntimeError
         raise VideoReadError(f"cannot decode video {path}: {e}") from e
-
-
-def scaled_size(width: int, height: int, min_size: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
-    """``(width, height)`` a ``width x height`` frame is scaled down to for ``min_size``, or
-    ``None`` where it is not scaled (no ``min_size``, or the frame is not larger than it).
-
-    ``min_size`` is the ``size`` of the transform's resize (:func:`~.transforms.resize_size`):
-    ``[s]``, the shorter side becomes ``s`` (aspect ratio kept, the longer side rounded down as
-    torchvision does, so the transform's own resize is then a no-op), or ``[h, w]``, the frame
-    becomes ``w x h``. Frames are never scaled up: that stays the transform's job.
-    """
-    if not min_size:
-        return None
-    if len(min_size) == 2:
-        h, w = int(min_size[0]), int(min_size[1])
-        return (w, h) if w <= width and h <= height and (w, h) != (width, height) else None
-    short = int(min_size[0])
-    if short >= min(width, height):
-        return None
-    if width <= height:
-        return short, int(short * height / width)
-    return int(short * width / height), short
 
 
 def _jpeg_draft_request(min_size: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
@@ -141,95 +114,6 @@ def _jpeg_draft_request(min_size: Optional[Sequence[int]]) -> Optional[Tuple[int
     if len(min_size) == 2:
         return int(min_size[1]), int(min_size[0])
     return int(min_size[0]), int(min_size[0])  # both sides >= s: the shorter one is
-
-
-def _pyav_frames(
-    path: str,
-    indices: Sequence[int],
-    start: Optional[float],
-    min_size: Optional[Sequence[int]] = None,
-    skip_unused: bool = True,
-) -> np.ndarray:
-    """Decode frames ``indices`` (counted from the frame at ``start`` seconds, as decord's frame
-    index ``round(start * fps)``) with PyAV, as ``T x H x W x 3`` uint8.
-
-    Decoding starts at the keyframe before the first wanted frame (a seek); with ``skip_unused``,
-    frames that are not wanted and that no other frame references (H.264's non-reference B
-    frames) are not decoded: the wanted frames are the same pixels either way. Wanted frames are
-    converted to RGB and, with ``min_size``, scaled (swscale bilinear, area-averaging when
-    shrinking) in one pass. Also the fallback where decord fails: decord 0.6 cannot copy frames
-    whose width is not a multiple of its row alignment (e.g. 48 or 210 px wide).
-    """
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate)
-            offset = int(round(start * fps)) if start else 0
-            absolute = [offset + int(i) for i in indices]
-            return _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path)
-    except VideoReadError:
-        raise
-    except Exception as e:
-        raise VideoReadError(f"cannot decode video {path}: {e}") from e
-
-
-def _pyav_decode(container, stream, fps, absolute, min_size, skip_unused, path) -> np.ndarray:
-    from av.video.reformatter import VideoReformatter
-
-    wanted = sorted(set(absolute))
-    ctx = stream.codec_context
-    ctx.thread_count = 1  # one decoding thread, as decord's (a DataLoader worker is one core)
-    tb = float(stream.time_base)
-    t_first = stream.start_time if stream.start_time is not None else 0
-
-    def index(pts):  # absolute frame index of a pts, as decord counts frames
-        return int(round((pts - t_first) * tb * fps))
-
-    want = set(wanted)
-    found: Dict[int, np.ndarray] = {}
-    # our own scaler, one thread, freed with this call: PyAV's default keeps one per thread with
-    # swscale's worker threads, and a process forked later (a DataLoader worker) hangs freeing it
-    reformatter = VideoReformatter()
-    size = scaled_size(ctx.width, ctx.height, min_size) if ctx.width and ctx.height else None
-    for attempt in range(2):  # a seek that lands past the first wanted frame: decode from 0
-        if attempt == 0 and wanted[0] > 0:
-            target = t_first + int(wanted[0] / fps / tb)
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-        elif attempt == 1:
-            container.seek(t_first, stream=stream, backward=True, any_frame=False)
-        ctx.flush_buffers()
-        first_seen, done = None, False
-        for packet in container.demux(stream):
-            if skip_unused:  # a frame no one wants is not decoded if no other frame references it
-                unused = packet.pts is not None and index(packet.pts) not in want
-                ctx.skip_frame = "NONREF" if unused else "DEFAULT"
-            for frame in ctx.decode(packet):
-                if frame.pts is None:
-                    continue
-                i = index(frame.pts)
-                first_seen = i if first_seen is None else first_seen
-                if i in found or i not in want:
-                    done = i > wanted[-1]
-                    if done:
-                        break
-                    continue
-                if size is None:
-                    found[i] = frame.to_ndarray(format="rgb24")
-                else:
-                    found[i] = reformatter.reformat(
-                        frame, width=size[0], height=size[1], format="rgb24", interpolation="BILINEAR", threads=1
-                    ).to_ndarray()
-            if done or len(found) == len(wanted):
-                break
-        ctx.skip_frame = "DEFAULT"
-        if len(found) == len(wanted) or attempt == 1 or first_seen is None or first_seen <= wanted[0]:
-            break
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise VideoReadError(f"cannot decode frames {missing[:5]} of {path}: the video ends early")
-    return np.stack([found[int(i)] for i in absolute])
 
 
 def torchcodec_unusable() -> Optional[str]:
@@ -245,56 +129,56 @@ def torchcodec_unusable() -> Optional[str]:
     return None
 
 
-def _torchcodec_frames(path: str, absolute: Sequence[int], min_size: Optional[Sequence[int]]) -> np.ndarray:
+def _torchcodec_frames(
+    path: str, absolute: Sequence[int], min_size: Optional[Sequence[int]], display: Tuple[int, int, int]
+) -> np.ndarray:
     """Frames ``absolute`` with torchcodec (``pip install torchcodec``; FFmpeg's shared libraries),
-    scaled by its own antialiased bilinear resize where ``min_size`` shrinks them."""
+    scaled by its own antialiased bilinear resize where ``min_size`` shrinks them, and shown as
+    the display matrix says (``display``: :func:`~.video_pyav.pyav_display`). torchcodec >= 0.11
+    turns the frames itself, before its resize (its metadata has ``rotation``); before, they are
+    turned here."""
     from torchcodec.decoders import VideoDecoder  # read_frames checked torchcodec_unusable()
     from torchcodec.transforms import Resize
 
+    turns, width, height = display
+    shown = (height, width) if turns % 2 else (width, height)
     try:
         meta = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata
-        size = scaled_size(meta.width, meta.height, min_size)
-        transforms = [Resize((size[1], size[0]))] if size else None
+        turns_itself = hasattr(meta, "rotation")
+        size = scaled_size(*shown, min_size)
+        stored = size if size is None or turns_itself or turns % 2 == 0 else size[::-1]
+        transforms = [Resize((stored[1], stored[0]))] if stored else None
         decoder = VideoDecoder(
             path, seek_mode="exact", num_ffmpeg_threads=1, dimension_order="NHWC", transforms=transforms
         )
-        return decoder.get_frames_at([int(i) for i in absolute]).data.numpy()
+        frames = decoder.get_frames_at([int(i) for i in absolute]).data.numpy()
     except Exception as e:
         raise VideoReadError(f"cannot decode frames of {path} with torchcodec: {e}") from e
+    frames = frames if turns_itself else np.ascontiguousarray(turned(frames, turns))
+    want = size or shown
+    if frames.shape[1:3] != (want[1], want[0]):
+        raise VideoReadError(
+            f"torchcodec returned {frames.shape[2]} x {frames.shape[1]} frames of {path}, not the "
+            f"{want[0]} x {want[1]} its display matrix shows; read it with backend pyav"
+        )
+    return frames
 
 
-def _torchcodec_info(path: str) -> Tuple[float, int]:
+def _torchcodec_count(path: str) -> int:
     from torchcodec.decoders import VideoDecoder
 
-    meta = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata
-    return float(meta.average_fps), int(meta.num_frames)
+    return int(VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1).metadata.num_frames)
 
 
-def _decode(vr, path: str, absolute: Sequence[int], relative: Sequence[int], start) -> np.ndarray:
+def _decord_frames(vr, source: "VideoSource", absolute: Sequence[int], relative: Sequence[int]) -> np.ndarray:
     try:
         batch = vr.get_batch(list(absolute)).asnumpy()
         if batch.ndim == 4 and batch.shape[-1] == 3:
             return batch
     except Exception as e:
         if "DECORDArrayCopyFromTo" not in str(e):  # decord's row-alignment bug: use PyAV
-            raise VideoReadError(f"cannot decode frames of {path}: {e}") from e
-    return _pyav_frames(path, relative, start)
-
-
-def _pyav_info(path: str) -> Optional[Tuple[float, int, int, int]]:
-    """``(fps, n_frames, width, height)`` from the container's header, ``None`` where it does not
-    give the frame count (then decord counts the frames)."""
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            if not stream.frames or not stream.average_rate:
-                return None
-            return float(stream.average_rate), int(stream.frames), ctx.width, ctx.height
-    except Exception as e:
-        raise VideoReadError(f"cannot decode video {path}: {e}") from e
+            raise VideoReadError(f"cannot decode frames of {source.path}: {e}") from e
+    return pyav_frames(source.path, relative, source.start, end=source.end)
 
 
 def read_frames(
@@ -320,7 +204,9 @@ def read_frames(
 
     ``backend`` (video files only): ``"auto"`` uses PyAV where frames are scaled down (seek,
     skipped non-reference frames, scaling inside the RGB conversion) and decord otherwise (with
-    PyAV where decord fails); ``"decord"``, ``"pyav"`` or ``"torchcodec"`` force one.
+    PyAV where decord fails, and for videos whose display matrix turns them); ``"decord"``,
+    ``"pyav"`` or ``"torchcodec"`` force one. All of them give the same frames for the same
+    indices and time range, shown as the display matrix says (:mod:`~.video_utils`).
     """
     import torch  # imported here: listing and probing videos (fairseq-slt-prep) need no torch
 
@@ -339,35 +225,38 @@ def read_frames(
         if why:
             raise VideoReadError(f"video backend torchcodec is not usable here: {why}")
         try:
-            fps, n_total = _torchcodec_info(source.path)
+            n_total = _torchcodec_count(source.path)
         except Exception as e:
             raise VideoReadError(f"cannot open {source.path} with torchcodec: {e}") from e
-        offset, _ = _checked_range(source, fps, n_total, expected_n_frames)
+        offset = _checked_range(source, n_total, expected_n_frames)
         absolute = [offset + int(i) for i in indices]
-        return torch.from_numpy(_torchcodec_frames(source.path, absolute, min_size))
-    info = _pyav_info(source.path) if backend in ("auto", "pyav") else None
-    if info is not None and (backend == "pyav" or scaled_size(info[2], info[3], min_size) is not None):
-        _checked_range(source, info[0], info[1], expected_n_frames)
-        return torch.from_numpy(_pyav_frames(source.path, indices, source.start, min_size))
-    if backend == "pyav":  # no frame count in the header: decord counts, PyAV decodes
-        fps, n_total = probe_video(source.path)
-        _checked_range(source, fps, n_total, expected_n_frames)
-        return torch.from_numpy(_pyav_frames(source.path, indices, source.start, min_size))
+        display = pyav_display(source.path)
+        return torch.from_numpy(_torchcodec_frames(source.path, absolute, min_size, display))
+    header = pyav_header(source.path) if backend == "auto" else None
+    scaled = header is not None and scaled_size(header[2], header[3], min_size) is not None
+    if backend == "pyav" or scaled or pyav_display(source.path)[0]:  # decord 0.6 cannot turn by 90 degrees
+        count = functools.partial(_check_count, source, expected=expected_n_frames)
+        frames = pyav_frames(source.path, indices, source.start, min_size, end=source.end, count=count)
+        return torch.from_numpy(frames)
     vr = _decord_reader(source.path)
-    offset, _ = _checked_range(source, vr.get_avg_fps(), len(vr), expected_n_frames)
+    offset = _checked_range(source, len(vr), expected_n_frames)
     absolute = [offset + int(i) for i in indices]
-    return torch.from_numpy(_decode(vr, source.path, absolute, indices, source.start))
+    return torch.from_numpy(_decord_frames(vr, source, absolute, indices))
 
 
-def _checked_range(source: VideoSource, fps: float, n_total: int, expected: int) -> Tuple[int, int]:
-    """``(offset, n_frames)`` of the source's time range (the whole video without one); a bad
-    range, or a frame count other than the manifest's ``expected``, is a :class:`VideoReadError`."""
+def _checked_range(source: VideoSource, n_total: int, expected: int) -> int:
+    """The first frame of the source's time range (0 without one), whose frames are found by their
+    timestamps (:func:`probe_timing`); a bad range, or a frame count other than the manifest's
+    ``expected``, is a :class:`VideoReadError`."""
     offset = 0
     if source.start is not None:
-        frames = checked_time_range(source.path, source.start, source.end, fps, n_total)
+        timing = probe_timing(source.path)
+        frames = checked_time_range(source.path, source.start, source.end, timing.fps, timing.n_frames, timing.slots)
         offset, n_total = frames.start, len(frames)
     _check_count(source, n_total, expected)
-    return offset, n_total
+    return offset
+
+
 def _check_count(source: VideoSource, found: int, expected: int) -> None:
     if found != expected:
         raise VideoReadError(
@@ -414,17 +303,35 @@ def _read_images(folder: str, files: Sequence[str], min_size: Optional[Sequence[
     return out
 
 
-def probe_video(path: str) -> Tuple[float, int]:
-    """``(fps, n_frames)`` of a video file (decord, with PyAV where decord cannot open it)."""
+def probe_timing(path: str) -> VideoTiming:
+    """Frame rate, frame count and (at a variable frame rate) frame slots of a video file, from its
+    packets' timestamps (PyAV; decord's where PyAV cannot open it); read once per file (and
+    modification)."""
+    stat = os.stat(path)
+    return _probe_timing(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_timing(path: str, size: int, mtime_ns: int) -> VideoTiming:
     try:
-        import decord
+        return pyav_timing(path)
+    except VideoReadError as e:
+        try:
+            return _decord_timing(path)
+        except Exception:
+            raise e
 
-        vr = decord.VideoReader(path, num_threads=1)
-        return float(vr.get_avg_fps()), len(vr)
-    except Exception:
-        import av
 
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            n = stream.frames or sum(1 for _ in container.decode(stream))
-            return float(stream.average_rate), int(n)
+def _decord_timing(path: str) -> VideoTiming:
+    import decord
+
+    vr = decord.VideoReader(path, num_threads=1)
+    fps, times = float(vr.get_avg_fps()), vr.get_frame_timestamp(range(len(vr)))[:, 0]
+    slots = np.rint((times - times.min()) * fps).astype(np.int64)
+    return VideoTiming(fps, len(vr), constant_rate_slots(slots))
+
+
+def probe_video(path: str) -> Tuple[float, int]:
+    """``(fps, n_frames)`` of a video file (:func:`probe_timing`)."""
+    timing = probe_timing(path)
+    return timing.fps, timing.n_frames

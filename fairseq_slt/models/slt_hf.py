@@ -19,7 +19,7 @@ incremental state and reorders it with the beams.
 import inspect
 import logging
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
@@ -85,7 +85,7 @@ class SLTHFEncoder(StageTwoVisualMixin, FairseqEncoder):
         if self.encoder_decoder:  # [prompt; visual; padding]
             x = torch.cat([prompt, x], dim=1)
             pad = torch.cat([pad.new_zeros(B, P), pad], dim=1)
-            dtype = next(self.llm.parameters()).dtype
+            dtype = self.llm.get_input_embeddings().weight.dtype  # the LLM's (--llm-dtype), not LoRA's
             x = self.llm.get_encoder()(inputs_embeds=x.to(dtype), attention_mask=(~pad).long()).last_hidden_state
         else:  # [padding; visual; prompt]: the prompt right before the target
             x = torch.cat([left_align(x, lengths), prompt], dim=1)
