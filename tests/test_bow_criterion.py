@@ -149,6 +149,7 @@ def test_an_encoder_without_sign_wise_features_is_refused():
         crit(model, sample_of(d))
 
 
+@pytest.mark.slow
 def test_fairseq_train_logs_the_bag_loss_apart(tiny_corpus, tmp_path):
     cmd = stage1_train_cmd(tiny_corpus, tmp_path / "ckpt", 2)
     i = cmd.index("label_smoothed_cross_entropy")

@@ -92,6 +92,7 @@ os._exit(0)
 """
 
 
+@pytest.mark.slow
 def test_a_worker_forked_after_scaled_decoding_does_not_hang(tmp_path):
     """PyAV keeps a scaler per thread, with swscale's worker threads; a process forked afterwards
     (a DataLoader worker) hung freeing it. Our scaler has one thread and lives for one video."""
