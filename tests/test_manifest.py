@@ -161,7 +161,7 @@ def test_fairseq_train_refuses_a_negative_start(tiny_corpus, tmp_path):
     rewrite(data / "train.tsv", rows)
     proc = train(stage1_train_cmd(data, tmp_path / "ckpt", 1))
     assert proc.returncode != 0
-    assert "train.tsv row 6 (id train_00004): start -1.0 is negative" in proc.stderr
+    assert "train.tsv row 6 (id train_00004): start -1 is negative" in proc.stderr
     assert not (tmp_path / "ckpt" / "checkpoint_last.pt").exists()
 
 
