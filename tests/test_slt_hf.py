@@ -294,3 +294,21 @@ def test_fairseq_train_and_generate_on_the_feature_cache(tiny_corpus, stage1_run
     assert [translator.translate(str(tiny_corpus / r[1])).hypothesis for r in rows] == [hyps[i] for i in range(n_test)]
     audit = run_cli(["fairseq-slt-audit", save_dir / "checkpoint_last.pt"])
     assert re.search(rf"LLM .*\| {family}, [0-9.]+M parameters, .*trained {model_args[1]}", audit), audit
+
+
+def test_decoding_ends_where_the_llms_positions_end(llm_dirs, stage1_path):
+    """GPT-2's learned positions (128 in the tiny model) hold the prefix, the prompt and the
+    hypothesis: beam search ends each hypothesis at the last position instead of failing; a
+    training batch that does not fit is refused naming the remedies."""
+    model, d = build(llm_dirs["gpt2"], stage1_path)
+    assert model.decoder.n_positions == 128
+    feats = torch.randn(2, 60, 8)
+    sample = {"net_input": {"src_tokens": feats, "src_lengths": torch.tensor([60, 40])}}
+    gen = SequenceGenerator([model], d, beam_size=2, max_len_b=200)
+    with torch.no_grad():
+        hypos = gen.forward(sample)
+    prefix = 60 + model.encoder.prompt_ids.numel()  # left-padded: the longest prefix for both rows
+    assert all(len(h["tokens"]) <= 128 - prefix for beams in hypos for h in beams)
+    prev = torch.full((1, 128 - prefix + 1), 5)
+    with pytest.raises(ValueError, match=r"need 129 positions, but the LLM has 128: lower video.max_frames"):
+        model(feats[:1], torch.tensor([60]), prev)

@@ -119,6 +119,8 @@ class SLTHFDecoder(FairseqIncrementalDecoder):
         self.extra_pad = len(dictionary) == self.n_rows + 1  # a pad row the LLM does not have
         self.use_cache = True
         self.cache_kwarg = cache_kwarg(llm)
+        config = llm.config
+        self.n_positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.llm_record: Dict = {}
 
     def input_ids(self, prev_output_tokens: torch.Tensor):
@@ -159,6 +161,7 @@ class SLTHFDecoder(FairseqIncrementalDecoder):
         x = torch.cat([src.to(emb.dtype), emb], dim=1)  # B x (S + N) x D
         mask = torch.cat([~src_pad, real], dim=1).long()
         positions = (mask.cumsum(1) - 1).clamp(min=0)
+        self.check_positions(int(positions.max()) + 1, src.size(1))
         out = self.llm(inputs_embeds=x, attention_mask=mask, position_ids=positions, use_cache=use_cache)
         return out.logits[:, src.size(1):], output_cache(out), mask, positions[:, -1:]
 
@@ -183,7 +186,21 @@ class SLTHFDecoder(FairseqIncrementalDecoder):
                            position_ids=position, use_cache=True, **{self.cache_kwarg: state["past"]})
             logits, past = out.logits, output_cache(out)
         self.set_incremental_state(incremental_state, "llm", {"past": past, "mask": mask, "position": position})
-        return logits[:, -1:]
+        logits = logits[:, -1:]
+        if position is not None and self.n_positions and int(position.max()) + 1 >= self.n_positions:
+            # the LLM has no position for a further token: the hypotheses end here
+            logits = torch.full_like(logits, float("-inf")).index_fill_(-1, logits.new_tensor(
+                [self.dictionary.eos()], dtype=torch.long), 0.0)
+        return logits
+
+    def check_positions(self, used: int, prefix: int) -> None:
+        """A decoder-only LLM's positions (learned ones end there) hold the prefix and the target."""
+        if self.n_positions and used > self.n_positions:
+            raise ValueError(
+                f"the visual prefix and prompt ({prefix} steps) and the target need {used} positions, but the "
+                f"LLM has {self.n_positions}: lower video.max_frames or --max-target-positions, or shorten "
+                "--llm-prompt"
+            )
 
     def reorder_incremental_state(self, incremental_state, new_order: torch.Tensor):
         state = self.get_incremental_state(incremental_state, "llm")
