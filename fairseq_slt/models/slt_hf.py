@@ -31,6 +31,7 @@ from fairseq.models import (
     register_model_architecture,
 )
 
+from ..hf.training_mode import DTYPES, MODES
 from .model_args import add_stage2_args
 from .pretrained import StageTwoVisualMixin, count_parameters
 from .slt_mbart import build_visual_encoder
@@ -265,10 +266,10 @@ class SLTHFModel(FairseqEncoderDecoderModel):
                             "from local disk only): an encoder-decoder (mBART-50, mT5, Flan-T5) or a "
                             "decoder-only LLM (Llama, Qwen2, GPT-2, XGLM). The data config must use its "
                             "tokenizer (fairseq-slt-data-config --llm-dir)")
-        parser.add_argument("--llm-mode", type=str, choices=["full", "frozen", "lora"],
+        parser.add_argument("--llm-mode", type=str, choices=MODES,
                             help="how the LLM trains: full (every weight; the paper's stage 2), frozen, "
                             "or lora (peft adapters; the LLM frozen). Default: full")
-        parser.add_argument("--llm-dtype", type=str, choices=["float32", "bfloat16", "float16"],
+        parser.add_argument("--llm-dtype", type=str, choices=list(DTYPES),
                             help="precision of the LLM's weights with --llm-mode frozen or lora (default "
                             "float32); bfloat16 halves their memory on a GPU")
         parser.add_argument("--llm-prompt", type=str, metavar="TEXT",
