@@ -24,6 +24,12 @@ BIN_INDEX = "pytorch_model.bin.index.json"
 FINGERPRINT_BLOCKS, FINGERPRINT_BLOCK_BYTES = 64, 1 << 16
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), or its type's name."""
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
+
+
 def read_json(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
@@ -126,6 +132,5 @@ def load_llm(folder: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module
     try:
         model = auto.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as e:  # transformers raises many types for files it cannot use
-        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{folder}: transformers cannot load it as {auto.__name__} ({text})") from e
+        raise ValueError(f"{folder}: transformers cannot load it as {auto.__name__} ({first_line(e)})") from e
     return model

@@ -50,7 +50,7 @@ def load_tokenizer(folder: str):
     """The folder's tokenizer, from local files only (never a hub)."""
     from transformers import AutoTokenizer
 
-    from .folder import check_folder
+    from .folder import check_folder, first_line
 
     check_folder(folder, weights=False)
     try:
@@ -59,11 +59,6 @@ def load_tokenizer(folder: str):
         raise ValueError(f"{folder}: cannot load its tokenizer ({first_line(e)}); the folder must hold "
                          "the tokenizer files that save_pretrained writes (tokenizer.json, "
                          "tokenizer_config.json, ...)") from e
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 def output_rows(folder: str) -> int:
