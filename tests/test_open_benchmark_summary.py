@@ -127,3 +127,28 @@ def test_convergence_refuses_a_log_without_the_subsets_loss(tmp_path):
     # the subset it did validate on is accepted
     rows = summarize(tmp_path, "--convergence", "--seeds", "1", "--valid-subset", "valid")
     assert rows[2:] == ["| 1 | 1 | 2.000 (1) | 2.000 | the epoch cap (EPOCHS1): not converged |"]
+
+
+def test_per_seed_and_category_tables_read_every_arms_score(tmp_path):
+    make_work_dir(tmp_path)
+    rows = summarize(tmp_path, "--per-seed", "--seeds", "1", "2")
+    assert rows[0] == "| arm | seed 1 | seed 2 |"
+    assert rows[2] == "| stage 1 alone (Light-T) | 30.00 | 32.00 |"
+    # an arm that did not run (the random LLM) is left out
+    assert len(rows) == 2 + 4 and not any("never pre-trained" in r for r in rows)
+    rows = summarize(tmp_path, "--categories", "--seeds", "1", "2")
+    assert rows[0] == "| arm | day |"
+    assert rows[2] == "| stage 1 alone (Light-T) | 50.0 |"  # 1 of 2 per seed, summed: 2 of 4
+
+
+def test_coverage_counts_test_words_and_word_pairs_seen_in_each_source(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    head = "id\tvideo\tn_frames\ttgt_text\n"
+    (data / "train.tsv").write_text(head + "a\tv\t1\train in the north\n", encoding="utf-8")
+    (data / "test.tsv").write_text(head + "b\tv\t1\tsnow in the north .\n", encoding="utf-8")
+    (data / "text_corpus.en").write_text("snow in the south\nrain in the north\n", encoding="utf-8")
+    rows = summarize(tmp_path, "--coverage")
+    # test words: snow in the north (the full stop is not a word); pairs: snow-in in-the the-north
+    assert rows[2] == "| parallel training targets | 1 | 4 | 75.0 | 75.0 | 66.7 | 66.7 |"
+    assert rows[3] == "| text corpus | 2 | 8 | 100.0 | 100.0 | 100.0 | 100.0 |"

@@ -2,6 +2,7 @@
 updates_per_epoch, gen_max_len, ...) checked against fairseq's own batching, and the commands that
 ``DRY_RUN=1 bash examples/<dataset>/run.sh`` prints (bash only, nothing runs)."""
 
+import functools
 import json
 import math
 import os
@@ -554,3 +555,35 @@ def test_open_benchmark_joint_arm_without_its_factorized_runs_says_what_to_do(tm
     assert "set JOINT_SECONDS" in proc.stderr
     bad = open_benchmark_stage3(tmp_path, JOINT_SECONDS="76min")
     assert bad.returncode != 0 and "JOINT_SECONDS='76min' is not a whole number" in bad.stderr
+
+
+def test_open_benchmark_random_llm_arm_is_the_text_llms_architecture_without_its_weights(tmp_path):
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    proc = subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120,
+                          env=clean_env(DRY_RUN="1", stage="2", stop_stage="2", SEEDS="1", LLMS="text random",
+                                        LLM_LAYERS="3", LLM_DIM="96", LLM_HEADS="2", WORK_DIR=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    cmds = [shlex.split(line) for line in proc.stdout.splitlines()]
+    stage2 = {opt(c, "--save-dir"): c for c in cmds if "fairseq-train" in c[0] and "slt_mbart" in c}
+    text = stage2[str(tmp_path / "seed1" / "stage2_text" / "checkpoints")]
+    random = stage2[str(tmp_path / "seed1" / "stage2_random" / "checkpoints")]
+    assert opt(text, "--mbart-dir") == str(tmp_path / "mbart.text.trimmed") and "--encoder-layers" not in text
+    assert "--mbart-dir" not in random
+    assert [opt(random, k) for k in ("--encoder-layers", "--decoder-embed-dim", "--encoder-ffn-embed-dim",
+                                     "--decoder-attention-heads")] == ["3", "96", "384", "2"]
+    # the same dictionary: the random arm's data config is written from the text LLM's
+    configs = [c for c in cmds if "fairseq-slt-data-config" in c[0] and "config_random_seed1.yaml" in c]
+    assert len(configs) == 1 and opt(configs[0], "--src") == "config_text.yaml"
+    assert opt(random, "--config-yaml") == "config_random_seed1.yaml"
+
+
+def test_open_benchmark_refuses_an_unknown_llm_and_builds_text_for_the_random_arm(tmp_path):
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    (tmp_path / "data" / "text_corpus.en").write_text("a b\n", encoding="utf-8")
+    run = functools.partial(subprocess.run, ["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120)
+    bad = run(env=clean_env(DRY_RUN="1", stage="1", stop_stage="1", LLMS="text mt5", WORK_DIR=str(tmp_path)))
+    assert bad.returncode != 0 and "LLMS: 'mt5' is not one of text, parallel, random" in bad.stderr
+    ok = run(env=clean_env(DRY_RUN="1", stage="1", stop_stage="1", LLMS="random", WORK_DIR=str(tmp_path)))
+    assert ok.returncode == 0, ok.stderr
+    built = [opt(shlex.split(line), "--out") for line in ok.stdout.splitlines() if "fairseq-slt-build-mbart" in line]
+    assert built == [str(tmp_path / "mbart.text")]

@@ -10,11 +10,13 @@
 #
 # Stages (stage / stop_stage, default 0 / 4):
 #   0 corpus (GRAMMAR, split by sentence, a monolingual text corpus for the LLM)
-#   1 two small mBARTs, equal denoising updates: "text" on TEXT_CORPUS sentences of the grammar
-#     (none a dev or test target), "parallel" on the training targets only; each trimmed
+#   1 the small mBARTs of LLMS, equal denoising updates: "text" on TEXT_CORPUS sentences of the
+#     grammar (none a dev or test target), "parallel" on the training targets only; each trimmed.
+#     "random" is the "text" LLM's architecture and dictionary, never pre-trained (the paper's
+#     "mBART without pre-training"): nothing to build, its stage 2 starts from random weights
 #   2 per seed: stage 1 (slt_lightt_tiny, trained until its dev loss has not improved for PATIENCE1
 #     epochs, at most EPOCHS1; checkpoint_best on dev loss), its feature cache, stage 2
-#     with each LLM (frozen visual encoder), each decoded on test
+#     with each LLM of LLMS (frozen visual encoder), each decoded on test
 #   3 per seed: joint (slt_mbart --train-visual-encoder, the "text" LLM, a fresh visual encoder)
 #     for the factorized arm's measured training time (fairseq's --stop-time-hours), norms logged
 #   4 the table over seeds (mean and standard deviation), the norm and loss plots
@@ -36,7 +38,10 @@
 # SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1's epoch cap, default 30),
 # PATIENCE1 (stage 1 stops when its dev loss has not improved for this many epochs, fairseq's
 # --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2's updates, default 2000),
-# LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
+# LLMS (the stage-2 LLMs, default "text parallel"; any of text, parallel, random; the joint arm
+# uses "text", which stage 1 then builds whatever LLMS says), LLM_LAYERS / LLM_DIM / LLM_HEADS /
+# LLM_VOCAB (the small mBARTs' encoder and decoder layers, width, heads, sentencepiece vocabulary;
+# default 2 / 128 / 4 / 1000), LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
 # label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, JOINT_SECONDS (every seed's joint training time in
 # seconds; default: measured from the seed's factorized runs, which must then exist; set it to rerun
@@ -61,6 +66,11 @@ EPOCHS1=${EPOCHS1:-30}
 PATIENCE1=${PATIENCE1:-3}
 UPDATES2=${UPDATES2:-2000}  # stage 2's dev loss levels off by 2000 (docs/open_benchmark.md); 500 did not
 LLM_UPDATES=${LLM_UPDATES:-600}
+LLMS=${LLMS:-text parallel}
+LLM_LAYERS=${LLM_LAYERS:-2}
+LLM_DIM=${LLM_DIM:-128}
+LLM_HEADS=${LLM_HEADS:-4}
+LLM_VOCAB=${LLM_VOCAB:-1000}
 LR1=${LR1:-1e-3}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
 BOW_WEIGHT=${BOW_WEIGHT:-0}
@@ -93,19 +103,32 @@ if stage_enabled 0; then
     --crop "${RESIZE}" --translate 1 ${synth_args[@]+"${synth_args[@]}"}
 fi
 
+for llm in ${LLMS}; do
+  case ${llm} in text|parallel|random) ;; *) die "LLMS: '${llm}' is not one of text, parallel, random" ;; esac
+done
+# the pre-trained LLMs to build: those of LLMS, and "text" for the random arm (its dictionary and
+# sizes) and for the joint arm
+built=$(for llm in text ${LLMS}; do [ "${llm}" = random ] || echo "${llm}"; done | awk '!seen[$0]++' | tr '\n' ' ')
+# the random arm's mBART sizes: those of the pre-trained ones
+random_sizes=(--encoder-layers "${LLM_LAYERS}" --decoder-layers "${LLM_LAYERS}"
+              --encoder-embed-dim "${LLM_DIM}" --decoder-embed-dim "${LLM_DIM}"
+              --encoder-ffn-embed-dim $(( 4 * LLM_DIM )) --decoder-ffn-embed-dim $(( 4 * LLM_DIM ))
+              --encoder-attention-heads "${LLM_HEADS}" --decoder-attention-heads "${LLM_HEADS}")
+
 if stage_enabled 1; then
   cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/parallel.en"
-  for llm in text parallel; do
+  for llm in ${built}; do
     if [ "${llm}" = text ]; then text=${DATA}/text_corpus.en; else text=${WORK_DIR}/parallel.en; fi
-    log "stage 1: small mBART '${llm}' (${LLM_UPDATES} denoising updates on $(wc -l < "${text}") sentences)"
-    run_cmd "${bin_dir}/fairseq-slt-build-mbart" --text "${text}" --lang en_XX --vocab-size 1000 \
+    log "stage 1: small mBART '${llm}' (${LLM_LAYERS}+${LLM_LAYERS} layers, d=${LLM_DIM}, ${LLM_UPDATES} denoising updates on $(wc -l < "${text}") sentences)"
+    run_cmd "${bin_dir}/fairseq-slt-build-mbart" --text "${text}" --lang en_XX --vocab-size "${LLM_VOCAB}" \
+      --layers "${LLM_LAYERS}" --dim "${LLM_DIM}" --heads "${LLM_HEADS}" \
       --updates "${LLM_UPDATES}" --out "${WORK_DIR}/mbart.${llm}" --seed "${CORPUS_SEED}"
     run_cmd "${bin_dir}/fairseq-slt-trim-mbart" --mbart-dir "${WORK_DIR}/mbart.${llm}" --text "${text}" \
       --out "${WORK_DIR}/mbart.${llm}.trimmed"
     run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config.yaml --out "config_${llm}.yaml" \
       --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" --no-feature-cache
   done
-  "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_text.yaml --out config_joint.yaml
+  run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_text.yaml --out config_joint.yaml
 fi
 
 common=(--valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2
@@ -122,7 +145,7 @@ decode_score() {
 
 for seed in ${SEEDS}; do
   S=${WORK_DIR}/seed${seed}
-  mkdir -p "${S}/stage1" "${S}/stage2_text" "${S}/stage2_parallel" "${S}/joint"
+  mkdir -p "${S}/stage1" "${S}/joint"
   if stage_enabled 2; then
     log "seed ${seed}: stage 1 (slt_lightt_tiny, at most ${EPOCHS1} epochs, patience ${PATIENCE1}, lr ${LR1}) -> ${S}/stage1"
     run_cmd "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
@@ -141,16 +164,22 @@ for seed in ${SEEDS}; do
       --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out "features_seed${seed}" \
       --train-views 0
     echo $(( $(date +%s) - t0 )) > "${S}/cache_seconds"
-    for llm in text parallel; do
+    for llm in ${LLMS}; do
       run=${S}/stage2_${llm}
-      run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src "config_${llm}.yaml" \
+      mkdir -p "${run}"
+      if [ "${llm}" = random ]; then  # the text LLM's dictionary and sizes, random weights
+        from=text; llm_init=("${random_sizes[@]}")
+      else
+        from=${llm}; llm_init=(--mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed")
+      fi
+      run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src "config_${from}.yaml" \
         --out "config_${llm}_seed${seed}.yaml" --feature-cache "features_seed${seed}"
       log "seed ${seed}: stage 2 with the '${llm}' LLM (${UPDATES2} updates on the cache) -> ${run}"
       task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}_seed${seed}.yaml"
              --langs en_XX --tgt-lang en_XX)
       run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${task2[@]}" --arch slt_mbart \
         --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" \
-        --mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed" "${common[@]}" \
+        "${llm_init[@]}" "${common[@]}" \
         --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 --lr-scheduler cosine \
         --warmup-updates 50 --batch-size 16 --max-update "${UPDATES2}" --seed "${seed}" \
         --save-dir "${run}/checkpoints" --num-workers 0 --log-norms-interval "${NORM_INTERVAL}" \
@@ -187,21 +216,23 @@ for seed in ${SEEDS}; do
 done
 
 if stage_enabled 4; then
-  log "stage 4: the table over seeds -> ${WORK_DIR}/results.md, plots"
-  # shellcheck disable=SC2086
-  run_cmd "${summarize[@]}" "${WORK_DIR}" --seeds ${SEEDS} | tee "${WORK_DIR}/results.md"
-  echo >> "${WORK_DIR}/results.md"
-  # shellcheck disable=SC2086
-  run_cmd "${summarize[@]}" "${WORK_DIR}" --norms --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
-  echo >> "${WORK_DIR}/results.md"
-  # shellcheck disable=SC2086
-  run_cmd "${summarize[@]}" "${WORK_DIR}" --convergence --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
+  log "stage 4: the tables over seeds -> ${WORK_DIR}/results.md, plots"
+  : > "${WORK_DIR}/results.md"
+  for table in "" --per-seed --categories --coverage --norms --convergence; do
+    # shellcheck disable=SC2086
+    run_cmd "${summarize[@]}" "${WORK_DIR}" ${table} --seeds ${SEEDS} | tee -a "${WORK_DIR}/results.md"
+    echo >> "${WORK_DIR}/results.md"
+  done
   first=${WORK_DIR}/seed${SEEDS%% *}
-  run_cmd "${bin_dir}/fairseq-slt-plot" norms "${first}/joint/train.log" "${first}/stage1/train.log" \
-    "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \
-    --label "factorized stage 2" --out "${WORK_DIR}/norms.svg"
-  run_cmd "${bin_dir}/fairseq-slt-plot" curves "${first}/joint/train.log" "${first}/stage1/train.log" \
-    "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \
-    --label "factorized stage 2" --metric loss --out "${WORK_DIR}/curves.svg"
+  if [ -f "${first}/joint/train.log" ]; then
+    run_cmd "${bin_dir}/fairseq-slt-plot" norms "${first}/joint/train.log" "${first}/stage1/train.log" \
+      "${first}/stage2_text/train.log" --label joint --label "factorized stage 1" \
+      --label "factorized stage 2" --out "${WORK_DIR}/norms.svg"
+  fi
+  logs=() labels=()
+  for run in joint stage1 $(for llm in ${LLMS}; do echo "stage2_${llm}"; done); do
+    [ -f "${first}/${run}/train.log" ] && logs+=("${first}/${run}/train.log") && labels+=(--label "${run}")
+  done
+  run_cmd "${bin_dir}/fairseq-slt-plot" curves "${logs[@]}" "${labels[@]}" --metric dev_loss --out "${WORK_DIR}/curves.svg"
 fi
 log "done"

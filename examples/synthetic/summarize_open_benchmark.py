@@ -29,6 +29,8 @@ ARMS = [
      ["stage1", "cache", "stage2_text"]),
     ("stage2_parallel", "factorized, LLM pre-trained on the parallel targets only",
      ["stage1", "cache", "stage2_parallel"]),
+    ("stage2_random", "factorized, the text LLM's architecture never pre-trained (random weights)",
+     ["stage1", "cache", "stage2_random"]),
     ("joint", "joint: visual encoder + LLM (text corpus) end to end", ["joint"]),
 ]
 
@@ -55,7 +57,78 @@ def parse_score(path: str) -> Dict[str, float]:
         "distinct": grab(r"distinct hypotheses (\d+) of"),
         "sentences": grab(r"distinct hypotheses \d+ of (\d+)"),
         "slot": grab(r"per-slot accuracy ([\d.]+)%"),
+        "categories": {k: (int(r), int(t)) for k, r, t in re.findall(r"\| (\w+) [\d.]+% \((\d+)/(\d+)\)", text)},
     }
+
+
+def summarize_per_seed(work: str, seeds: List[str]) -> str:
+    """Test BLEU-4 of every arm per seed."""
+    rows = []
+    for key, label, _ in ARMS:
+        cells = []
+        for seed in seeds:
+            score = os.path.join(work, f"seed{seed}", key, "score.txt")
+            cells.append(f"{parse_score(score)['bleu4']:.2f}" if os.path.isfile(score) else "-")
+        if any(c != "-" for c in cells):
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    head = "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " |\n|---|" + "---|" * len(seeds)
+    return head + "\n" + "\n".join(rows)
+
+
+def summarize_categories(work: str, seeds: List[str]) -> str:
+    """Per-slot accuracy by gloss category (number, day, region, ...) of every arm, summed over seeds."""
+    table: Dict[str, Dict[str, List[int]]] = {}
+    for key, label, _ in ARMS:
+        for seed in seeds:
+            score = os.path.join(work, f"seed{seed}", key, "score.txt")
+            if not os.path.isfile(score):
+                continue
+            for cat, (r, t) in parse_score(score)["categories"].items():
+                c = table.setdefault(label, {}).setdefault(cat, [0, 0])
+                c[0], c[1] = c[0] + r, c[1] + t
+    cats = sorted({c for row in table.values() for c in row})
+    head = "| arm | " + " | ".join(cats) + " |\n|---|" + "---|" * len(cats)
+    rows = [f"| {label} | " + " | ".join(
+        f"{100.0 * row[c][0] / row[c][1]:.1f}" if c in row else "-" for c in cats) + " |"
+        for label, row in table.items()]
+    return head + "\n" + "\n".join(rows)
+
+
+def sentences_of(path: str, column: Optional[int] = None) -> List[List[str]]:
+    """The lowercased words of each sentence of a text file (one a line) or of a manifest's column."""
+    from fairseq_slt.synthetic.sentence import word_tokens
+
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    if column is not None:
+        lines = [line.split("\t")[column] for line in lines[1:]]
+    return [[w for w in word_tokens(line) if w.isalnum()] for line in lines]
+
+
+def ngrams(sentences: List[List[str]], n: int) -> List[Tuple[str, ...]]:
+    return [tuple(s[i:i + n]) for s in sentences for i in range(len(s) - n + 1)]
+
+
+def summarize_coverage(work: str) -> str:
+    """How much of the test targets' language the parallel targets and the text corpus hold: the
+    share of the test targets' words and word pairs (tokens and distinct) seen in each."""
+    data = os.path.join(work, "data")
+    test = sentences_of(os.path.join(data, "test.tsv"), 3)
+    sources = [("parallel training targets", sentences_of(os.path.join(data, "train.tsv"), 3))]
+    text = os.path.join(data, "text_corpus.en")
+    if os.path.isfile(text):
+        sources.append(("text corpus", sentences_of(text)))
+    rows = []
+    for name, sentences in sources:
+        cells = [name, str(len(sentences)), str(sum(map(len, sentences)))]
+        for n in (1, 2):
+            seen, wanted = set(ngrams(sentences, n)), ngrams(test, n)
+            cells.append(f"{100.0 * sum(g in seen for g in wanted) / len(wanted):.1f}")
+            cells.append(f"{100.0 * len(set(wanted) & seen) / len(set(wanted)):.1f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    head = ("| source | sentences | words | test words seen (%) | distinct test words seen (%) "
+            "| test word pairs seen (%) | distinct test word pairs seen (%) |\n|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(rows)
 
 
 def json_records(path: str, key: str):
@@ -229,12 +302,27 @@ def main() -> None:
                    help="print the medians of the logged gradient and parameter norms instead")
     p.add_argument("--convergence", action="store_true",
                    help="print stage 1's dev losses per seed instead: epochs, best epoch, what stopped it")
+    p.add_argument("--per-seed", action="store_true", help="print every arm's test BLEU-4 per seed instead")
+    p.add_argument("--categories", action="store_true",
+                   help="print every arm's per-slot accuracy by gloss category (seeds summed) instead")
+    p.add_argument("--coverage", action="store_true",
+                   help="print the share of the test targets' words seen in the parallel targets and "
+                        "in the text corpus instead")
     p.add_argument("--valid-subset", default="dev",
                    help="the subset stage 1 validated on (fairseq's --valid-subset; its log keys are "
                         "SUBSET_loss): the script's runs use dev")
     args = p.parse_args()
     if args.convergence:
         print(summarize_convergence(args.work_dir, args.seeds, args.valid_subset))
+        return
+    if args.per_seed:
+        print(summarize_per_seed(args.work_dir, args.seeds))
+        return
+    if args.categories:
+        print(summarize_categories(args.work_dir, args.seeds))
+        return
+    if args.coverage:
+        print(summarize_coverage(args.work_dir))
         return
     if args.norms:
         print(summarize_norms(args.work_dir, args.seeds))
