@@ -24,11 +24,12 @@ fi
 export WORK_DIR=${WORK_DIR:-runs/llm_benchmark}
 export GRAMMAR=${GRAMMAR:-open} N_TRAIN=${N_TRAIN:-600} N_DEV=${N_DEV:-100} N_TEST=${N_TEST:-200}
 export TEXT_CORPUS=${TEXT_CORPUS:-100000} LLMS=${LLMS:-text random}
-# the largest small mBART that pre-trains in about 25 minutes on 2 cores
-export LLM_LAYERS=${LLM_LAYERS:-4} LLM_DIM=${LLM_DIM:-256} LLM_HEADS=${LLM_HEADS:-4}
-export LLM_UPDATES=${LLM_UPDATES:-2400}
-export EPOCHS1=${EPOCHS1:-25} PATIENCE1=${PATIENCE1:-3} BOW_WEIGHT=${BOW_WEIGHT:-1}
-export UPDATES2=${UPDATES2:-1500} SEEDS=${SEEDS:-1 2}
+# a small mBART (3+3 layers, d=256) pre-trained on the text corpus for 1,000 updates (about 2
+# epochs of it)
+export LLM_LAYERS=${LLM_LAYERS:-3} LLM_DIM=${LLM_DIM:-256} LLM_HEADS=${LLM_HEADS:-4}
+export LLM_UPDATES=${LLM_UPDATES:-1000}
+export EPOCHS1=${EPOCHS1:-20} PATIENCE1=${PATIENCE1:-3} BOW_WEIGHT=${BOW_WEIGHT:-1}
+export UPDATES2=${UPDATES2:-1000} SEEDS=${SEEDS:-1 2}
 export stage=${stage:-0} stop_stage=${stop_stage:-4}
 if [ "${stop_stage}" -ge 3 ] && [ "${stage}" -le 3 ] && [ "${JOINT:-0}" != 1 ]; then
   # stages 0-2 for every seed, then the tables: no joint arm unless JOINT=1
