@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import run_cli, stage1_train_cmd
+from helpers import run_cli, stage1_train_cmd
 from fairseq_slt.cli import plot
 
 pytest.importorskip("matplotlib", reason="fairseq-slt-plot needs matplotlib (pip install matplotlib)")

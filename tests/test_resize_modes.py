@@ -19,6 +19,7 @@ from fairseq_slt.data.transforms import (
     describe_resize,
     resize_size,
 )
+from helpers import reference_train_transform
 
 # a PHOENIX14T frame: 210 wide x 260 high
 HEIGHT, WIDTH = 260, 210
@@ -80,8 +81,6 @@ def test_train_pair_is_random_crop_then_the_documented_augmentation(seed):
     got = build_video_transform((48, 44), 40, train=True, rotate=30, scale=0.2, translate=4, p=0.7)(
         frames, torch.Generator().manual_seed(seed)
     )
-    from test_loader_fast_path import reference_train_transform
-
     ref = reference_train_transform(frames, [48, 44], 40, seed, rotate=30, scale=0.2, translate=4, p=0.7)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
