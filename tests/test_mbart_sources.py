@@ -583,7 +583,7 @@ def test_build_mbart_writes_weights_config_and_dict_checksum(tmp_path):
     out = tmp_path / "mbart.tiny"
     log = run_cli(["fairseq-slt-build-mbart", "--text", tmp_path / "train.en", "--out", out, "--dim", "16",
                    "--heads", "2", "--layers", "1", "--updates", "2", "--vocab-size", "40"])
-    # which step runs, then fairseq-train's progress with an ETA (it used to be silent for minutes)
+    # which step runs, then fairseq-train's progress with an ETA
     steps = [line.split("| ")[-1] for line in log.splitlines() if "| step " in line]
     assert [s[:9] for s in steps] == ["step 1/3:", "step 2/3:", "step 3/3:"], log[-3000:]
     assert "sentencepiece" in steps[0] and "fairseq-preprocess" in steps[1] and "2 updates" in steps[2]

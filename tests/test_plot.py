@@ -124,7 +124,7 @@ def lines_of(fig):
             for ax in fig.axes for line in ax.lines}
 
 
-def test_curves_and_norms_png(tmp_path, drawn):
+def test_curves_and_norms_draw_the_logged_series(tmp_path, drawn):
     a = write_synthetic_log(tmp_path / "factorized.log", valid="valid")
     b = write_synthetic_log(tmp_path / "joint.log", epochs=3)
     run_a, run_b = plot.read_log(str(a)), plot.read_log(str(b))

@@ -83,9 +83,9 @@ def test_train_pair_is_random_crop_then_the_documented_augmentation(seed):
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_int_config_behaves_exactly_as_before(tmp_path):
-    """An integer resize is the shorter side, as before the pair existed: same type from the
-    config, same bytes in the YAML, same pixels out of the transform."""
+def test_int_resize_is_the_shorter_side(tmp_path):
+    """An integer resize stays an integer in the YAML and the config, and the transform scales the
+    shorter side to it (aspect ratio kept) before the centre crop."""
     gen_config_yaml(str(tmp_path), video_root=".", resize=256, crop=224)
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["video"]["resize"] == 256
     cfg = SignDataConfig(str(tmp_path / "config.yaml"))
