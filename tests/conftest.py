@@ -1,27 +1,23 @@
-"""Shared fixtures: a tiny synthetic corpus (mp4 and frame folders) generated per test session."""
+"""Shared fixtures: a tiny synthetic corpus (mp4 and frame folders) generated per test session, a
+stage-1 model trained on it, and a tiny random mBART with a stage-1 checkpoint for stage 2.
+
+Plain helpers (command lines, paths, data roots) are in ``helpers.py``.
+"""
 
 import os
-import subprocess
-import sys
 from argparse import Namespace
 
 import pytest
+import torch
+from fairseq.data import Dictionary
+from fairseq.models.bart import BARTModel
 
-import fairseq_slt
+from fairseq_slt.data.manifest_utils import gen_vocab
+from fairseq_slt.models.slt_lightt import SLTLightTModel
+from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.synthetic.generate import generate
-
-PLUGIN_DIR = os.path.dirname(os.path.abspath(fairseq_slt.__file__))
-BIN_DIR = os.path.dirname(sys.executable)
-
-
-def synth_args(out, **overrides):
-    args = dict(
-        out=str(out), seed=3, n_train=12, n_dev=4, n_test=5, signers=2, size=48,
-        formats=["mp4", "frames"], source="mp4", vocab_size=40, spm_type="bpe", resize=None, crop=None,
-        keep_ratio=0.25, max_frames=300, rotate=5.0, scale=0.05, translate=2.0,
-    )
-    args.update(overrides)
-    return Namespace(**args)
+from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+from helpers import LANGS, TEXTS, StubTask, mbart_args, run_cli, stage1_train_cmd, synth_args
 
 
 @pytest.fixture(scope="session")
@@ -32,36 +28,42 @@ def tiny_corpus(tmp_path_factory):
     return out
 
 
-def run_cli(cmd, **kwargs):
-    """Run a console script of this venv; fail with its output."""
-    proc = subprocess.run(
-        [os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]],
-        capture_output=True, text=True, timeout=600, **kwargs,
-    )
-    assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc.stdout + proc.stderr
-
-
-TINY_LIGHTT = [
-    "--arch", "slt_lightt", "--encoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32",
-    "--encoder-layers", "1", "--decoder-layers", "1", "--encoder-attention-heads", "2",
-    "--decoder-attention-heads", "2", "--temporal-dim", "16", "--temporal-module", "K5,P2",
-]
-
-
-def stage1_train_cmd(data, save_dir, max_update):
-    return [
-        "fairseq-train", data, "--user-dir", PLUGIN_DIR, "--task", "sign_translation",
-        *TINY_LIGHTT, "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy",
-        "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "200",
-        "--max-update", max_update, "--save-dir", save_dir, "--num-workers", "0",
-        "--no-progress-bar", "--log-interval", "1", "--seed", "2",
-    ]
-
-
 @pytest.fixture(scope="session")
 def stage1_run(tiny_corpus, tmp_path_factory):
     """A stage-1 model trained for 3 updates through fairseq-train: (save_dir, log)."""
     save_dir = tmp_path_factory.mktemp("stage1_ckpt")
     log = run_cli(stage1_train_cmd(tiny_corpus, save_dir, 3))
     return save_dir, log
+
+
+@pytest.fixture(scope="module")
+def mbart_dir(tmp_path_factory):
+    """A tiny random mBART in the mbart.cc25 layout (model.pt, dict.txt, sentence.bpe.model)."""
+    out = tmp_path_factory.mktemp("mbart")
+    gen_vocab(TEXTS + ["extra words nobody uses here zebra quartz"], str(out), vocab_size=60, model_type="bpe")
+    os.rename(out / "spm.model", out / "sentence.bpe.model")
+    d = Dictionary.load(str(out / "dict.txt"))
+    add_mbart_symbols(d, LANGS, None)
+    torch.manual_seed(0)
+    bart = BARTModel.build_model(mbart_args(), StubTask(d))
+    torch.save({"args": mbart_args(), "model": bart.state_dict(), "cfg": None}, out / "model.pt")
+    return out
+
+
+@pytest.fixture(scope="module")
+def stage1_ckpt(tmp_path_factory, mbart_dir):
+    """A stage-1 (slt_lightt) checkpoint over mBART's dictionary, BatchNorm statistics moved:
+    (path, model)."""
+    out = tmp_path_factory.mktemp("stage1")
+    d = Dictionary.load(str(mbart_dir / "dict.txt"))
+    args = Namespace(arch="slt_lightt", encoder_embed_dim=16, encoder_ffn_embed_dim=32,
+                     encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, temporal_dim=8, temporal_module="K3,P2")
+    lightt_arch(args)
+    torch.manual_seed(1)
+    model = SLTLightTModel.build_model(args, StubTask(d))
+    model.train()
+    model.encoder.visual(torch.randn(2, 6, 3, 32, 32), torch.tensor([6, 4]))  # move BN stats
+    path = out / "checkpoint_best.pt"
+    torch.save({"cfg": {"model": args}, "model": model.state_dict()}, path)
+    return path, model

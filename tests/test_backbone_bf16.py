@@ -16,7 +16,7 @@ from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.models.slt_mbart import build_visual_encoder
 from fairseq_slt.models.visual_frontend import SignVisualEncoder
 
-from conftest import PLUGIN_DIR, run_cli, stage1_train_cmd
+from helpers import PLUGIN_DIR, run_cli, stage1_train_cmd
 
 
 def encoder_pair():

@@ -20,7 +20,7 @@ from fairseq_slt.criterions.label_smoothed_ce_with_bow import (
 )
 from fairseq_slt.models.slt_lightt import SLTLightTModel, base_architecture
 
-from conftest import run_cli, stage1_train_cmd
+from helpers import run_cli, stage1_train_cmd
 
 
 def dictionary(words="rain sun snow north south", tags=("[en_XX]", "<mask>")):

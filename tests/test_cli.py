@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import PLUGIN_DIR, run_cli as run, stage1_train_cmd as train_cmd
+from helpers import PLUGIN_DIR, run_cli as run, stage1_train_cmd as train_cmd
 
 pytestmark = pytest.mark.slow  # every test here drives the console scripts on a trained model
 

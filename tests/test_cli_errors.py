@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN_DIR, stage1_train_cmd
-from test_slt_mbart import mbart_dir, stage2_data_root, stage2_train_cmd  # noqa: F401 (mbart_dir: fixture)
+from helpers import BIN_DIR, stage1_train_cmd, stage2_data_root, stage2_train_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +36,7 @@ def test_fairseq_train_on_a_broken_config(tiny_corpus, tmp_path, config, expect)
     assert f"{data / 'config.yaml'}" in err and expect in err, err[-2000:]
 
 
-def test_fairseq_train_stage2_with_a_truncated_stage1_checkpoint(tiny_corpus, mbart_dir, tmp_path):  # noqa: F811
+def test_fairseq_train_stage2_with_a_truncated_stage1_checkpoint(tiny_corpus, mbart_dir, tmp_path):
     data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "data")
     stage1 = tmp_path / "stage1.pt"
     stage1.write_bytes(b"PK\x03\x04" + b"\0" * 200)  # the start of a zip-format torch file, cut
@@ -45,7 +44,7 @@ def test_fairseq_train_stage2_with_a_truncated_stage1_checkpoint(tiny_corpus, mb
     assert f"CheckpointError: {stage1} is truncated or corrupt" in err, err[-2000:]
 
 
-def test_fairseq_train_stage2_with_mbart_dict_in_another_order(tiny_corpus, mbart_dir, tmp_path):  # noqa: F811
+def test_fairseq_train_stage2_with_mbart_dict_in_another_order(tiny_corpus, mbart_dir, tmp_path):
     from fairseq_slt.mbart.trim import trim
 
     trimmed = tmp_path / "mbart.trimmed"  # our trim stores dict.txt's checksum in model.pt

@@ -244,7 +244,7 @@ def test_max_frames_beyond_max_source_positions_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_fairseq_train_stops_on_a_config_typo(tiny_corpus, tmp_path):
-    from conftest import BIN_DIR, stage1_train_cmd
+    from helpers import BIN_DIR, stage1_train_cmd
 
     data = tmp_path / "data"
     shutil.copytree(tiny_corpus, data)

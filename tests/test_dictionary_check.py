@@ -14,7 +14,7 @@ from argparse import Namespace
 import pytest
 import torch
 
-from conftest import BIN_DIR, PLUGIN_DIR, run_cli
+from helpers import BIN_DIR, PLUGIN_DIR, run_cli
 from fairseq_slt.tasks.dictionary_check import RECORD_KEY, DictionaryMismatchError
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
@@ -154,7 +154,7 @@ def test_generate_refuses_another_dictionary(tiny_corpus, stage1_run, other_conf
 
 @pytest.mark.slow
 def test_resume_refuses_a_dictionary_in_another_order(tiny_corpus, stage1_run, other_configs, tmp_path):
-    from conftest import stage1_train_cmd
+    from helpers import stage1_train_cmd
 
     save_dir = tmp_path / "ckpt"
     save_dir.mkdir()

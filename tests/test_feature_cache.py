@@ -36,14 +36,7 @@ from fairseq_slt.data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
 from fairseq_slt.data.video_settings import VideoSettingsMismatchError
 from fairseq_slt.models.pretrained import load_stage1_visual_encoder
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, check_cache_matches
-from test_slt_mbart import (  # noqa: F401  (mbart_dir, stage1_ckpt: fixtures)
-    LANGS,
-    STAGE2_TASK,
-    mbart_dir,
-    stage1_ckpt,
-    stage2_data_root,
-    stage2_train_cmd,
-)
+from helpers import LANGS, STAGE2_TASK, stage2_data_root, stage2_train_cmd
 
 IDS = ["a", "b", "c"]
 LENGTHS = [2, 3, 1]
@@ -497,7 +490,7 @@ def test_interrupted_cache_run_leaves_its_split_unlisted(tmp_path, monkeypatch, 
 
 def run_failing(cmd) -> str:
     """Run a console script of this venv that must fail; its output."""
-    from conftest import BIN_DIR
+    from helpers import BIN_DIR
 
     proc = subprocess.run(
         [os.path.join(BIN_DIR, cmd[0])] + [str(c) for c in cmd[1:]], capture_output=True, text=True, timeout=600
@@ -516,7 +509,7 @@ def with_cache(root, cache) -> None:
 def stage2_on_cache(tiny_corpus, stage1_run, mbart_dir, tmp_path_factory):
     """Stage 2 trained 3 updates on a cache of stage 1 (``data_a``), and a data root ``data_b``
     whose cache comes from another stage-1 checkpoint of the same architecture."""
-    from conftest import run_cli
+    from helpers import run_cli
 
     from fairseq_slt.feature_caching import main as cache_main
 
@@ -542,7 +535,7 @@ def stage2_on_cache(tiny_corpus, stage1_run, mbart_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_generate_refuses_a_cache_from_another_stage1(stage2_on_cache, mbart_dir):
-    from conftest import PLUGIN_DIR
+    from helpers import PLUGIN_DIR
 
     from fairseq import checkpoint_utils
     from fairseq.dataclass.configs import GenerationConfig
@@ -589,7 +582,7 @@ def test_cache_features_cli_refuses_other_video_settings_in_one_line(tiny_corpus
     config = (data / "config.yaml").read_text()
     (data / "config.yaml").write_text(config.replace("keep_ratio: 0.25", "keep_ratio: 0.5"))
     ckpt = stage1_run[0] / "checkpoint_last.pt"  # trained on the tiny corpus's keep_ratio 0.25
-    from conftest import BIN_DIR
+    from helpers import BIN_DIR
 
     proc = subprocess.run([os.path.join(BIN_DIR, "fairseq-slt-cache-features"), str(data), "--stage1-checkpoint",
                            str(ckpt), "--splits", "test", "--out", "features", "--no-progress-bar"],
@@ -607,7 +600,7 @@ def test_cache_features_cli_refuses_other_video_settings_in_one_line(tiny_corpus
 @pytest.mark.slow
 def test_generate_on_a_truncated_cache_names_the_file(stage2_on_cache, tmp_path):
     """A byte-truncated cache through the CLI a user runs: one error naming the file."""
-    from conftest import PLUGIN_DIR
+    from helpers import PLUGIN_DIR
 
     s = stage2_on_cache
     data = tmp_path / "data"

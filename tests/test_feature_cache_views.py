@@ -26,7 +26,7 @@ from fairseq_slt.data.feature_cache import (
 )
 from fairseq_slt.models.pretrained import load_stage1_visual_encoder
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
-from test_slt_mbart import LANGS, mbart_dir, stage1_ckpt, stage2_data_root  # noqa: F401  (fixtures)
+from helpers import LANGS, stage2_data_root
 
 SEED = 3
 K = 2

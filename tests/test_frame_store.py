@@ -133,7 +133,7 @@ def test_a_store_of_other_settings_is_refused(tiny_corpus, tmp_path):
 
 @pytest.mark.slow
 def test_cli_writes_the_store_and_the_config(tiny_corpus, tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     root = copy_root(tiny_corpus, tmp_path / "data")
     log = run_cli(["fairseq-slt-frame-store", root, "--out", "frames", "--workers", "2", "--shard-sentences", "3"])

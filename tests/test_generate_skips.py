@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN_DIR, PLUGIN_DIR, run_cli
+from helpers import BIN_DIR, PLUGIN_DIR, run_cli
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
 TASK_LOGGER = "fairseq_slt.tasks.sign_translation"

@@ -50,6 +50,15 @@ def test_bf16_reads_half_the_bytes_at_the_bf16_rate(bench):
     assert row[2:7] == ["200", "0.50", "20.0", "2.00 / 0.50", f"{2.5 / 9:.3f}"]
 
 
-def test_goals_are_the_issue_s(bench):
-    assert bench.GOALS == {"stage1": 0.10, "stage2": 0.30}
-    assert bench.BEAM == 5
+def _measured(stage, rtf):
+    return dict(_row(stage, "fp32", rtf, 200.0, 100.0), params_m=12.3, frames_in=250, frames_model=63,
+                load_s=0.5, seconds=rtf * 10)
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])
+def test_measured_table_marks_each_case_against_its_goal(bench, stage):
+    goal = bench.GOALS[stage]
+    table = bench.markdown([_measured(stage, goal), _measured(stage, goal + 0.001)])
+    at_goal, above = [line.split(" | ") for line in table.splitlines() if line.startswith("| stage")]
+    assert at_goal[-1] == f"<= {goal:.2f} met |"
+    assert above[-1] == f"<= {goal:.2f} MISSED |"

@@ -5,12 +5,12 @@ import gc
 
 import pytest
 import torch
-from torchvision.transforms.v2 import functional as F
 
 from fairseq_slt.data import collate_frames
 from fairseq_slt.data import frame_buffers
-from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_video_transform, normalize_frames
+from fairseq_slt.data.transforms import build_video_transform, normalize_frames
 from fairseq_slt.data.frame_buffers import HUGEPAGE_MIN_BYTES, empty_frames
+from helpers import reference_normalise, reference_train_transform
 
 BIG = (12, 3, 224, 224)  # 7 MiB of float32: above HUGEPAGE_MIN_BYTES
 
@@ -64,39 +64,12 @@ def test_collate_zeroes_padding_in_recycled_buffers():
     assert torch.all(out[0] == 1) and torch.all(out[1, :4] == 1) and torch.all(out[1, 4:] == 0)
 
 
-def _reference_normalise(x_uint8):
-    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
-    std = torch.tensor(IMAGENET_STD)[:, None, None]
-    return (x_uint8.float() / 255 - mean) / std
-
-
 def test_normalize_frames_any_layout():
     frames = torch.randint(0, 256, (5, 20, 16, 3), dtype=torch.uint8)
     x = frames.permute(0, 3, 1, 2)  # channels-last strides, as the resize returns them
     out = normalize_frames(x)
     assert out.is_contiguous() and out.dtype == torch.float32
-    torch.testing.assert_close(out, _reference_normalise(x), atol=1e-5, rtol=1e-5)
-
-
-def reference_train_transform(frames, size, crop, seed, rotate, scale, translate, p):
-    """The straightforward torchvision training pipeline, with the fast path's draws in its
-    order: resize (``[short]`` or ``[h, w]``) -> random crop -> affine on uint8 -> normalise."""
-    g = torch.Generator().manual_seed(seed)
-    x = F.resize(frames.permute(0, 3, 1, 2), size, antialias=True)
-    top = int(torch.randint(0, x.shape[-2] - crop + 1, (), generator=g))
-    left = int(torch.randint(0, x.shape[-1] - crop + 1, (), generator=g))
-    x = F.crop(x, top, left, crop, crop)
-
-    def uniform(lo, hi):
-        return lo + (hi - lo) * float(torch.rand((), generator=g))
-
-    angle = uniform(-rotate, rotate) if float(torch.rand((), generator=g)) < p else 0.0
-    factor = uniform(1 - scale, 1 + scale) if float(torch.rand((), generator=g)) < p else 1.0
-    shift = [0, 0]
-    if float(torch.rand((), generator=g)) < p:
-        shift = [round(uniform(-translate, translate)), round(uniform(-translate, translate))]
-    x = F.affine(x, angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
-    return _reference_normalise(x)
+    torch.testing.assert_close(out, reference_normalise(x), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import BIN_DIR
+from helpers import BIN_DIR
 
 
 def frame_folder_root(tiny_corpus, out):

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from conftest import BIN_DIR, stage1_train_cmd
+from helpers import BIN_DIR, stage1_train_cmd
 from fairseq_slt.data import ManifestError, SignVideoDatasetCreator
 from fairseq_slt.data.manifest_utils import read_manifest, write_manifest
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask

@@ -15,14 +15,7 @@ import pytest
 import torch
 import torch.nn as nn
 from fairseq.data import Dictionary
-from test_slt_mbart import (  # noqa: F401  (mbart_dir, stage1_ckpt: fixtures)
-    LANGS,
-    TEXTS,
-    StubTask,
-    build_stage2,
-    mbart_dir,
-    stage1_ckpt,
-)
+from helpers import LANGS, TEXTS, StubTask, build_stage2
 
 from fairseq_slt.checkpoints import CheckpointError, RefusedPickleError, load_checkpoint_state
 from fairseq_slt.cli.convert_mbart import main as convert_main
@@ -498,7 +491,7 @@ def test_bad_hf_folders_are_named(hf_dir, tmp_path):
 def test_convert_mbart_answers_a_bad_source_with_one_line(hf_dir, tmp_path):
     import subprocess
 
-    from conftest import BIN_DIR
+    from helpers import BIN_DIR
     from fairseq_slt.cli.convert_mbart import cli_main
     from fairseq_slt.data.vocab import train_sentencepiece
 
@@ -546,7 +539,7 @@ def test_convert_mbart_answers_a_bad_source_with_one_line(hf_dir, tmp_path):
 
 @pytest.mark.slow
 def test_convert_mbart_console_script(hf_dir, tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     out = run_cli(["fairseq-slt-convert-mbart", "--hf-dir", hf_dir[0], "--out", tmp_path / "m"])
     assert f"--mbart-dir {tmp_path / 'm'} --langs ar_AR,cs_CZ" in out
@@ -582,7 +575,7 @@ def test_build_mbart_reports_progress_from_the_training_log(caplog):
 
 @pytest.mark.slow
 def test_build_mbart_writes_weights_config_and_dict_checksum(tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     from fairseq_slt.mbart.legacy import load_mbart_dir
 
@@ -590,7 +583,7 @@ def test_build_mbart_writes_weights_config_and_dict_checksum(tmp_path):
     out = tmp_path / "mbart.tiny"
     log = run_cli(["fairseq-slt-build-mbart", "--text", tmp_path / "train.en", "--out", out, "--dim", "16",
                    "--heads", "2", "--layers", "1", "--updates", "2", "--vocab-size", "40"])
-    # which step runs, then fairseq-train's progress with an ETA (it used to be silent for minutes)
+    # which step runs, then fairseq-train's progress with an ETA
     steps = [line.split("| ")[-1] for line in log.splitlines() if "| step " in line]
     assert [s[:9] for s in steps] == ["step 1/3:", "step 2/3:", "step 3/3:"], log[-3000:]
     assert "sentencepiece" in steps[0] and "fairseq-preprocess" in steps[1] and "2 updates" in steps[2]

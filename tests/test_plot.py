@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import run_cli, stage1_train_cmd
+from helpers import run_cli, stage1_train_cmd
 from fairseq_slt.cli import plot
 
 pytest.importorskip("matplotlib", reason="fairseq-slt-plot needs matplotlib (pip install matplotlib)")
@@ -104,19 +104,51 @@ def test_resumed_run_keeps_the_later_record(tmp_path):
     assert plot.read_log(str(log))["loss"] == [(5, 6.0), (10, 4.0), (15, 3.5)]
 
 
-def test_curves_and_norms_png(tmp_path):
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures fairseq-slt-plot saves (still written), by output path."""
+    figures, save = {}, plot.save
+
+    def keep(fig, out):
+        save(fig, out)
+        figures[out] = fig
+
+    monkeypatch.setattr(plot, "save", keep)
+    return figures
+
+
+def lines_of(fig):
+    """Every line drawn: {(panel title or y label, legend label): [(update, value), ...]}."""
+    return {(ax.get_title() or ax.get_ylabel(), line.get_label()):
+            [(int(x), float(y)) for x, y in zip(line.get_xdata(), line.get_ydata())]
+            for ax in fig.axes for line in ax.lines}
+
+
+def test_curves_and_norms_draw_the_logged_series(tmp_path, drawn):
     a = write_synthetic_log(tmp_path / "factorized.log", valid="valid")
     b = write_synthetic_log(tmp_path / "joint.log", epochs=3)
+    run_a, run_b = plot.read_log(str(a)), plot.read_log(str(b))
     out = tmp_path / "curves.png"
     plot.cli_main(["curves", str(a), str(b), "--label", "factorized", "--label", "joint", "--out", str(out)])
     assert_png(out)
+    # one panel per default metric, each run's series as logged; "valid_*" found as dev_* in the joint run
+    assert lines_of(drawn[str(out)]) == {
+        ("loss", "factorized"): run_a["loss"], ("loss", "joint"): run_b["loss"],
+        ("valid_loss", "factorized"): run_a["valid_loss"], ("valid_loss", "joint (dev_loss)"): run_b["dev_loss"],
+        ("valid_bleu", "factorized"): run_a["valid_bleu"], ("valid_bleu", "joint (dev_bleu)"): run_b["dev_bleu"],
+    }
     out = tmp_path / "norms" / "norms.png"
     plot.cli_main(["norms", str(a), str(b), "--label", "factorized", "--label", "joint", "--out", str(out),
                    "--title", "last layers"])
     assert_png(out)
+    lines = lines_of(drawn[str(out)])
+    assert len(lines) == 8  # 2 panels x 2 layers x 2 runs
+    assert lines["gradient norm", "joint: last visual-encoder layer"] == run_b["gnorm_visual_last"]
+    assert lines["parameter norm", "factorized: last LLM layer"] == run_a["pnorm_llm_last"]
+    assert [s for s, _ in lines["gradient norm", "joint: last LLM layer"]] == [10, 20, 30, 40, 50, 60]
 
 
-def test_norm_key_options(tmp_path):
+def test_norm_key_options(tmp_path, drawn):
     log = tmp_path / "renamed.log"
     log.write_text("".join(fairseq_line("train_inner", inner(u, 5.0, gv=1.0 / u, gl=0.1 / u, pv=2.0, pl=3.0))
                            for u in (10, 20, 30)))
@@ -124,6 +156,14 @@ def test_norm_key_options(tmp_path):
     plot.cli_main(["norms", str(log), "--gnorm-visual-key", "gv", "--gnorm-llm-key", "gl",
                    "--pnorm-visual-key", "pv", "--pnorm-llm-key", "pl", "--out", str(out)])
     assert_png(out)
+    run = plot.read_log(str(log))
+    assert [v for _, v in run["gv"]] == pytest.approx([0.1, 0.05, 1 / 30], rel=1e-5)
+    assert lines_of(drawn[str(out)]) == {
+        ("gradient norm", "last visual-encoder layer"): run["gv"],
+        ("gradient norm", "last LLM layer"): run["gl"],
+        ("parameter norm", "last visual-encoder layer"): run["pv"],
+        ("parameter norm", "last LLM layer"): run["pl"],
+    }
 
 
 def test_errors_name_the_file(tmp_path, capsys):
@@ -204,7 +244,7 @@ def test_real_fairseq_tensorboard_logdir(json_run):
 
 
 @pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard not installed (pip install tensorboard)")
-def test_tensorboard_norms(tmp_path):
+def test_tensorboard_norms(tmp_path, drawn):
     from torch.utils.tensorboard import SummaryWriter
 
     for name, scale in (("factorized", 1.0), ("joint", 10.0)):
@@ -226,6 +266,9 @@ def test_tensorboard_norms(tmp_path):
     out = tmp_path / "norms.png"
     plot.cli_main(["norms", str(tmp_path / "factorized"), str(tmp_path / "joint"), "--out", str(out)])
     assert_png(out)
+    lines = lines_of(drawn[str(out)])
+    assert lines["gradient norm", "joint: last visual-encoder layer"] == run["gnorm_visual_last"]
+    assert len(lines) == 8
     out = tmp_path / "curves.png"
     plot.cli_main(["curves", str(tmp_path / "factorized"), str(tmp_path / "joint"), "--out", str(out)])
     assert_png(out)

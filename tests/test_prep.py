@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import PLUGIN_DIR, run_cli
+from helpers import PLUGIN_DIR, run_cli
 from fairseq_slt.data.sign_video_dataset import SignVideoDatasetCreator
 from fairseq_slt.synthetic.generate import write_mp4
 
@@ -91,7 +91,7 @@ def test_stage1_trains_on_prepared_phoenix(phoenix_root, tmp_path):
     load_script("phoenix14t").main(["--root", str(phoenix_root), "--out", str(out), "--vocab-size", "40"])
     cfg = (out / "config.yaml").read_text().replace("resize: 256", "resize: 40").replace("crop: 224", "crop: 32")
     (out / "config.yaml").write_text(cfg)
-    from conftest import stage1_train_cmd
+    from helpers import stage1_train_cmd
 
     log = run_cli(stage1_train_cmd(out, tmp_path / "ckpt", 2))
     assert "num_updates 2" in log or "num_updates=2" in log
@@ -175,7 +175,7 @@ def test_prep_how2sign_cuts_by_reference_and_drops_bad_rows(tmp_path):
 
 
 def recipe_env(tmp_path, **extra):
-    from conftest import BIN_DIR
+    from helpers import BIN_DIR
 
     env = dict(os.environ, PATH=BIN_DIR + os.pathsep + os.environ["PATH"], BIN_DIR=BIN_DIR,
                OUT_DIR=str(tmp_path / "run"), NUM_WORKERS="0", STAGE1_EPOCHS="1", STAGE2_EPOCHS="1",

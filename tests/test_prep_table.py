@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import BIN_DIR, run_cli, stage1_train_cmd
+from helpers import BIN_DIR, run_cli, stage1_train_cmd
 from fairseq_slt.data.manifest_utils import ManifestError
 from fairseq_slt.data.prep_table import (
     TableError,
@@ -27,7 +27,6 @@ from fairseq_slt.data.prep_utils import SourceRow, probe_sources
 from fairseq_slt.data.sign_video_dataset import SignVideoDatasetCreator
 from fairseq_slt.data.video_io import VideoSource, read_frames
 from fairseq_slt.synthetic.generate import write_mp4
-from test_slt_mbart import mbart_dir  # noqa: F401 (a fixture)
 
 HEADER = ["id", "video", "text", "split", "signer", "start", "end"]
 GOOD = [  # a mixed folder: two sentences cut out of one mp4, a whole mp4, frame folders (png, jpg)
@@ -413,7 +412,7 @@ def test_split_by_video_is_by_real_path_and_the_log_counts_videos(tmp_path, capl
 
 
 def test_rerun_removes_stage2_files_derived_from_the_earlier_text(
-        video_root, mbart_dir, tmp_path, caplog):  # noqa: F811 (mbart_dir: the fixture)
+        video_root, mbart_dir, tmp_path, caplog):
     from fairseq.data import Dictionary
 
     from fairseq_slt.cli.prep import cli_main

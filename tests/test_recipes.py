@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN_DIR, PLUGIN_DIR, TINY_LIGHTT
+from helpers import BIN_DIR, PLUGIN_DIR, TINY_LIGHTT
 
 EXAMPLES = os.path.join(os.path.dirname(PLUGIN_DIR), "examples")
 LIB_SH = os.path.join(EXAMPLES, "lib.sh")

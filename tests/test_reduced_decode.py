@@ -169,7 +169,7 @@ def test_scaled_video_same_pixels_as_full_decode(mp4_720, resize):
     src = VideoSource(mp4_720, 0.2, 0.96)  # frames [5, 24) of the file
     idx = [0, 4, 8, 12, 18]
     reduced = read_frames(src, idx, 19, min_size=transform.min_size)
-    full = read_frames(src, idx, 19)  # decord at full size, as before
+    full = read_frames(src, idx, 19)  # decord at full size
     assert full.shape == (5, 180, 320, 3)
     assert reduced.shape[1:3] == ((128, 227) if resize == 128 else (128, 160))
     diff = grey_levels(transform(reduced), transform(full))

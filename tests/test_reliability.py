@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import BIN_DIR, PLUGIN_DIR, run_cli, stage1_train_cmd
+from helpers import BIN_DIR, PLUGIN_DIR, run_cli, stage1_train_cmd
 from fairseq_slt.checkpoint_safety import atomic_copy
 from fairseq_slt.data import ManifestError, VideoReadError
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask

@@ -243,7 +243,7 @@ def llm_corpus_dirs(tiny_corpus, tmp_path_factory):
 def test_fairseq_train_and_generate_on_the_feature_cache(tiny_corpus, stage1_run, llm_corpus_dirs, tmp_path,
                                                          family, model_args):
     """Stock fairseq-train on the cached features, then fairseq-generate --beam 5 and fairseq-slt-score."""
-    from conftest import PLUGIN_DIR, run_cli
+    from helpers import PLUGIN_DIR, run_cli
 
     from fairseq_slt.checkpoints import load_checkpoint_state
     from fairseq_slt.inference import SignTranslator

@@ -1,7 +1,6 @@
 """Stage 2: loading mBART and the stage-1 visual encoder, freezing, vocabulary trimming."""
 
 import json
-import os
 import re
 from argparse import Namespace
 
@@ -9,80 +8,22 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 from fairseq.models.bart import BARTModel
-from fairseq.models.bart.model import mbart_base_architecture
 
 from fairseq_slt.checkpoints import checkpoint_model_args, load_checkpoint_state
-from fairseq_slt.data.manifest_utils import gen_vocab
 from fairseq_slt.mbart.trim import trim
-from fairseq_slt.models.slt_lightt import SLTLightTModel
-from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.models.slt_mbart import SLTMBartModel
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, add_mbart_symbols
-
-LANGS = "de_DE,en_XX"
-TEXTS = [
-    "tomorrow there will be heavy rain in the north",
-    "there will be no wind in the east at the weekend",
-    "today there will be bright sunshine in the south",
-] * 5
-
-
-class StubTask:
-    def __init__(self, d):
-        self.target_dictionary = self.source_dictionary = d
-        self.building_from_checkpoint = False
-
-
-def mbart_args(**kw):
-    args = Namespace(
-        arch="mbart_base", encoder_layers=2, decoder_layers=2, encoder_embed_dim=16,
-        decoder_embed_dim=16, encoder_ffn_embed_dim=32, decoder_ffn_embed_dim=32,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_normalize_before=True,
-        decoder_normalize_before=True, dropout=0.0, max_source_positions=64, max_target_positions=64,
-        task="translation_from_pretrained_bart",
-    )
-    for k, v in kw.items():
-        setattr(args, k, v)
-    mbart_base_architecture(args)
-    return args
-
-
-@pytest.fixture(scope="module")
-def mbart_dir(tmp_path_factory):
-    """A tiny random mBART in the mbart.cc25 layout (model.pt, dict.txt, sentence.bpe.model)."""
-    out = tmp_path_factory.mktemp("mbart")
-    gen_vocab(TEXTS + ["extra words nobody uses here zebra quartz"], str(out), vocab_size=60, model_type="bpe")
-    os.rename(out / "spm.model", out / "sentence.bpe.model")
-    d = Dictionary.load(str(out / "dict.txt"))
-    add_mbart_symbols(d, LANGS, None)
-    torch.manual_seed(0)
-    bart = BARTModel.build_model(mbart_args(), StubTask(d))
-    torch.save({"args": mbart_args(), "model": bart.state_dict(), "cfg": None}, out / "model.pt")
-    return out
-
-
-@pytest.fixture(scope="module")
-def stage1_ckpt(tmp_path_factory, mbart_dir):
-    out = tmp_path_factory.mktemp("stage1")
-    d = Dictionary.load(str(mbart_dir / "dict.txt"))
-    args = Namespace(arch="slt_lightt", encoder_embed_dim=16, encoder_ffn_embed_dim=32,
-                     encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                     decoder_attention_heads=2, temporal_dim=8, temporal_module="K3,P2")
-    lightt_arch(args)
-    torch.manual_seed(1)
-    model = SLTLightTModel.build_model(args, StubTask(d))
-    model.train()
-    model.encoder.visual(torch.randn(2, 6, 3, 32, 32), torch.tensor([6, 4]))  # move BN stats
-    path = out / "checkpoint_best.pt"
-    torch.save({"cfg": {"model": args}, "model": model.state_dict()}, path)
-    return path, model
-
-
-def build_stage2(mbart_dir, stage1_path, **kw):
-    d = Dictionary.load(str(mbart_dir / "dict.txt"))
-    add_mbart_symbols(d, LANGS, "en_XX")
-    args = Namespace(stage1_checkpoint=str(stage1_path), mbart_dir=str(mbart_dir), dropout=0.0, **kw)
-    return SLTMBartModel.build_model(args, StubTask(d)), d
+from helpers import (
+    LANGS,
+    PLUGIN_DIR,
+    STAGE2_TASK,
+    TEXTS,
+    StubTask,
+    build_stage2,
+    run_cli,
+    stage2_data_root,
+    stage2_train_cmd,
+)
 
 
 def test_mbart_layers_match_fairseq_bart(mbart_dir, stage1_ckpt):
@@ -191,44 +132,12 @@ def test_trim_keeps_logits_of_kept_tokens(mbart_dir, tmp_path):
     torch.testing.assert_close(logits_small, logits_full[..., kept], rtol=1e-5, atol=1e-5)
 
 
-def stage2_data_root(tiny_corpus, mbart_dir, out):
-    """The tiny corpus with mBART's dictionary and sentencepiece model."""
-    out.mkdir()
-    for split in ("train", "dev", "test"):
-        (out / f"{split}.tsv").write_text((tiny_corpus / f"{split}.tsv").read_text())
-    (out / "config.yaml").write_text(
-        f"video_root: {tiny_corpus}\n"
-        f"vocab_filename: {mbart_dir / 'dict.txt'}\n"
-        f"bpe_tokenizer: {{bpe: sentencepiece, sentencepiece_model: {mbart_dir / 'sentence.bpe.model'}}}\n"
-        "video: {resize: 48, crop: 48, keep_ratio: 0.25}\n"
-    )
-    return out
-
-
-STAGE2_TASK = ["--task", "sign_translation", "--langs", LANGS, "--tgt-lang", "en_XX"]
-
-
-def stage2_train_cmd(data, mbart_dir, save_dir, *model_args):
-    from conftest import PLUGIN_DIR
-
-    return [
-        "fairseq-train", data, "--user-dir", PLUGIN_DIR, *STAGE2_TASK, "--arch", "slt_mbart", *model_args,
-        "--mbart-dir", mbart_dir, "--valid-subset", "dev", "--criterion", "label_smoothed_cross_entropy",
-        "--label-smoothing", "0.2", "--optimizer", "adam_grouped", "--lr", "1e-3", "--group-lr-scales",
-        "llm:0.01", "--lr-scheduler", "cosine", "--max-tokens", "200", "--max-update", "3",
-        "--save-dir", save_dir, "--num-workers", "0", "--no-progress-bar", "--log-interval", "1",
-        "--log-format", "json", "--log-norms-interval", "1",
-    ]
-
-
 def train_inner_records(log: str) -> list:
     return [json.loads(m) for m in re.findall(r"\| train_inner \| (\{.*\})$", log, re.M)]
 
 
 @pytest.mark.slow
 def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbart_dir, tmp_path):
-    from conftest import PLUGIN_DIR, run_cli
-
     from fairseq_slt.inference import SignTranslator
 
     data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "stage2")
@@ -276,8 +185,6 @@ def test_stage2_through_fairseq_train_and_generate(tiny_corpus, stage1_run, mbar
 
 @pytest.mark.slow
 def test_joint_baseline_trains_the_visual_encoder(tiny_corpus, mbart_dir, tmp_path):
-    from conftest import run_cli
-
     data = stage2_data_root(tiny_corpus, mbart_dir, tmp_path / "joint")
     log = run_cli(stage2_train_cmd(
         data, mbart_dir, tmp_path / "ckpt", "--train-visual-encoder", "--temporal-module", "K3",

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import BIN_DIR
+from helpers import BIN_DIR
 
 HEAVY = ("torch", "torchvision", "fairseq", "matplotlib", "decord", "av", "torchcodec", "PIL")
 # console-script modules: each imports nothing heavy before its arguments are parsed

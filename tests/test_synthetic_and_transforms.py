@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
+import sentencepiece
 import torch
+from fairseq.data import Dictionary
 
+from fairseq_slt.data.data_cfg import SignDataConfig
 from fairseq_slt.data.transforms import build_video_transform
 from fairseq_slt.synthetic.grammar import sample_sentence, translate
 from fairseq_slt.synthetic.open_grammar import GLOSS_CATEGORIES
@@ -68,9 +71,15 @@ def test_generated_corpus_is_complete(tiny_corpus):
         lines = (tiny_corpus / f"{split}.tsv").read_text().splitlines()
         assert lines[0].split("\t")[:4] == ["id", "video", "n_frames", "tgt_text"]
         assert len(lines) == n + 1
-    for name in ("config.yaml", "spm.model", "dict.txt"):
-        assert (tiny_corpus / name).is_file()
     assert len(list((tiny_corpus / "frames" / "test").iterdir())) == 5
+    # the data config names the dictionary and the sentencepiece model, which cover every target
+    cfg = SignDataConfig(str(tiny_corpus / "config.yaml"))
+    assert cfg.vocab_filename == str(tiny_corpus / "dict.txt")
+    d = Dictionary.load(cfg.vocab_filename)
+    spm = sentencepiece.SentencePieceProcessor(model_file=cfg.bpe_tokenizer["sentencepiece_model"])
+    for line in (tiny_corpus / "train.tsv").read_text().splitlines()[1:]:
+        pieces = spm.encode(line.split("\t")[3], out_type=str)
+        assert pieces and all(d.index(p) != d.unk() for p in pieces), pieces
 
 
 def test_train_transform_is_consistent_over_time():

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import synth_args
+from helpers import synth_args
 from fairseq_slt.cli.score import cli_main as score_main
 from fairseq_slt.cli.score import format_diversity, gloss_references, hypothesis_diversity
 from fairseq_slt.synthetic import corpus

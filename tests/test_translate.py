@@ -10,7 +10,7 @@ from argparse import Namespace
 import pytest
 import torch
 
-from conftest import BIN_DIR, PLUGIN_DIR, run_cli
+from helpers import BIN_DIR, PLUGIN_DIR, other_root, run_cli
 from fairseq_slt.data.sampling import sample_indices
 from fairseq_slt.data.transforms import build_video_transform
 from fairseq_slt.data.video_io import VideoReadError, VideoSource, read_frames
@@ -197,8 +197,6 @@ def test_bad_options_and_inputs_are_one_line_errors(tiny_corpus, ckpt, tmp_path)
     assert proc.returncode == 1 and last_line(proc) == (
         "fairseq-slt-translate: error: none of the 2 inputs could be read (each is reported above)")
 def test_other_video_settings_are_refused_unless_allowed(tiny_corpus, ckpt, tmp_path):
-    from test_video_settings import other_root
-
     from fairseq_slt.checkpoints import load_checkpoint_state
     from fairseq_slt.data.video_settings import VideoSettingsMismatchError
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import BIN_DIR, PLUGIN_DIR, run_cli, stage1_train_cmd
+from helpers import BIN_DIR, PLUGIN_DIR, other_root, run_cli, stage1_train_cmd
 from fairseq_slt.checkpoints import load_task_state
 from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fairseq_slt.data.video_settings import (
@@ -171,20 +171,6 @@ def test_task_state_is_read_with_the_weights_mapped(tmp_path, zipfile):
 
 
 # --- through the command lines, on the tiny stage 1 that fairseq-train trained
-
-
-def other_root(tiny_corpus, out, **video):
-    """The tiny corpus's data root with other video settings (absolute paths to its files)."""
-    config = yaml.safe_load((tiny_corpus / "config.yaml").read_text())
-    config["video_root"] = str(tiny_corpus)
-    config["vocab_filename"] = str(tiny_corpus / "dict.txt")
-    config["bpe_tokenizer"]["sentencepiece_model"] = str(tiny_corpus / "spm.model")
-    config["video"].update(video)
-    out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(config))
-    for split in ("train", "dev", "test"):
-        shutil.copy(tiny_corpus / f"{split}.tsv", out / f"{split}.tsv")
-    return out
 
 
 def run(cmd) -> subprocess.CompletedProcess:

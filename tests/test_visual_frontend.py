@@ -176,7 +176,7 @@ def test_restoring_a_checkpoint_initialises_nothing(tmp_path):
 def test_fairseq_train_with_imagenet_then_generate_without_the_weights(tiny_corpus, tmp_path):
     import subprocess
 
-    from conftest import BIN_DIR, PLUGIN_DIR, stage1_train_cmd
+    from helpers import BIN_DIR, PLUGIN_DIR, stage1_train_cmd
 
     from fairseq_slt.checkpoints import load_checkpoint_state
 
