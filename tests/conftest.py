@@ -10,6 +10,8 @@ import pytest
 import fairseq_slt
 from fairseq_slt.synthetic.generate import generate
 
+fairseq_slt.register()  # the tests use fairseq's registries and the patches, as --user-dir would
+
 PLUGIN_DIR = os.path.dirname(os.path.abspath(fairseq_slt.__file__))
 BIN_DIR = os.path.dirname(sys.executable)
 
