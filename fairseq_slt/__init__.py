@@ -2,18 +2,23 @@
 
 Load with ``fairseq-train --user-dir <path to fairseq_slt> --task sign_translation --arch slt_lightt``.
 
-Importing the package registers the task, the models and the optimizer with fairseq and makes
-its checkpoint patches (:func:`register`), as ``--user-dir`` expects. The one exception is a
-process started by one of our own console scripts (``fairseq-slt-*``): most of them never touch
-fairseq, and torch + fairseq take seconds to import, so there the package imports nothing heavy and
-the code paths that need fairseq's registries call :func:`register` themselves (loading a
-checkpoint, reading an ``--arch``'s defaults). A console script that hands ``--user-dir
-fairseq_slt`` to fairseq in-process must call :func:`register` first: fairseq's
-``import_user_module`` skips a package that is already imported.
+When it registers. :func:`register` registers the task, the models, the optimizer and the criterion
+with fairseq and applies the plugin's patches of fairseq and torch (:mod:`fairseq_slt.patches`).
+Importing the package calls it when fairseq is already imported, and only then:
+
+* fairseq's own CLIs (fairseq-train, fairseq-generate, fairseq-interactive, ...) and hub loading
+  (``from_pretrained(..., user_dir=...)``) import fairseq before ``--user-dir``'s
+  ``import_user_module`` imports this package, so it registers, as ``--user-dir`` expects;
+* the console scripts ``fairseq-slt-*`` import this package first; most of them never need fairseq
+  (torch + fairseq take seconds to import, ``--help`` stays fast), and the code paths that do call
+  :func:`register` themselves (loading a checkpoint, reading an ``--arch``'s defaults).
+
+A program that imports this package before fairseq and then uses fairseq's registries (or hands
+``--user-dir fairseq_slt`` to fairseq in-process: ``import_user_module`` skips a package that is
+already imported) calls :func:`register` first. It is idempotent.
 """
 
 import importlib
-import os
 import sys
 
 __version__ = "0.1.0"
@@ -24,38 +29,18 @@ _registered = False
 def register() -> None:
     """Register the task (``sign_translation``), the models and archs (``slt_lightt``,
     ``slt_mbart``, ...), the optimizer (``adam_grouped``) and the criterion
-    (``label_smoothed_cross_entropy_with_bow``) with fairseq, and patch fairseq's
-    checkpoint handling (:mod:`fairseq_slt.checkpoint_safety`) and its ``--log-file`` handling
-    (:func:`fairseq_slt.logging_utils.open_progress_log_file_once`). Idempotent."""
+    (``label_smoothed_cross_entropy_with_bow``) with fairseq, then apply
+    :data:`fairseq_slt.patches.PATCHES`. Idempotent."""
     global _registered
     if _registered:
         return
-    from .checkpoint_safety import (
-        allow_fairseq_checkpoint_globals,
-        make_checkpoint_copies_atomic,
-        make_failed_saves_clean_up,
-        show_task_state_on_resume,
-    )
-
-    allow_fairseq_checkpoint_globals()
-    make_checkpoint_copies_atomic()
-    make_failed_saves_clean_up()
-    show_task_state_on_resume()
     for package in ("criterions", "models", "optim", "tasks"):  # importing them registers the components
         importlib.import_module(f".{package}", __name__)
-    from .logging_utils import open_progress_log_file_once, undo_fairseq_debug_root_logger
+    from .patches import apply_patches
 
-    undo_fairseq_debug_root_logger()  # fairseq's import leaves the root logger at DEBUG
-    open_progress_log_file_once()  # --log-file: each json line once, not once per epoch so far
-
+    apply_patches()
     _registered = True
 
 
-def started_by_own_console_script() -> bool:
-    """Whether this process runs one of the ``fairseq-slt-*`` console scripts (setup.py)."""
-    argv = getattr(sys, "argv", None) or [""]
-    return os.path.basename(argv[0]).startswith("fairseq-slt-")
-
-
-if not started_by_own_console_script():
+if "fairseq" in sys.modules:
     register()

@@ -18,8 +18,6 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .checkpoint_safety import fairseq_checkpoint_globals
-
 logger = logging.getLogger(__name__)
 
 # how a torch.save file begins: a zip archive (torch >= 1.6), or the legacy format's pickled
@@ -27,6 +25,20 @@ logger = logging.getLogger(__name__)
 ZIP_MAGIC = b"PK\x03\x04"
 LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 CONVERT_COMMAND = "fairseq-slt-convert-mbart"
+
+
+def fairseq_checkpoint_globals() -> list:
+    """The non-tensor globals found in fairseq checkpoints: an ``argparse.Namespace`` (the legacy
+    ``args``) and numpy scalars (best validation loss, meter state). What torch's weights-only
+    loader is allowed to rebuild, and nothing more."""
+    import numpy as np
+
+    if int(np.__version__.split(".")[0]) >= 2:
+        from numpy._core.multiarray import scalar
+    else:
+        from numpy.core.multiarray import scalar
+    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+    return [Namespace, scalar, np.dtype, *dtypes]
 
 
 class CheckpointError(ValueError):

@@ -7,6 +7,7 @@ Plain helpers (command lines, paths, data roots) are in ``helpers.py``.
 import os
 from argparse import Namespace
 
+import fairseq_slt
 import pytest
 import torch
 from fairseq.data import Dictionary
@@ -18,6 +19,8 @@ from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.synthetic.generate import generate
 from fairseq_slt.tasks.sign_translation import add_mbart_symbols
 from helpers import LANGS, TEXTS, StubTask, mbart_args, run_cli, stage1_train_cmd, synth_args
+
+fairseq_slt.register()  # the tests use fairseq's registries and the patches, as --user-dir would
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ def test_allow_list_is_what_makes_fairseq_checkpoints_load(trained):
     plain = subprocess.run([sys.executable, "-c", f"import torch; torch.load({ckpt!r})"],
                            capture_output=True, text=True)
     assert plain.returncode != 0 and "argparse.Namespace" in plain.stderr
-    code = f"import fairseq_slt, torch; s = torch.load({ckpt!r}); print(sorted(s))"
+    code = f"import fairseq_slt, torch; fairseq_slt.register(); s = torch.load({ckpt!r}); print(sorted(s))"
     ok = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "'model'" in ok.stdout and "'optimizer_history'" in ok.stdout
@@ -95,8 +95,7 @@ def test_project_loader_needs_no_import_side_effect_and_keeps_the_allow_list(tra
     ckpt = str(trained[0] / "checkpoint_last.pt")
     code = (
         "import torch, argparse\n"
-        "from fairseq_slt.checkpoint_safety import fairseq_checkpoint_globals\n"
-        "from fairseq_slt.checkpoints import load_checkpoint_state\n"
+        "from fairseq_slt.checkpoints import fairseq_checkpoint_globals, load_checkpoint_state\n"
         "torch.serialization.clear_safe_globals()  # as if the plugin's import had not run\n"
         f"assert 'model' in load_checkpoint_state({ckpt!r})\n"
         "assert argparse.Namespace not in torch.serialization.get_safe_globals()\n"

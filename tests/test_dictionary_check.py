@@ -5,7 +5,6 @@ with the trimmed mBART's (config_stage2.yaml): decoding with the other one used 
 mismatch, or, same size, wrong words with exit code 0.
 """
 
-import logging
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import torch
 
 from helpers import BIN_DIR, PLUGIN_DIR, run_cli
+from fairseq_slt.tasks.checkpoint_records import MissingRecordsError
 from fairseq_slt.tasks.dictionary_check import RECORD_KEY, DictionaryMismatchError
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
@@ -88,15 +88,23 @@ def tiny_lightt(task):
     return task.build_model(args, from_checkpoint=True)
 
 
-def test_checkpoint_without_record_is_checked_by_size(tmp_path, caplog):
+def test_task_state_without_records_is_refused(tmp_path):
+    root = write_root(tmp_path / "data", {"own": WORDS})
+    with pytest.raises(MissingRecordsError) as e:
+        task_of(root, "own").load_state_dict({})  # the task_state of a checkpoint of another task
+    assert e.value.missing == ("target dictionary", "video settings")
+    assert str(e.value).startswith("this checkpoint stores no record of its target dictionary and video settings")
+    saved = task_of(root, "own").state_dict()
+    del saved[RECORD_KEY]
+    with pytest.raises(MissingRecordsError) as e:
+        task_of(root, "own").load_state_dict(saved)
+    assert e.value.missing == ("target dictionary",)
+
+
+def test_weights_of_another_dictionary_size_are_refused(tmp_path):
     root = write_root(tmp_path / "data", {"own": WORDS, "short": WORDS[:3]})
     weights = tiny_lightt(task_of(root, "own")).state_dict()
-    task = task_of(root, "short")
-    with caplog.at_level(logging.WARNING):
-        task.load_state_dict({})  # the task_state of a checkpoint written before the record
-    assert "stores no record of its target dictionary" in caplog.text
-    assert "only its size can be checked" in caplog.text
-    model = tiny_lightt(task)
+    model = tiny_lightt(task_of(root, "short"))
     with pytest.raises(DictionaryMismatchError, match=(
         r"decoder embeddings have 9 rows .* but the data config .*config_short\.yaml gives .*short\.txt "
         r"\(7 types.*pass the data config it was trained with"
@@ -180,21 +188,15 @@ def test_generate_with_the_training_dictionary_checks_it(tiny_corpus, stage1_run
 
 
 @pytest.mark.slow
-def test_old_checkpoint_without_record_loads_and_is_checked_by_size(tiny_corpus, stage1_run, other_configs, tmp_path,
-                                                                    caplog):
+def test_checkpoint_without_records_is_refused_by_fairseq_loader(tiny_corpus, stage1_run, tmp_path):
     from fairseq import checkpoint_utils
 
     state = torch.load(stage1_run[0] / "checkpoint_last.pt", weights_only=True)
-    state["task_state"] = {}  # as fairseq-train wrote it before the record existed
-    old = tmp_path / "old.pt"
-    torch.save(state, old)
-    with caplog.at_level(logging.WARNING):
-        models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(old)], arg_overrides={"data": str(tiny_corpus)})
-    assert models and "stores no record of its target dictionary" in caplog.text
-    with pytest.raises(DictionaryMismatchError, match=r"decoder embeddings have 40 rows .* gives .*short\.txt \(37 types"):
-        checkpoint_utils.load_model_ensemble_and_task(
-            [str(old)], arg_overrides={"data": str(other_configs), "config_yaml": "config_short.yaml"}
-        )
+    state["task_state"] = {}  # a checkpoint not written by the sign_translation task
+    other = tmp_path / "other.pt"
+    torch.save(state, other)
+    with pytest.raises(MissingRecordsError):
+        checkpoint_utils.load_model_ensemble_and_task([str(other)], arg_overrides={"data": str(tiny_corpus)})
 
 
 @pytest.mark.slow

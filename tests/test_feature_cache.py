@@ -35,7 +35,8 @@ from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fairseq_slt.data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
 from fairseq_slt.data.video_settings import VideoSettingsMismatchError
 from fairseq_slt.models.pretrained import load_stage1_visual_encoder
-from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, check_cache_matches
+from fairseq_slt.tasks.cache_checks import check_cache_matches
+from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 from helpers import LANGS, STAGE2_TASK, stage2_data_root, stage2_train_cmd
 
 IDS = ["a", "b", "c"]

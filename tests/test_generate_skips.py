@@ -1,7 +1,6 @@
 """fairseq-generate --skip-bad-videos: the skipped rows are counted and named, and the scorer
 refuses an output that lacks rows of the split unless told to score the rest."""
 
-import logging
 import os
 import re
 import shutil
@@ -11,9 +10,8 @@ import pytest
 import torch
 
 from helpers import BIN_DIR, PLUGIN_DIR, run_cli
+from fairseq_slt.tasks.decode_tally import DecodeTally, running_line, skip_summary
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
-
-TASK_LOGGER = "fairseq_slt.tasks.sign_translation"
 
 
 class FakeSplit:
@@ -30,7 +28,7 @@ def tally_task(n_rows=5, skip_bad_videos=True):
     task = SignTranslationTask.__new__(SignTranslationTask)  # no data root needed to count
     task.cfg = SignTranslationConfig(data="unused", skip_bad_videos=skip_bad_videos)
     task.datasets = {"test": FakeSplit("test", n_rows)}
-    task._decode_tallies, task._warned_tally = {}, False  # the state __init__ declares
+    task.decode_tally, task._warned_tally = DecodeTally(), False  # the state __init__ declares
     return task
 
 
@@ -38,57 +36,44 @@ def batch(ids, n_skipped):
     return {"id": torch.tensor(ids, dtype=torch.long), "n_skipped": n_skipped}
 
 
-def task_messages(caplog):
-    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == TASK_LOGGER]
-
-
-def test_summary_names_the_skipped_rows_once_the_split_is_done(caplog):
-    caplog.set_level(logging.INFO, logger=TASK_LOGGER)
+def test_count_names_the_skipped_rows_once_the_split_is_done():
     task = tally_task()
-    task.tally_decoded(batch([4, 0], 1))  # row 3 was skipped by the collater of this batch
-    assert [m for _, m in task_messages(caplog)] == ["test: 3 of 5 rows so far, 1 skipped (unreadable videos)"]
-    caplog.clear()
-    task.tally_decoded(batch([1, 2], 0))
-    msgs = task_messages(caplog)
-    assert msgs[0] == (logging.INFO, "test: 5 of 5 rows so far, 1 skipped (unreadable videos)")
-    assert msgs[1] == (
-        logging.WARNING,
-        "test: 1 of 5 rows skipped (unreadable videos), ids: test_00003; the BLEU below covers 4 of 5 rows",
-    )
-    caplog.clear()  # a second pass over the split counts afresh
-    task.tally_decoded(batch([0, 1, 2, 3, 4], 0))
-    assert task_messages(caplog)[-1] == (
-        logging.INFO, "test: 0 of 5 rows skipped (unreadable videos); the BLEU below covers all 5 rows"
-    )
+    count = task.tally_decoded(batch([4, 0], 1))  # row 3 was skipped by the collater of this batch
+    assert (count.n_seen, count.n_rows, count.skipped, count.done) == (3, 5, 1, False)
+    assert running_line(count) == "test: 3 of 5 rows so far, 1 skipped (unreadable videos)"
+    assert task.decode_tally.last is None
+    count = task.tally_decoded(batch([1, 2], 0))
+    assert count.done and count.skipped_ids == ["test_00003"]
+    assert task.decode_tally.last is count and not task.decode_tally.running
+    again = task.tally_decoded(batch([0, 1, 2, 3, 4], 0))  # a second pass over the split counts afresh
+    assert again is not count and again.done and again.skipped_ids == []
+    assert [c.skipped for c in task.decode_tally.finished] == [1, 0]
 
 
-def test_summary_without_skip_flag_is_one_info_line(caplog):
-    caplog.set_level(logging.INFO, logger=TASK_LOGGER)
+def test_count_without_skip_flag_finishes_with_the_split():
     task = tally_task(n_rows=3, skip_bad_videos=False)
-    task.tally_decoded(batch([0, 1], 0))
-    assert task_messages(caplog) == []  # no running count: nothing can be skipped
-    task.tally_decoded(batch([2], 0))
-    assert task_messages(caplog) == [
-        (logging.INFO, "test: 0 of 3 rows skipped (unreadable videos); the BLEU below covers all 3 rows")
-    ]
+    assert not task.tally_decoded(batch([0, 1], 0)).done
+    count = task.tally_decoded(batch([2], 0))
+    assert count.done and count.skipped_ids == [] and task.decode_tally.last is count
 
 
-def test_tally_ignores_batches_not_of_a_dataset_and_warns_on_several_splits(caplog):
-    caplog.set_level(logging.INFO, logger=TASK_LOGGER)
+def test_tally_ignores_batches_not_of_a_dataset_and_several_splits():
     task = tally_task()
-    task.tally_decoded({"id": torch.arange(2), "net_input": {}})  # SignTranslator's batches
-    assert task_messages(caplog) == []
+    assert task.tally_decoded({"id": torch.arange(2), "net_input": {}}) is None  # SignTranslator's batches
     task.datasets["dev"] = FakeSplit("dev", 4)
-    task.tally_decoded(batch([0], 0))
-    task.tally_decoded(batch([1], 0))
-    assert task_messages(caplog) == [
-        (logging.WARNING, "decoding with 2 splits loaded: no count of skipped rows")
-    ]
+    assert task.tally_decoded(batch([0], 0)) is None
+    assert task._warned_tally  # warned once
+    assert not task.decode_tally.running and not task.decode_tally.finished
 
 
-def test_skip_summary_shortens_a_long_id_list():
-    line = SignTranslationTask.skip_summary("dev", 100, [f"d{i}" for i in range(30)], max_ids=3)
-    assert line == (
+def test_skip_summary_says_what_the_bleu_covers():
+    assert skip_summary("test", 5, ["test_00003"]) == (
+        "test: 1 of 5 rows skipped (unreadable videos), ids: test_00003; the BLEU below covers 4 of 5 rows"
+    )
+    assert skip_summary("test", 5, []) == (
+        "test: 0 of 5 rows skipped (unreadable videos); the BLEU below covers all 5 rows"
+    )
+    assert skip_summary("dev", 100, [f"d{i}" for i in range(30)], max_ids=3) == (
         "dev: 30 of 100 rows skipped (unreadable videos), ids: d0, d1, d2 and 27 more; "
         "the BLEU below covers 70 of 100 rows"
     )

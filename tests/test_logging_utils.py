@@ -81,7 +81,7 @@ def test_cache_features_over_png_and_jpg_frame_folders_prints_no_pil_line(tiny_c
 def test_importing_the_plugin_undoes_fairseqs_debug_root_logger(loglevel, root_level):
     """fairseq's wav2vec2_classification module sets the root logger to DEBUG at import, which
     let fairseq-generate print 2 PIL lines per png frame; importing the plugin undoes it."""
-    code = ("import logging, fairseq_slt, fairseq.models; "
+    code = ("import logging, fairseq.models, fairseq_slt; "
             "print(logging.getLevelName(logging.getLogger().level), "
             "logging.getLevelName(logging.getLogger('PIL').getEffectiveLevel()))")
     env = {k: v for k, v in os.environ.items() if k != "LOGLEVEL"}
@@ -94,7 +94,7 @@ def test_importing_the_plugin_undoes_fairseqs_debug_root_logger(loglevel, root_l
 def test_progress_bar_opens_the_log_file_once(tmp_path):
     """fairseq's progress_bar adds a FileHandler for --log-file per call (per epoch), so epoch N
     wrote each line N times; with the plugin loaded, each line is written once."""
-    import fairseq_slt  # noqa: F401  (register() wraps progress_bar)
+    import fairseq_slt  # noqa: F401  (registered by the conftest: the patch wraps progress_bar)
     from fairseq.logging import progress_bar
 
     log_file = tmp_path / "train.log"

@@ -82,7 +82,7 @@ def test_parse_fairseq_stdout_log(tmp_path):
 
 def test_parse_log_file_without_tags_drops_duplicates(tmp_path):
     """--log-file lines are bare JSON, and fairseq alone writes each one once more per epoch (logs
-    written without the plugin's fix, :func:`fairseq_slt.logging_utils.open_progress_log_file_once`)."""
+    written without the plugin's fix, :func:`fairseq_slt.patches.open_progress_log_file_once`)."""
     stdout = write_synthetic_log(tmp_path / "stdout.log").read_text().splitlines()
     bare = []
     for line in stdout:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from helpers import BIN_DIR, PLUGIN_DIR, run_cli, stage1_train_cmd
-from fairseq_slt.checkpoint_safety import atomic_copy
+from fairseq_slt.patches import atomic_copy
 from fairseq_slt.data import ManifestError, VideoReadError
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 

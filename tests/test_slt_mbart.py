@@ -209,7 +209,7 @@ def test_joint_baseline_trains_the_visual_encoder(tiny_corpus, mbart_dir, tmp_pa
 def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_dir, tmp_path):
     from fairseq_slt.feature_caching import main as cache_main
     from fairseq_slt.data.feature_cache import FeatureCache
-    from fairseq_slt.tasks.sign_translation import check_cache_matches
+    from fairseq_slt.tasks.cache_checks import check_cache_matches
 
     ckpt = stage1_run[0] / "checkpoint_last.pt"
     cache = tmp_path / "features"
@@ -241,7 +241,7 @@ def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_di
 @pytest.mark.slow
 def test_cache_from_another_stage1_is_refused(tiny_corpus, stage1_run, stage1_ckpt, mbart_dir, tmp_path):
     from fairseq_slt.feature_caching import main as cache_main
-    from fairseq_slt.tasks.sign_translation import check_cache_matches
+    from fairseq_slt.tasks.cache_checks import check_cache_matches
 
     cache = tmp_path / "features"
     cache_main(Namespace(data=str(tiny_corpus), stage1_checkpoint=str(stage1_run[0] / "checkpoint_last.pt"),

@@ -1,4 +1,5 @@
-"""Start-up: the console scripts import only what they need; ``import fairseq_slt`` registers.
+"""Start-up: the console scripts import only what they need; ``import fairseq_slt`` registers
+where fairseq is already imported (fairseq's CLIs and ``--user-dir``), and only there.
 
 Structure only (which modules a process imports), no timing: benchmarks/startup.py measures it.
 """
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import BIN_DIR
+from helpers import BIN_DIR, PLUGIN_DIR
 
 HEAVY = ("torch", "torchvision", "fairseq", "matplotlib", "decord", "av", "torchcodec", "PIL")
 # console-script modules: each imports nothing heavy before its arguments are parsed
@@ -21,11 +22,9 @@ LIGHT_COMMANDS = (
 )
 
 
-def run_python(code: str, argv0: str = "fairseq-slt-test") -> str:
-    """Run ``code`` in a fresh python whose ``sys.argv[0]`` is set before anything is imported
-    (as in a console script: ``argv0`` starting with ``fairseq-slt-`` makes the package light)."""
-    prelude = f"import sys; sys.argv[0] = {argv0!r}\n"
-    proc = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=300,
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh python (``sys`` imported) and return its stdout."""
+    proc = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -55,16 +54,15 @@ def test_translate_help_and_score_import_neither_torch_nor_fairseq(tmp_path):
         assert not found, f"{os.path.basename(cmd[0])} imports {sorted(found)}"
 
 
-def test_import_registers_task_archs_and_optimizer():
-    # this process is pytest, not a console script: the conftest's `import fairseq_slt` registered
+def test_register_registers_task_archs_and_optimizer_and_patches():
+    # the conftest calls fairseq_slt.register()
     from fairseq.file_io import PathManager
     from fairseq.models import ARCH_MODEL_NAME_REGISTRY
     from fairseq.optim import OPTIMIZER_REGISTRY
     from fairseq.tasks import TASK_REGISTRY
 
-    import fairseq_slt
+    from fairseq_slt.patches import PATCHES
 
-    assert not fairseq_slt.started_by_own_console_script()
     assert "sign_translation" in TASK_REGISTRY
     assert {a: ARCH_MODEL_NAME_REGISTRY.get(a) for a in ("slt_lightt", "slt_lightt_tiny", "slt_mbart")} == {
         "slt_lightt": "slt_lightt", "slt_lightt_tiny": "slt_lightt", "slt_mbart": "slt_mbart"}
@@ -73,6 +71,7 @@ def test_import_registers_task_archs_and_optimizer():
     from fairseq.trainer import Trainer
 
     assert getattr(Trainer.load_checkpoint, "_fairseq_slt_task_state", False)  # resuming shows the task_state
+    assert len({p.name for p in PATCHES}) == len(PATCHES) and all(p.changes and p.why for p in PATCHES)
 
 
 def test_light_data_package_resolves_its_names():
@@ -83,6 +82,21 @@ def test_light_data_package_resolves_its_names():
         "print('torch' in sys.modules, SignVideoDatasetCreator.__module__)"
     )
     assert out.split("\n")[:2] == ["False", "True fairseq_slt.data.sign_video_dataset"]
+
+
+@pytest.mark.slow  # imports torch and fairseq in a subprocess (several seconds)
+def test_import_after_fairseq_registers_as_user_dir_does():
+    """fairseq's CLIs import fairseq, then ``import_user_module`` imports the package: it registers
+    and applies the patches, with nothing to call."""
+    out = run_python(
+        "import argparse\n"
+        "from fairseq import utils\n"
+        f"utils.import_user_module(argparse.Namespace(user_dir={PLUGIN_DIR!r}))\n"
+        "from fairseq.file_io import PathManager\n"
+        "from fairseq.tasks import TASK_REGISTRY\n"
+        "print('sign_translation' in TASK_REGISTRY, getattr(PathManager.copy, '_fairseq_slt_atomic', False))\n"
+    )
+    assert out.split("\n")[:1] == ["True True"]
 
 
 @pytest.mark.slow  # imports torch and fairseq in a subprocess (several seconds)

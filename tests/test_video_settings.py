@@ -26,6 +26,7 @@ from fairseq_slt.data.video_settings import (
     check_video_settings,
     differences,
 )
+from fairseq_slt.tasks.checkpoint_records import MissingRecordsError
 from fairseq_slt.tasks.dictionary_check import RECORD_KEY as DICT_RECORD_KEY
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
@@ -100,19 +101,19 @@ def test_the_override_goes_on_with_a_warning_and_new_checkpoints_record_the_new_
     assert task.state_dict()[RECORD_KEY]["crop"] == 24
 
 
-def test_records_written_before_the_settings_are_accepted_with_a_warning(tmp_path, caplog):
+def test_checkpoint_without_video_record_is_refused_and_a_partial_one_checked_on_its_keys(tmp_path, caplog):
     saved = task_of(write_config(tmp_path / "trained")).state_dict()
     task = task_of(write_config(tmp_path / "data", crop=24))
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(MissingRecordsError) as e:
         task.load_state_dict({DICT_RECORD_KEY: saved[DICT_RECORD_KEY]})  # no video record at all
-    assert "this checkpoint records no video settings (written before fairseq-slt recorded them)" in caplog.text
+    assert e.value.missing == ("video settings",)
     partial = {k: v for k, v in saved[RECORD_KEY].items() if not k.startswith("norm_")}
-    caplog.clear()
     with caplog.at_level(logging.WARNING):
-        task_of(write_config(tmp_path / "same")).load_state_dict({RECORD_KEY: partial})
+        task_of(write_config(tmp_path / "same")).load_state_dict(
+            {DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
     assert "records no norm_mean, norm_std (written before fairseq-slt recorded them)" in caplog.text
     with pytest.raises(VideoSettingsMismatchError):  # the keys it has are still checked
-        task.load_state_dict({RECORD_KEY: partial})
+        task.load_state_dict({DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
 
 
 def test_values_compare_whatever_their_container():
@@ -128,7 +129,7 @@ def test_values_compare_whatever_their_container():
 # --- resuming: the task sees the task_state of the checkpoint fairseq-train continues from
 
 
-def test_resumed_checkpoint_is_checked_like_a_decoded_one(tmp_path, caplog):
+def test_resumed_checkpoint_is_checked_like_a_decoded_one(tmp_path):
     trained = task_of(write_config(tmp_path / "trained"))
     saved = trained.state_dict()
     path = str(tmp_path / "checkpoint_last.pt")
@@ -137,10 +138,9 @@ def test_resumed_checkpoint_is_checked_like_a_decoded_one(tmp_path, caplog):
         r"data config .* gives video.crop 24 .*--allow-video-settings-change")):
         task_of(write_config(tmp_path / "data", crop=24)).check_resumed_state(saved, path)
     trained.check_resumed_state(saved, path)
-    with caplog.at_level(logging.WARNING):
-        trained.check_resumed_state({}, path)  # written before the records
-    assert f"{path} (the checkpoint fairseq-train continues from) stores no record of its target" in caplog.text
-    assert f"{path} (the checkpoint fairseq-train continues from) records no video settings" in caplog.text
+    with pytest.raises(MissingRecordsError) as e:
+        trained.check_resumed_state({}, path)  # not written by this task
+    assert str(e.value).startswith(f"{path} (the checkpoint fairseq-train continues from) stores no record")
 
 
 def test_trainer_shows_the_task_the_checkpoint_task_state_before_loading_weights(tmp_path):

@@ -7,9 +7,8 @@ Each LOG is either
 
 * a text log of ``fairseq-train --log-format json``: its stdout (lines such as
   ``2026-01-01 12:00:00 | INFO | train_inner | {"epoch": 1, "update": 0.5, "loss": "6.2", ...}``)
-  or its ``--log-file`` (the same JSON records without the ``| INFO | tag |`` prefix; fairseq
-  alone writes them once more per epoch, as logs from runs without the plugin's fix still hold:
-  duplicates are dropped), or
+  or its ``--log-file`` (the same JSON records without the ``| INFO | tag |`` prefix; a record
+  repeated for the same update, as a resumed run writes, replaces the earlier one), or
 * a ``--tensorboard-logdir`` folder (sub-folders ``train_inner``, ``train`` and one per validation
   subset; needs ``pip install tensorboard``), or one of those sub-folders.
 
@@ -119,7 +118,7 @@ def record_to_points(record: dict, tag: str) -> Optional[Tuple[int, Dict[str, fl
 
 def parse_json_lines(lines: Iterable[str]) -> Dict[str, Dict[int, Dict[str, float]]]:
     """Records of a fairseq JSON log by tag and update; a later record for the same
-    (tag, update) replaces an earlier one (duplicate ``--log-file`` lines, resumed runs)."""
+    (tag, update) replaces an earlier one (a resumed run repeats the updates after its last save)."""
     records: Dict[str, Dict[int, Dict[str, float]]] = {}
     for line in lines:
         line = line.strip()

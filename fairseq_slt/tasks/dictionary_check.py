@@ -11,9 +11,9 @@ file, its size, the sha256 of its symbols in order, the data root, ``--config-ya
 ``--langs``/``--tgt-lang``. fairseq's ``load_model_ensemble_and_task`` (fairseq-generate,
 fairseq-interactive, :class:`fairseq_slt.inference.SignTranslator`) hands it back to the task
 before it builds the model, and so does fairseq-train before it loads a checkpoint to continue
-from (:func:`fairseq_slt.checkpoint_safety.show_task_state_on_resume`); :func:`check_dictionary_record`
-refuses another dictionary, naming both and the data config to pass. A checkpoint written before
-the record existed can only be checked by size (:func:`check_embedding_rows`), and the log says so.
+from (the ``task_state_on_resume`` patch of :mod:`fairseq_slt.patches`); :func:`check_dictionary_record`
+refuses another dictionary, naming both and the data config to pass. Any weights loaded into a
+model are also checked by size (:func:`check_embedding_rows`).
 """
 
 import hashlib
@@ -106,8 +106,8 @@ def check_dictionary_record(saved: Dict, current: Dict, yaml_path: str,
 
 
 def check_embedding_rows(state_dict: Dict, current: Dict, yaml_path: str, prefix: str = "") -> None:
-    """The size check for any weights, the only one for a checkpoint without a record (written
-    before the record existed): the rows of the decoder's embeddings against the task's dictionary."""
+    """The size check for any weights loaded into a model: the rows of the decoder's embeddings
+    against the task's dictionary."""
     weight = state_dict.get(prefix + EMBEDDING_KEY)
     if weight is None or weight.dim() != 2 or weight.size(0) == current["size"]:
         return

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
+
 def unwrap_model(model: nn.Module) -> nn.Module:
     """Strip distributed wrappers (``.module``) down to the fairseq model."""
     while not hasattr(model, "encoder") and hasattr(model, "module"):
@@ -89,3 +90,17 @@ def last_layer_norms(model: nn.Module, optimizer) -> Dict[str, float]:
             out[f"gnorm_{name}_last"] = gnorm
         out[f"pnorm_{name}_last"] = pnorm
     return out
+
+
+def log_last_layer_norms(model: nn.Module, optimizer, update_num: int, interval: int) -> Dict[str, float]:
+    """Every ``interval`` updates (``--log-norms-interval``; 0: never), log :func:`last_layer_norms`
+    through fairseq's metrics; called before the optimizer's step, so the gradient is the one it
+    applies. Returns what was logged (``{}`` between intervals)."""
+    if interval <= 0 or update_num % interval != 0:
+        return {}
+    from fairseq import metrics
+
+    norms = last_layer_norms(model, optimizer)
+    for key, value in norms.items():
+        metrics.log_scalar(key, value, weight=0, round=4)
+    return norms

@@ -8,7 +8,7 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
@@ -17,19 +17,15 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
-from ..data.feature_cache import fingerprint_matches, read_meta, rebuild_command
-from ..data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
-from ..data.video_settings import check_video_settings, recorded_settings, video_settings
+from ..data.video_settings import video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
-from .dictionary_check import (
-    RECORD_KEY,
-    check_dictionary_record,
-    check_embedding_rows,
-    describe,
-    dictionary_record,
-)
-from .norm_logging import last_layer_norms
+from .cache_checks import cache_video_settings, check_cache_matches, watch_loaded_weights
+from .checkpoint_records import check_records, split_records, watch_embedding_rows, with_records
+from .decode_tally import DecodeTally, SplitCount, running_line, skip_summary
+from .dictionary_check import dictionary_record
+from .epoch_iterators import without_persistent_workers
+from .norm_logging import log_last_layer_norms
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +90,19 @@ class SignTranslationConfig(FairseqDataclass):
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
 class SignTranslationTask(FairseqTask):
-    """Gloss-free sign language translation (FLa-LLM, Chen et al. 2024)."""
+    """Gloss-free sign language translation (FLa-LLM, Chen et al. 2024).
+
+    What the models and the criterion read of the task, beside fairseq's interface (set in
+    :meth:`build_model` only):
+
+    * ``building_from_checkpoint``: True while :meth:`build_model` builds a model whose weights a
+      checkpoint then overwrites (decoding, ``from_checkpoint=True``); the models then skip loading
+      pre-trained parts (stage-1 encoder, mBART, ImageNet weights).
+    * ``sign_feature_dim``: the width of the sign-wise features (the visual encoder's output) of the
+      last model built, for a criterion's head; None for a model without a visual encoder.
+
+    ``decode_tally``: the rows decoded and skipped so far (:class:`.decode_tally.DecodeTally`).
+    """
 
     cfg: SignTranslationConfig
 
@@ -103,11 +111,9 @@ class SignTranslationTask(FairseqTask):
         self.tgt_dict = tgt_dict
         self.data_cfg = data_cfg
         self.bpe_tokenizer = self.build_bpe(None)
-        # True while build_model restores a checkpoint: the models then skip loading pre-trained
-        # parts (stage-1 encoder, mBART, ImageNet weights) that the checkpoint overwrites
         self.building_from_checkpoint = False
-        # decoding: per split, the rows decoded and skipped so far (see tally_decoded)
-        self._decode_tallies: Dict[str, dict] = {}
+        self.sign_feature_dim: Optional[int] = None
+        self.decode_tally = DecodeTally()
         self._warned_tally = False
         # once a split reads the feature cache: the video settings its features were computed with
         self._cache_settings: Optional[dict] = None
@@ -129,8 +135,12 @@ class SignTranslationTask(FairseqTask):
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
         is_train = split.startswith("train")
-        if self.data_cfg.feature_cache:
-            self.check_feature_cache_settings()
+        cache = self.data_cfg.feature_cache
+        if cache and self._cache_settings is None:
+            self._cache_settings = cache_video_settings(
+                cache, video_settings(self.data_cfg), str(self.data_cfg.yaml_path), self.cfg.config_yaml,
+                self.cfg.allow_video_settings_change,
+            )
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
@@ -138,58 +148,30 @@ class SignTranslationTask(FairseqTask):
         )
 
     def get_batch_iterator(self, dataset, *args, **kwargs):
-        """fairseq's iterator, with DataLoader workers that end with their pass over the data.
-
-        Our datasets cannot reuse an epoch iterator (``can_reuse_epoch_itr_across_epochs`` is
-        False: frame sampling and augmentation depend on the epoch, which persistent workers,
-        forked once, would never see), so fairseq builds a new iterator, and a new DataLoader, for
-        every epoch and every validation. fairseq makes their workers persistent by default; a
-        finished iterator's workers then live until the garbage collector breaks its reference
-        cycles, each holding a copy-on-write image of the trainer. Measured: 17 such processes,
-        about 2 GB each, after 16 epochs of a 2-core joint run with ``--num-workers 1``, until
-        memory ran out. Non-persistent workers are shut down as soon as their DataLoader iterator
-        is let go of, which fairseq's data buffer (``--data-buffer-size``) does when the pass ends;
-        a reference cycle no longer keeps them alive."""
-        epoch_iter = super().get_batch_iterator(dataset, *args, **kwargs)
-        epoch_iter.persistent_workers = False  # read when the iterator builds its DataLoader
-        return epoch_iter
+        """fairseq's iterator, whose DataLoader workers end with their pass over the data
+        (:mod:`.epoch_iterators`)."""
+        return without_persistent_workers(super().get_batch_iterator(dataset, *args, **kwargs))
 
     @property
     def tgt_lang_id(self) -> Optional[int]:
         return self.tgt_dict.index(f"[{self.cfg.tgt_lang}]") if self.cfg.tgt_lang else None
 
     def build_model(self, cfg, from_checkpoint=False):
-        """With a feature cache, fairseq-train's model (``from_checkpoint=False``) is checked
-        against it twice: as built (from ``--stage1-checkpoint``) and once a checkpoint's weights
-        are loaded into it (resuming from ``checkpoint_last.pt``, ``--restore-file``,
-        ``--finetune-from-model``). A model that fairseq restores for decoding is checked in
-        :meth:`build_generator`, after its weights are loaded. Any weights loaded into the model
-        must fit the target dictionary (:meth:`load_state_dict` compares the dictionaries
-        themselves where the checkpoint records its own)."""
+        """fairseq's model, checked: any weights loaded into it must fit the target dictionary, and
+        with a feature cache, fairseq-train's model (``from_checkpoint=False``) is checked against
+        the cache as built and once a checkpoint's weights are loaded (:mod:`.cache_checks`; a model
+        restored for decoding is checked in :meth:`build_generator`)."""
         self.building_from_checkpoint = from_checkpoint
         try:
             model = super().build_model(cfg, from_checkpoint)
         finally:
             self.building_from_checkpoint = False
-        # the width of the sign-wise features (the visual encoder's output), for a criterion's head
-        visual = getattr(model.encoder, "visual_encoder", None)
-        self.sign_feature_dim = getattr(visual, "out_dim", None)
-
-        def check_dictionary_size(module, state_dict, prefix, *args):
-            # any checkpoint's weights (decoding, resuming): the output layer fits the dictionary
-            check_embedding_rows(state_dict, self.dictionary_record, self.data_cfg.yaml_path, prefix)
-
-        model.register_load_state_dict_pre_hook(check_dictionary_size)
+        self.sign_feature_dim = getattr(getattr(model.encoder, "visual_encoder", None), "out_dim", None)
+        watch_embedding_rows(model, self.dictionary_record, self.data_cfg.yaml_path)
         cache = self.data_cfg.feature_cache
         if cache and not from_checkpoint:
             check_cache_matches(model, cache)
-
-            def check_loaded_weights(module, incompatible_keys):
-                # missing / unexpected keys: torch's strict load names them, our check would not
-                if not (incompatible_keys.missing_keys or incompatible_keys.unexpected_keys):
-                    check_cache_matches(module, cache, loaded=True)
-
-            model.register_load_state_dict_post_hook(check_loaded_weights)
+            watch_loaded_weights(model, cache)
         return model
 
     @property
@@ -197,7 +179,8 @@ class SignTranslationTask(FairseqTask):
         """The target dictionary as :mod:`.dictionary_check` records it in checkpoints."""
         cfg = self.cfg
         return dictionary_record(
-            self.tgt_dict, self.data_cfg.hf_tokenizer_dir or self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml, cfg.langs, cfg.tgt_lang
+            self.tgt_dict, self.data_cfg.hf_tokenizer_dir or self.data_cfg.vocab_filename, cfg.data, cfg.config_yaml,
+            cfg.langs, cfg.tgt_lang,
         )
 
     @property
@@ -208,71 +191,28 @@ class SignTranslationTask(FairseqTask):
         settings = self._cache_settings or video_settings(self.data_cfg)
         return dict(settings, data_config=str(self.data_cfg.yaml_path))
 
-    def check_feature_cache_settings(self) -> None:
-        """Stage 2 on a feature cache reads features computed with the video settings its
-        ``meta.json`` records: a data config that gives others is refused, or, with
-        ``--allow-video-settings-change``, the cache's are used (in the log and in checkpoints)."""
-        if self._cache_settings is not None:
-            return
-        cache = self.data_cfg.feature_cache
-        meta = read_meta(cache)
-        recorded = recorded_settings(meta)
-        config = video_settings(self.data_cfg)
-        check_video_settings(
-            recorded, config, f"the feature cache {cache}", str(self.data_cfg.yaml_path),
-            self.cfg.allow_video_settings_change, made="computed",
-            fix=f"{rebuild_command(cache, meta)} --config-yaml {self.cfg.config_yaml}, or use the data config "
-            "it was computed with",
-            going_on="stage 2 reads its features, made with its settings, and its checkpoints record those",
-        )
-        self._cache_settings = dict(config, **recorded)
-
     def state_dict(self):
-        """A checkpoint's ``task_state``: fairseq's, plus the records of the target dictionary and of
-        the video settings."""
-        return dict(
-            super().state_dict(), **{RECORD_KEY: self.dictionary_record, VIDEO_RECORD_KEY: self.video_settings}
-        )
+        """A checkpoint's ``task_state``: fairseq's, plus the records (:mod:`.checkpoint_records`)."""
+        return with_records(super().state_dict(), self.dictionary_record, self.video_settings)
 
     def load_state_dict(self, state_dict):
-        """fairseq's ``load_model_ensemble_and_task`` (fairseq-generate, :class:`SignTranslator`)
-        passes a checkpoint's ``task_state`` here before it builds the model: a checkpoint trained
-        with another target dictionary is refused, naming both, and one trained with other video
-        settings unless ``--allow-video-settings-change`` (:meth:`check_task_state`)."""
-        state_dict = dict(state_dict)
-        self.check_task_state(state_dict.pop(RECORD_KEY, None), state_dict.pop(VIDEO_RECORD_KEY, None))
-        super().load_state_dict(state_dict)
+        """fairseq's ``load_model_ensemble_and_task`` passes a checkpoint's ``task_state`` here
+        before it builds the model: its records are checked (:meth:`check_task_state`)."""
+        rest, dictionary, video = split_records(state_dict)
+        self.check_task_state(dictionary, video)
+        super().load_state_dict(rest)
 
     def check_resumed_state(self, task_state: dict, path: str) -> None:
-        """fairseq-train about to load ``path`` to continue training (``checkpoint_last.pt``,
-        ``--restore-file``, ``--finetune-from-model``) shows its ``task_state`` here first (see
-        :func:`fairseq_slt.checkpoint_safety.show_task_state_on_resume`): the same checks as decoding."""
-        self.check_task_state(
-            task_state.get(RECORD_KEY), task_state.get(VIDEO_RECORD_KEY),
-            checkpoint=f"{path} (the checkpoint fairseq-train continues from)",
-        )
+        """fairseq-train about to load ``path`` to continue training shows its ``task_state`` here
+        first (the ``task_state_on_resume`` patch of :mod:`fairseq_slt.patches`)."""
+        _, dictionary, video = split_records(task_state)
+        self.check_task_state(dictionary, video, checkpoint=f"{path} (the checkpoint fairseq-train continues from)")
 
     def check_task_state(self, dictionary: Optional[dict], video: Optional[dict],
                          checkpoint: str = "this checkpoint") -> None:
-        """Check a checkpoint's records of its target dictionary and video settings against this
-        task's. One written before a record existed is accepted with a warning: the dictionary is
-        then checked by size only (when its weights load), the video settings not at all."""
-        current = self.dictionary_record
-        yaml_path = str(self.data_cfg.yaml_path)
-        if dictionary is None:
-            logger.warning(
-                f"{checkpoint} stores no record of its target dictionary (written before fairseq-slt "
-                f"recorded it): only its size can be checked against {describe(current)}; use it with the "
-                "data config it was trained with"
-            )
-        else:
-            check_dictionary_record(dictionary, current, yaml_path, checkpoint)
-            logger.info(f"target dictionary {describe(current)} is the checkpoint's")
-        trained_with = f" ({video['data_config']})" if video and video.get("data_config") else ""
-        check_video_settings(
-            video, self.video_settings, checkpoint, yaml_path, self.cfg.allow_video_settings_change,
-            fix=f"pass the data config it was trained with{trained_with}",
-        )
+        """Check a checkpoint's records against this task's (:func:`.checkpoint_records.check_records`)."""
+        check_records(dictionary, video, self.dictionary_record, self.video_settings, str(self.data_cfg.yaml_path),
+                      self.cfg.allow_video_settings_change, checkpoint)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         loss, sample_size, logging_output = super().train_step(
@@ -282,10 +222,7 @@ class SignTranslationTask(FairseqTask):
         return loss, sample_size, logging_output
 
     def optimizer_step(self, optimizer, model, update_num):
-        n = self.cfg.log_norms_interval
-        if n > 0 and update_num % n == 0:  # before the step: the gradient it applies
-            for key, value in last_layer_norms(model, optimizer).items():
-                metrics.log_scalar(key, value, weight=0, round=4)
+        log_last_layer_norms(model, optimizer, update_num, self.cfg.log_norms_interval)  # Figure 2
         super().optimizer_step(optimizer, model, update_num)
 
     def valid_step(self, sample, model, criterion):
@@ -298,63 +235,29 @@ class SignTranslationTask(FairseqTask):
         self.tally_decoded(sample)
         return hypos
 
-    def tally_decoded(self, sample: dict) -> None:
-        """Count the rows of the decoded split that a batch decoded and those its collater skipped
-        (``n_skipped``, ``--skip-bad-videos``). fairseq-generate has no end-of-run hook: once every
-        row of the split is accounted for, log which rows were skipped, i.e. left out of its BLEU.
-
-        A batch whose videos were all skipped never reaches ``inference_step`` (the collater returns
-        ``{}``); its rows are then never accounted for and only the running count is logged.
-        """
+    def tally_decoded(self, sample: dict) -> Optional[SplitCount]:
+        """Count a decoded batch in :attr:`decode_tally` (:mod:`.decode_tally`) and log the count:
+        with ``--skip-bad-videos`` after each batch, and once the split is done, which rows were
+        skipped, i.e. left out of its BLEU. Returns the split's count; None for a batch not of a
+        :class:`SignVideoDataset` or when several splits are loaded."""
         if "n_skipped" not in sample or "id" not in sample:  # not a batch of a SignVideoDataset
-            return
+            return None
         if len(self.datasets) != 1:  # fairseq-generate loads the one split it decodes
             if not self._warned_tally:
                 self._warned_tally = True
-                logger.warning(
-                    f"decoding with {len(self.datasets)} splits loaded: no count of skipped rows"
-                )
-            return
+                logger.warning(f"decoding with {len(self.datasets)} splits loaded: no count of skipped rows")
+            return None
         dataset = next(iter(self.datasets.values()))
         split = getattr(dataset, "split", next(iter(self.datasets)))
-        tallies = self._decode_tallies
-        tally = tallies.setdefault(split, {"decoded": set(), "skipped": 0})
-        tally["decoded"].update(sample["id"].tolist())
-        tally["skipped"] += int(sample["n_skipped"])
-        n_rows = len(dataset)
-        n_seen = len(tally["decoded"]) + tally["skipped"]
+        row_ids = getattr(dataset, "ids", None)
+        row_ids = [str(i) for i in range(len(dataset))] if row_ids is None else row_ids
+        count = self.decode_tally.add(split, row_ids, sample["id"].tolist(), sample["n_skipped"])
         if self.cfg.skip_bad_videos:
-            logger.info(
-                f"{split}: {n_seen} of {n_rows} rows so far, {tally['skipped']} skipped "
-                "(unreadable videos)"
-            )
-        if n_seen >= n_rows:  # the split is done; a later batch of it starts a new count
-            del tallies[split]
-            ids = getattr(dataset, "ids", None)
-            skipped = [
-                str(ids[i]) if ids is not None else str(i)
-                for i in range(n_rows)
-                if i not in tally["decoded"]
-            ]
-            logger.log(
-                logging.WARNING if skipped else logging.INFO,
-                self.skip_summary(split, n_rows, skipped),
-            )
-
-    @staticmethod
-    def skip_summary(split: str, n_rows: int, skipped_ids: list[str], max_ids: int = 20) -> str:
-        """The end-of-decoding line: how many (and which) of the split's rows are not in the BLEU."""
-        n = len(skipped_ids)
-        if n == 0:
-            return (
-                f"{split}: 0 of {n_rows} rows skipped (unreadable videos); "
-                f"the BLEU below covers all {n_rows} rows"
-            )
-        shown = ", ".join(skipped_ids[:max_ids]) + (f" and {n - max_ids} more" if n > max_ids else "")
-        return (
-            f"{split}: {n} of {n_rows} rows skipped (unreadable videos), ids: {shown}; "
-            f"the BLEU below covers {n_rows - n} of {n_rows} rows"
-        )
+            logger.info(running_line(count))
+        if count.done:
+            skipped = count.skipped_ids
+            logger.log(logging.WARNING if skipped else logging.INFO, skip_summary(split, count.n_rows, skipped))
+        return count
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
@@ -423,28 +326,3 @@ def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Opti
     for lang in names:
         tgt_dict.add_symbol(f"[{lang}]")
     tgt_dict.add_symbol("<mask>")
-
-
-def check_cache_matches(model, cache_dir: str, loaded: bool = False) -> None:
-    """A feature cache is only valid for the frozen visual encoder it was computed with.
-    ``loaded``: the model's weights were just loaded from a checkpoint (fairseq-train resuming)."""
-    encoder = model.encoder
-    if not encoder.accepts_cached_features:
-        raise ValueError(
-            f"config.yaml names the feature cache {cache_dir}, but this model trains its visual "
-            "encoder (stage 1 or --train-visual-encoder): remove feature_cache from config.yaml"
-        )
-    meta = read_meta(cache_dir)
-    # the weights as they are: float32, or cast by fairseq's --fp16 / --bf16 (meta.json has both)
-    if not fingerprint_matches(meta, cache_dir, encoder.visual_encoder.state_dict()):
-        loaded_from = (
-            " (the weights it just loaded from a checkpoint: a run on another stage-1 checkpoint? "
-            "to start from --stage1-checkpoint instead, train into a new --save-dir)" if loaded else ""
-        )
-        raise ValueError(
-            f"the feature cache {cache_dir} was computed from {meta.get('stage1_checkpoint')}, whose "
-            f"visual encoder differs from this model's{loaded_from}: rebuild it with "
-            "fairseq-slt-cache-features DATA --stage1-checkpoint <the stage-1 checkpoint of this model> "
-            f"--out {cache_dir}"
-        )
-    logger.info(f"feature cache {cache_dir} matches the frozen visual encoder")
