@@ -28,9 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..data.prep_table import SPLIT_BY, TableError, prepare_from_tables
 from ..logging_utils import setup_logging
-
-# the paper's code base (GFSLT-VLP) resizes the whole frame to 256x256, aspect ratio squashed
-PAPER_RESIZE = (256, 256)
+from ..paper import paper_value
 
 
 def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
@@ -45,23 +43,25 @@ def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
 
 
 def add_video_args(p: argparse.ArgumentParser) -> None:
-    """The video settings of ``config.yaml`` as prep options, with the paper's defaults."""
+    """The video settings of ``config.yaml`` as prep options, with the paper's defaults
+    (:mod:`fairseq_slt.paper`)."""
     g = p.add_argument_group("video settings of config.yaml")
-    g.add_argument("--resize", type=parse_resize, default=PAPER_RESIZE, metavar="N|H,W",
-                   help="H,W: the whole frame resized to height x width (default 256,256: GFSLT-VLP, "
-                   "the paper's code); N: the shorter side before cropping, aspect ratio kept")
-    g.add_argument("--crop", type=int, default=224, help="square crop, random in training, centre in "
-                   "evaluation (default 224)")
-    g.add_argument("--keep-ratio", type=float, default=0.25,
-                   help="fraction of the frames fed to the model (default 0.25)")
-    g.add_argument("--max-frames", type=int, default=300,
-                   help="cap on frames fed to the model per video (>= 1; default 300)")
-    g.add_argument("--rotate", type=float, default=30.0,
-                   help="training augmentation: rotation in degrees (default 30)")
-    g.add_argument("--scale", type=float, default=0.2,
-                   help="training augmentation: scale, +-fraction (default 0.2)")
-    g.add_argument("--translate", type=float, default=10.0,
-                   help="training augmentation: shift in pixels (default 10)")
+    resize, crop = paper_value("RESIZE"), paper_value("CROP")
+    g.add_argument("--resize", type=parse_resize, default=resize, metavar="N|H,W",
+                   help=f"H,W: the whole frame resized to height x width (default {resize[0]},{resize[1]}: "
+                   "GFSLT-VLP, the paper's code); N: the shorter side before cropping, aspect ratio kept")
+    g.add_argument("--crop", type=int, default=crop, help="square crop, random in training, centre in "
+                   f"evaluation (default {crop})")
+    g.add_argument("--keep-ratio", type=float, default=paper_value("KEEP_RATIO"),
+                   help=f"fraction of the frames fed to the model (default {paper_value('KEEP_RATIO'):g})")
+    g.add_argument("--max-frames", type=int, default=paper_value("MAX_FRAMES"),
+                   help=f"cap on frames fed to the model per video (>= 1; default {paper_value('MAX_FRAMES')})")
+    g.add_argument("--rotate", type=float, default=paper_value("AUGMENT_ROTATE"),
+                   help=f"training augmentation: rotation in degrees (default {paper_value('AUGMENT_ROTATE'):g})")
+    g.add_argument("--scale", type=float, default=paper_value("AUGMENT_SCALE"),
+                   help=f"training augmentation: scale, +-fraction (default {paper_value('AUGMENT_SCALE'):g})")
+    g.add_argument("--translate", type=float, default=paper_value("AUGMENT_TRANSLATE"),
+                   help=f"training augmentation: shift in pixels (default {paper_value('AUGMENT_TRANSLATE'):g})")
 
 
 def check_video_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
@@ -79,7 +79,8 @@ def video_config(args: argparse.Namespace) -> Dict:
     """The ``config.yaml`` video and augmentation settings of the prep options."""
     return dict(
         resize=args.resize, crop=args.crop, keep_ratio=args.keep_ratio, max_frames=args.max_frames,
-        augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate, "p": 0.5},
+        augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate,
+                 "p": paper_value("AUGMENT_P")},
     )
 
 

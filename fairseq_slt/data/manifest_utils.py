@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from .data_cfg import check_data_config
+from .data_cfg import AUGMENT_DEFAULTS, VIDEO_DEFAULTS, check_data_config
 from .vocab import train_sentencepiece, write_fairseq_dict
 
 logger = logging.getLogger(__name__)
@@ -178,9 +178,9 @@ def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: s
     write_fairseq_dict(spm_model, os.path.join(out_dir, "dict.txt"))
 
 
-def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[int]] = 256,
-                    crop: int = 224, keep_ratio: float = 0.25, max_frames: int = 300,
-                    augment: Optional[Dict[str, float]] = None,
+def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[int]] = VIDEO_DEFAULTS["resize"],
+                    crop: int = VIDEO_DEFAULTS["crop"], keep_ratio: float = VIDEO_DEFAULTS["keep_ratio"],
+                    max_frames: int = VIDEO_DEFAULTS["max_frames"], augment: Optional[Dict[str, float]] = None,
                     spm_model: str = "spm.model", vocab: str = "dict.txt") -> None:
     """Write ``config.yaml`` (see :class:`fairseq_slt.data.SignDataConfig` for the keys); the
     defaults: crop 224, 25% of the frames, at most 300 of them (the paper's) and resize 256.
@@ -195,7 +195,7 @@ def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[i
         "vocab_filename": vocab,
         "bpe_tokenizer": {"bpe": "sentencepiece", "sentencepiece_model": spm_model},
         "video": {"resize": resize, "crop": crop, "keep_ratio": keep_ratio, "max_frames": max_frames},
-        "augment": augment or {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5},
+        "augment": augment or dict(AUGMENT_DEFAULTS),
     }
     write_yaml(os.path.join(out_dir, "config.yaml"), config)
 
