@@ -30,6 +30,7 @@ from .data.feature_cache import (
     write_meta,
 )
 from .data.feature_cache_options import DEFAULTS, PRECISION_CHOICES
+from .data.manifest_utils import is_train_split
 from .data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
 from .data.video_settings import check_video_settings, video_settings
 from .models.pretrained import load_stage1_visual_encoder
@@ -58,11 +59,6 @@ def parse_splits(text: str) -> List[str]:
     if not splits:
         raise ValueError(f"--splits {text!r} names no split: give e.g. --splits train,dev,test")
     return list(dict.fromkeys(splits))
-
-
-def is_train_split(split: str) -> bool:
-    """The task's rule (``SignTranslationTask.load_dataset``): training transforms for ``train*``."""
-    return split.startswith("train")
 
 
 def with_defaults(args) -> argparse.Namespace:

@@ -33,6 +33,13 @@ class ManifestError(ValueError):
     """A manifest is malformed; the message names the file, row and what to do."""
 
 
+def is_train_split(split: str) -> bool:
+    """Whether ``split`` is read as training data (training transforms, training views of the
+    feature cache): the one rule of split names, ``train`` and every name starting with it
+    (``train``, ``train_small``, ...)."""
+    return split.startswith("train")
+
+
 def write_manifest(path: str, rows: List[Dict[str, object]], columns: Optional[List[str]] = None) -> None:
     """Write a plain tab-separated manifest (UTF-8, ``\\n`` line ends, nothing quoted or escaped),
     atomically. Values must not contain tabs or line breaks; any other text is written as is, so
@@ -61,25 +68,17 @@ def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"manifest not found: {path}")
-    with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = read_tsv_lines(path)
     if not lines:
         raise ManifestError(f"{path}: the manifest is empty; it needs a header line")
-    header = _decode_line(path, 1, lines[0]).split("\t")
+    header = lines[0][1]
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise ManifestError(f"{path}: the header repeats column(s) {', '.join(repeated)}")
     rows = []
-    for i, raw in enumerate(lines[1:], start=2):
-        line = _decode_line(path, i, raw)
-        if not line.strip():
+    for i, fields in lines[1:]:
+        if not "".join(fields).strip():
             raise ManifestError(f"{path}: row {i} is blank; remove the empty line")
-        fields = line.split("\t")
         if len(fields) != len(header):
             raise ManifestError(
                 f"{path} row {i} (id {fields[0]}): {len(fields)} tab-separated fields but the header "
@@ -89,6 +88,25 @@ def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
         row["_row"] = i
         rows.append(row)
     return header, rows
+
+
+def read_tsv_lines(path: str, what: str = "manifest") -> List[Tuple[int, List[str]]]:
+    """``(line number, fields)`` of every line of a plain tab-separated file, the header (line 1)
+    included: the one row reader of manifests and ``fairseq-slt-prep``'s TSV tables.
+
+    UTF-8, with or without a byte-order mark; ``\n`` or ``\r\n`` line ends; fields split on
+    tabs, nothing unquoted or unescaped (the inverse of :func:`write_manifest`). A line that is not
+    UTF-8 is a :class:`ManifestError` naming the file and line (``what`` names the file's kind in
+    the fix). What a row must hold is the caller's rule.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [(i, _decode_line(path, i, raw, what).split("\t")) for i, raw in enumerate(lines, start=1)]
 
 
 def read_split_manifest(path: str, required: Sequence[str] = tuple(MANIFEST_COLUMNS)) -> List[Dict[str, Any]]:
@@ -107,14 +125,14 @@ def read_split_manifest(path: str, required: Sequence[str] = tuple(MANIFEST_COLU
     return rows
 
 
-def _decode_line(path: str, line_number: int, raw: bytes) -> str:
+def _decode_line(path: str, line_number: int, raw: bytes, what: str = "manifest") -> str:
     raw = raw[:-1] if raw.endswith(b"\r") else raw
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ManifestError(
             f"{path}: row {line_number} is not valid UTF-8 (byte {e.start + 1} of the line: "
-            f"{raw[e.start:e.start + 4]!r}); re-encode the manifest as UTF-8"
+            f"{raw[e.start:e.start + 4]!r}); re-encode the {what} as UTF-8"
         ) from e
 
 
