@@ -76,7 +76,7 @@ def child(work: str, split: str, dtype: str) -> None:
     """Cache one split in this process; print its peak RSS as JSON."""
     import torch
 
-    from fairseq_slt.feature_caching import main
+    from fairseq_slt.feature_cache_builder import main
 
     torch.set_num_threads(1)
     start = time.perf_counter()

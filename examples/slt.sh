@@ -29,6 +29,10 @@ source "${examples_dir}/lib.sh"
 : "${PREP_CMD:?set by examples/<dataset>/run.sh}"
 : "${TGT_LANG:?set by examples/<dataset>/run.sh (mBART language code)}"
 : "${OUT_DIR:?set OUT_DIR to the folder for the data root, checkpoints and outputs}"
+# the paper's settings (fairseq_slt/paper.py) as PAPER_* variables, the defaults below
+paper_settings=$("$(slt_bin_dir)/fairseq-slt-audit" --paper-settings) \
+  || die "cannot read the paper's settings with $(slt_bin_dir)/fairseq-slt-audit --paper-settings: install fairseq-slt there, or set BIN_DIR"
+eval "${paper_settings}"
 SCORE_ARGS=${SCORE_ARGS:-}
 TGT_LEN_UNIT=${TGT_LEN_UNIT:-word} # target length for the decoding cap: in words, or char (unsegmented Chinese)
 stage=${stage:-0}
@@ -43,10 +47,10 @@ FRAME_STORE=${FRAME_STORE:-0}     # 1: stage 0 writes a frame store (fairseq-slt
 CACHE_VIEWS=${CACHE_VIEWS:-4}     # augmented views per training video in the cache (the paper trains stage 2
                                   # with augmentation and random temporal sampling; 0: one evaluation view)
 NGPUS=${NGPUS:-1}                 # GPUs of the run, all nodes together (fairseq's --distributed-world-size)
-STAGE1_EPOCHS=${STAGE1_EPOCHS:-75}
-STAGE1_BATCH=${STAGE1_BATCH:-8}   # global batch: per GPU x NGPUS x update-freq
+STAGE1_EPOCHS=${STAGE1_EPOCHS:-${PAPER_STAGE1_EPOCHS}}
+STAGE1_BATCH=${STAGE1_BATCH:-${PAPER_STAGE1_BATCH}}   # global batch: per GPU x NGPUS x update-freq
 STAGE2_EPOCHS=${STAGE2_EPOCHS:-40} # not stated in the paper
-STAGE2_BATCH=${STAGE2_BATCH:-16}  # global batch
+STAGE2_BATCH=${STAGE2_BATCH:-${PAPER_STAGE2_BATCH}}  # global batch
 MAX_GPU_BATCH=${MAX_GPU_BATCH:-}  # most videos one GPU holds: the rest of the global batch goes to --update-freq
 NUM_WORKERS=${NUM_WORKERS:-}      # default below: nproc / NGPUS, between 1 and 8
 RESNET=${RESNET:-imagenet}        # stage 1's ResNet-18: imagenet, none (random weights) or a state dict file
@@ -91,12 +95,12 @@ if [ -n "${LLM_DIR}" ]; then
   STAGE2_SRC=config.yaml
   stage2_model=(--arch slt_hf --llm-dir "${LLM_DIR}" --llm-mode "${LLM_MODE}"
                 ${LLM_PROMPT:+--llm-prompt "${LLM_PROMPT}"})
-  if [ "${LLM_MODE}" = full ]; then stage2_scales=(--group-lr-scales llm:0.01); else stage2_scales=(); fi
+  if [ "${LLM_MODE}" = full ]; then stage2_scales=(--group-lr-scales "llm:${PAPER_STAGE2_LLM_LR_SCALE}"); else stage2_scales=(); fi
 else
   STAGE2_SRC=config_stage2.yaml
   stage2_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}")
   stage2_model=(--arch slt_mbart --mbart-dir "${DATA}/mbart.trimmed")
-  stage2_scales=(--group-lr-scales llm:0.01)
+  stage2_scales=(--group-lr-scales "llm:${PAPER_STAGE2_LLM_LR_SCALE}")
 fi
 if [ -n "${MBART_DIR}" ]; then stage1_task+=(--langs "${LANGS}" --tgt-lang "${TGT_LANG}"); fi
 
@@ -222,8 +226,9 @@ if stage_enabled 1; then
   train_schedule "stage 1" "${STAGE1_EPOCHS}" "${stage1_gpu_batch}" "${stage1_update_freq}"
   run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage1_task[@]}" --arch slt_lightt \
     ${resnet_args[@]+"${resnet_args[@]}"} \
-    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
-    --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine \
+    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing "${PAPER_LABEL_SMOOTHING}" \
+    --optimizer "${PAPER_STAGE1_OPTIMIZER}" --momentum "${PAPER_STAGE1_MOMENTUM}" --lr "${PAPER_STAGE1_LR}" \
+    --lr-scheduler "${PAPER_LR_SCHEDULER}" \
     --max-epoch "${STAGE1_EPOCHS}" --lr-period-updates "${lr_period}" \
     --batch-size "${stage1_gpu_batch}" --update-freq "${stage1_update_freq}" \
     --required-batch-size-multiple 1 --distributed-world-size "${NGPUS}" \
@@ -257,8 +262,9 @@ if stage_enabled 4; then
   train_schedule "stage 4" "${STAGE2_EPOCHS}" "${stage2_gpu_batch}" "${stage2_update_freq}"
   run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" "${stage2_model[@]}" \
     --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" \
-    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
-    --optimizer adam_grouped --lr 1e-3 ${stage2_scales[@]+"${stage2_scales[@]}"} --lr-scheduler cosine \
+    --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing "${PAPER_LABEL_SMOOTHING}" \
+    --optimizer adam_grouped --lr "${PAPER_STAGE2_LR_ADAPTER}" ${stage2_scales[@]+"${stage2_scales[@]}"} \
+    --lr-scheduler "${PAPER_LR_SCHEDULER}" \
     --max-epoch "${STAGE2_EPOCHS}" --lr-period-updates "${lr_period}" \
     --batch-size "${stage2_gpu_batch}" --update-freq "${stage2_update_freq}" \
     --required-batch-size-multiple 1 --distributed-world-size "${NGPUS}" \

@@ -2,8 +2,8 @@
 was trained with, each difference flagged.
 
 The paper's values are those of Chen et al., LREC-COLING 2024 (arXiv 2403.12556), Sec. 4.2, and
-of GFSLT-VLP (same authors, ICCV 2023) where the paper builds on its code (frames, augmentation);
-``PAPER.md`` of the project tabulates them. The run's values are read from the checkpoint's stored
+of GFSLT-VLP (same authors, ICCV 2023) where the paper builds on its code (frames, augmentation):
+the table :data:`fairseq_slt.paper.SETTINGS`, which names the source of each. The run's values are read from the checkpoint's stored
 fairseq config (``cfg.model``, ``cfg.optimization``, ``cfg.dataset``, ...; see
 :mod:`fairseq_slt.checkpoints`) and, for the data settings, from the run's data config
 (``<cfg.task.data>/<cfg.task.config_yaml>``) as it is on disk NOW, which may have changed since.
@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .checkpoints import checkpoint_arch, checkpoint_section, load_checkpoint_state, registered_model_of_arch
+from .paper import fmt_lr, paper_value
 
 OK, DIFFERS, UNKNOWN, NOT_APPLICABLE = "ok", "DIFFERS", "unknown", "n/a"
 STAGE_OF_MODEL = {"slt_lightt": 1, "slt_mbart": 2, "slt_hf": 2}
@@ -27,16 +28,18 @@ PAPER_LLM = "pre-trained mBART-large-cc25, trimmed (--mbart-dir)"
 # where slt_hf checkpoints record their LLM (fairseq_slt.models.slt_hf.SLTHFDecoder.get_extra_state)
 LLM_RECORD_KEY = "decoder._extra_state"
 
-# Light-T sizes (paper Sec. 4.2 / Table 6): layers, heads, width, FFN of encoder and decoder
-LIGHTT_SIZES = {"Base": (3, 8, 512, 2048), "Tiny": (1, 4, 256, 1024)}
-PAPER_LIGHTT = "Base: 3+3 layers, 8 heads, d=512, FFN 2048, sinusoidal (or Tiny: 1+1, 4, 256, 1024)"
-PAPER_EPOCHS_STAGE1 = 75
-PAPER_BATCH = {1: 8, 2: 16}
-PAPER_LR_STAGE1 = 1e-2
-PAPER_LR_ADAPTER, PAPER_LR_MBART = 1e-3, 1e-5
-PAPER_SMOOTHING = 0.2
-PAPER_VIDEO = {"keep_ratio": 0.25, "crop": 224, "resize": (256, 256), "max_frames": 300}
-PAPER_AUGMENT = {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5}
+# Light-T sizes: layers, heads, width, FFN of encoder and decoder
+LIGHTT_SIZES = {"Base": paper_value("LIGHTT_BASE"), "Tiny": paper_value("LIGHTT_TINY")}
+
+
+def lightt_text(base: Tuple[int, ...], tiny: Tuple[int, ...]) -> str:
+    """The paper's Light-T sizes as the audit shows them."""
+    return (f"Base: {base[0]}+{base[0]} layers, {base[1]} heads, d={base[2]}, FFN {base[3]}, sinusoidal "
+            f"(or Tiny: {tiny[0]}+{tiny[0]}, {tiny[1]}, {tiny[2]}, {tiny[3]})")
+
+
+PAPER_LIGHTT = lightt_text(LIGHTT_SIZES["Base"], LIGHTT_SIZES["Tiny"])
+PAPER_AUGMENT = {k: paper_value(f"AUGMENT_{k.upper()}") for k in ("rotate", "scale", "translate", "p")}
 
 
 class AuditError(ValueError):
@@ -75,13 +78,6 @@ class Audit:
 
 
 # --- formatting (pure) -------------------------------------------------------------------------
-
-
-def fmt_lr(x: float) -> str:
-    """A learning rate as the paper writes it: ``1e-2``, ``1.5e-3``."""
-    mantissa, exponent = f"{x:e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def close(a: Optional[float], b: float) -> bool:
@@ -210,19 +206,21 @@ def backbone_precision_check(backbone_bf16: bool) -> Check:
 
 
 def loss_checks(criterion: Optional[str], smoothing: Optional[float]) -> List[Check]:
+    smoothing_paper = paper_value("LABEL_SMOOTHING")
     return [
         Check("loss", "label_smoothed_cross_entropy", str(criterion),
               status(criterion == "label_smoothed_cross_entropy")),
-        Check("label smoothing", f"{PAPER_SMOOTHING:g}", "none" if smoothing is None else f"{smoothing:g}",
-              status(close(smoothing, PAPER_SMOOTHING))),
+        Check("label smoothing", f"{smoothing_paper:g}", "none" if smoothing is None else f"{smoothing:g}",
+              status(close(smoothing, smoothing_paper))),
     ]
 
 
 def sgd_check(optimizer: Optional[str], momentum: Optional[float]) -> Check:
-    paper = "sgd, momentum 0.9"
-    if optimizer != "sgd":
+    name, paper_momentum = paper_value("STAGE1_OPTIMIZER"), paper_value("STAGE1_MOMENTUM")
+    paper = f"{name}, momentum {paper_momentum:g}"
+    if optimizer != name:
         return Check("optimizer", paper, str(optimizer), DIFFERS)
-    return Check("optimizer", paper, f"sgd, momentum {momentum or 0.0:g}", status(close(momentum, 0.9)))
+    return Check("optimizer", paper, f"sgd, momentum {momentum or 0.0:g}", status(close(momentum, paper_momentum)))
 
 
 def lr_check(lr: Any, paper: float) -> Check:
@@ -234,7 +232,8 @@ def lr_check(lr: Any, paper: float) -> Check:
 
 
 def scheduler_check(name: Optional[str]) -> Check:
-    return Check("lr scheduler", "cosine", str(name), status(name == "cosine"))
+    paper = paper_value("LR_SCHEDULER")
+    return Check("lr scheduler", paper, str(name), status(name == paper))
 
 
 def global_batch(batch_size: Optional[int], max_tokens: Optional[int], update_freq: Any,
@@ -269,12 +268,13 @@ def batch_check(batch_size: Optional[int], max_tokens: Optional[int], update_fre
 
 
 def epochs_check(max_epoch: Optional[int], max_update: Optional[int], rows: Optional[int],
-                 batch: Optional[int], why_unknown: str, paper: int = PAPER_EPOCHS_STAGE1) -> Check:
+                 batch: Optional[int], why_unknown: str, paper: Optional[int] = None) -> Check:
     """Epochs trained: --max-epoch, or --max-update over ceil(rows / global batch) updates per
     epoch (the recipes' arithmetic; cosine needs --max-update); whichever stops training first.
     Where the updates per epoch are unknown, max_update updates are at most max_update epochs
     (an update takes at least one example), which still shows a run that stops too early."""
     max_epoch, max_update = int(max_epoch or 0), int(max_update or 0)
+    paper = paper_value("STAGE1_EPOCHS") if paper is None else paper
     label, paper_text = "epochs", f"{paper} (--max-epoch, or --max-update = {paper} x updates per epoch)"
     parts: List[str] = []
     exact: List[float] = []  # epochs at which a limit stops training
@@ -308,12 +308,13 @@ def data_checks(data_cfg, augment: bool) -> List[Check]:
 
     rows = [("frames kept", "keep_ratio"), ("max frames (GFSLT)", "max_frames"), ("crop", "crop"),
             ("resize (GFSLT)", "resize")] + ([("augmentation (GFSLT)", "augment")] if augment else [])
+    video = {key: paper_value(key.upper()) for key in ("keep_ratio", "max_frames", "crop", "resize")}
     paper = {
-        "keep_ratio": f"{PAPER_VIDEO['keep_ratio']:g} (25% of the frames)",
-        "max_frames": str(PAPER_VIDEO["max_frames"]),
-        "crop": f"{PAPER_VIDEO['crop']} (random train / centre eval)",
-        "resize": "256x256 (the whole frame, aspect ratio squashed)",
-        "augment": "rotate 30, scale 0.2, translate 10, p 0.5",
+        "keep_ratio": f"{video['keep_ratio']:g} ({100 * video['keep_ratio']:g}% of the frames)",
+        "max_frames": str(video["max_frames"]),
+        "crop": f"{video['crop']} (random train / centre eval)",
+        "resize": "{}x{} (the whole frame, aspect ratio squashed)".format(*video["resize"]),
+        "augment": ", ".join(f"{k} {v:g}" for k, v in PAPER_AUGMENT.items()),
     }
     if data_cfg is None:
         return [Check(label, paper[key], "unknown: the data config cannot be read now", UNKNOWN)
@@ -321,11 +322,11 @@ def data_checks(data_cfg, augment: bool) -> List[Check]:
     aug = data_cfg.augment
     resize = data_cfg.resize
     run = {
-        "keep_ratio": (f"{data_cfg.keep_ratio:g}", close(data_cfg.keep_ratio, PAPER_VIDEO["keep_ratio"])),
-        "max_frames": (str(data_cfg.max_frames), data_cfg.max_frames == PAPER_VIDEO["max_frames"]),
-        "crop": (str(data_cfg.crop), data_cfg.crop == PAPER_VIDEO["crop"]),
+        "keep_ratio": (f"{data_cfg.keep_ratio:g}", close(data_cfg.keep_ratio, video["keep_ratio"])),
+        "max_frames": (str(data_cfg.max_frames), data_cfg.max_frames == video["max_frames"]),
+        "crop": (str(data_cfg.crop), data_cfg.crop == video["crop"]),
         "resize": (describe_resize(resize, data_cfg.crop).split(" -> ")[0],
-                   isinstance(resize, tuple) and resize == PAPER_VIDEO["resize"]),
+                   isinstance(resize, tuple) and resize == video["resize"]),
         "augment": (", ".join(f"{k} {aug[k]:g}" for k in PAPER_AUGMENT),
                     all(close(aug[k], v) for k, v in PAPER_AUGMENT.items())),
     }
@@ -340,7 +341,8 @@ def vocabulary_check(langs: Optional[str]) -> Check:
 
 
 def decoding_check() -> Check:
-    return Check("decoding", "beam search, beam 5", "not stored in a checkpoint: --beam 5 is a flag of "
+    beam = paper_value("BEAM")
+    return Check("decoding", f"beam search, beam {beam}", f"not stored in a checkpoint: --beam {beam} is a flag of "
                  "fairseq-generate (fairseq-slt-translate's default)", NOT_APPLICABLE)
 
 
@@ -385,8 +387,9 @@ def stage2_lr_check(optimizer: Optional[str], lr: Any, group_lr_scales: Optional
     """Adapter 1e-3, mBART 1e-5: ``adam_grouped`` scales ``--lr`` per parameter group."""
     from .optim.adam_grouped import parse_scales
 
-    paper = f"LLM-adapter {fmt_lr(PAPER_LR_ADAPTER)}, mBART {fmt_lr(PAPER_LR_MBART)} (--lr 1e-3 " \
-            "--group-lr-scales llm:0.01)"
+    lr_adapter, lr_mbart = paper_value("STAGE2_LR_ADAPTER"), paper_value("STAGE2_LR_LLM")
+    paper = f"LLM-adapter {fmt_lr(lr_adapter)}, mBART {fmt_lr(lr_mbart)} (--lr {fmt_lr(lr_adapter)} " \
+            f"--group-lr-scales llm:{lr_mbart / lr_adapter:g})"
     values = list(lr) if isinstance(lr, (list, tuple)) else [lr]
     if not values or values[0] is None:
         return Check("learning rates", paper, "not stored", UNKNOWN)
@@ -402,7 +405,7 @@ def stage2_lr_check(optimizer: Optional[str], lr: Any, group_lr_scales: Optional
     run += f" --group-lr-scales {group_lr_scales})" if scales else ")"
     if len(values) > 1:
         run += f"; per-epoch --lr {values}"
-    ok = len(values) == 1 and close(adapter, PAPER_LR_ADAPTER) and close(mbart, PAPER_LR_MBART)
+    ok = len(values) == 1 and close(adapter, lr_adapter) and close(mbart, lr_mbart)
     return Check("learning rates", paper, run, status(ok))
 
 
@@ -416,7 +419,7 @@ def common_training_checks(run: RunConfig, stage: int) -> Tuple[List[Check], Opt
                   run.get("optimization", "update_freq", [1]),
                   run.get("distributed_training", "distributed_world_size", 1))
     checks = loss_checks(run.name("criterion"), run.get("criterion", "label_smoothing"))
-    checks += [scheduler_check(run.name("lr_scheduler")), batch_check(*batch_args, paper=PAPER_BATCH[stage])]
+    checks += [scheduler_check(run.name("lr_scheduler")), batch_check(*batch_args, paper=paper_value(f"STAGE{stage}_BATCH"))]
     return checks, global_batch(*batch_args)
 
 
@@ -433,7 +436,7 @@ def stage1_checks(run: RunConfig, data_cfg) -> List[Check]:
         backbone_precision_check(bool(getattr(args, "backbone_bf16", False))),
         training[0], training[1],
         sgd_check(run.name("optimizer"), run.get("optimizer", "momentum")),
-        lr_check(run.get("optimization", "lr"), PAPER_LR_STAGE1),
+        lr_check(run.get("optimization", "lr"), paper_value("STAGE1_LR")),
         training[2], training[3],
         epochs_check(run.get("optimization", "max_epoch"), run.get("optimization", "max_update"),
                      rows, batch, why),

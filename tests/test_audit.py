@@ -19,13 +19,13 @@ from fairseq_slt.audit import (
     audit_state,
     batch_check,
     epochs_check,
-    fmt_lr,
     format_audit,
     lightt_size_check,
     stage2_lr_check,
     temporal_module_check,
 )
 from fairseq_slt.data.manifest_utils import gen_config_yaml
+from fairseq_slt.paper import SETTINGS, fmt_lr, paper_value
 
 BIN_DIR = os.path.dirname(sys.executable)
 N_ROWS = 20  # training manifest rows of the hand-built runs: ceil(20 / 8) = 3 updates per epoch
@@ -299,3 +299,38 @@ def test_resnet_check_reads_none_as_random_init():
 
     assert resnet_check("none").status == DIFFERS and "random init (--resnet-pretrained none)" in resnet_check("none").run
     assert resnet_check(None).status == DIFFERS and resnet_check("imagenet").status == OK
+
+
+def test_paper_settings_command_prints_the_table_for_a_shell():
+    # the recipes eval this output: one PAPER_<NAME>=value line per setting of fairseq_slt.paper
+    proc = subprocess.run(
+        ["bash", "-c", f'eval "$("{BIN_DIR}/fairseq-slt-audit" --paper-settings)"; '
+         'echo "$PAPER_RESIZE|$PAPER_STAGE1_LR|$PAPER_STAGE2_LLM_LR_SCALE|$PAPER_STAGE1_MOMENTUM|$PAPER_BEAM"'],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "256,256|1e-2|0.01|0.9|5"
+    from fairseq_slt.cli.audit import cli_main
+
+    with pytest.raises(SystemExit) as e:
+        cli_main(["--paper-settings", "some.pt"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli_main([])
+    assert e.value.code == 2
+
+
+def test_prep_and_data_config_defaults_are_the_papers():
+    from fairseq_slt.cli.prep import get_parser, video_config
+    from fairseq_slt.data.data_cfg import AUGMENT_DEFAULTS, VIDEO_DEFAULTS
+
+    args = get_parser().parse_args(["t.tsv", "--out", "o"])
+    config = video_config(args)
+    assert config["resize"] == paper_value("RESIZE") == (256, 256)
+    for key in ("crop", "keep_ratio", "max_frames"):
+        assert config[key] == VIDEO_DEFAULTS[key] == paper_value(key.upper())
+    assert config["augment"] == AUGMENT_DEFAULTS == {
+        k: paper_value(f"AUGMENT_{k.upper()}") for k in ("rotate", "scale", "translate", "p")}
+    assert VIDEO_DEFAULTS["resize"] == 256  # a config without resize keeps the aspect ratio
+    # every setting names where the paper (or the code it builds on) states it
+    assert all(s.source.startswith(("Chen et al., LREC-COLING 2024", "GFSLT-VLP")) for s in SETTINGS.values())

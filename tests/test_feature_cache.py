@@ -410,7 +410,7 @@ def with_video_record(stage1_path, out, **video):
 
 def test_cache_features_refuses_a_stage1_checkpoint_of_other_video_settings(tmp_path, monkeypatch, mbart_dir,
                                                                             stage1_ckpt, caplog):
-    import fairseq_slt.feature_caching as cli
+    import fairseq_slt.feature_cache_builder as cli
 
     root = tmp_path / "data"
     stage2_task(root, mbart_dir, "features")  # resize 48, crop 48
@@ -446,10 +446,11 @@ def test_cache_features_refuses_a_stage1_checkpoint_of_other_video_settings(tmp_
 
 
 def test_command_line_choices_and_defaults_are_the_builders():
-    # the command spells them out so that --help imports neither torch nor fairseq
-    from fairseq_slt.cli.cache_features import DEFAULTS, DTYPE_CHOICES, PRECISION_CHOICES, get_parser
+    # the command takes them from a light module so that --help imports neither torch nor fairseq
+    from fairseq_slt.cli.cache_features import get_parser
     from fairseq_slt.data.feature_cache import STORAGE_DTYPES
-    from fairseq_slt.feature_caching import PRECISIONS, with_defaults
+    from fairseq_slt.data.feature_cache_options import DEFAULTS, DTYPE_CHOICES, PRECISION_CHOICES
+    from fairseq_slt.feature_cache_builder import PRECISIONS, with_defaults
 
     assert PRECISION_CHOICES == tuple(PRECISIONS) and DTYPE_CHOICES == tuple(STORAGE_DTYPES)
     args = get_parser().parse_args(["data", "--stage1-checkpoint", "stage1.pt"])
@@ -458,7 +459,7 @@ def test_command_line_choices_and_defaults_are_the_builders():
 
 
 def test_interrupted_cache_run_leaves_its_split_unlisted(tmp_path, monkeypatch, mbart_dir, stage1_ckpt):
-    import fairseq_slt.feature_caching as cli
+    import fairseq_slt.feature_cache_builder as cli
 
     root = tmp_path / "data"
     stage2_task(root, mbart_dir, "features")  # the data root (config.yaml, dictionary)
@@ -512,7 +513,7 @@ def stage2_on_cache(tiny_corpus, stage1_run, mbart_dir, tmp_path_factory):
     whose cache comes from another stage-1 checkpoint of the same architecture."""
     from helpers import run_cli
 
-    from fairseq_slt.feature_caching import main as cache_main
+    from fairseq_slt.feature_cache_builder import main as cache_main
 
     tmp = tmp_path_factory.mktemp("stage2_cache")
     ckpt_a = stage1_run[0] / "checkpoint_last.pt"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import fairseq_slt.data.feature_cache as fc
-from fairseq_slt import feature_caching as cli
+from fairseq_slt import feature_cache_builder as cli
 from fairseq_slt.data import SignVideoDatasetCreator
 from fairseq_slt.data.feature_cache import (
     FeatureCache,

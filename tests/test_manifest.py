@@ -264,3 +264,39 @@ def test_prep_cli_keeps_any_text_byte_for_byte(tiny_corpus, tmp_path):
     for split, ts in texts.items():
         got = [r["tgt_text"] for r in rows_of(out / f"{split}.tsv")]
         assert got == [t.strip() for t in ts], (split, got)  # prep trims surrounding spaces, nothing else
+
+
+@pytest.mark.parametrize("start,end", [("1", "inf"), ("1", "nan"), ("-1", "2"), ("2", "1"), ("1", ""), ("1e3", "2e3")])
+def test_prep_refuses_a_time_range_with_the_datasets_message(tmp_path, start, end):
+    # one parser (manifest_utils.parse_time_range): what the dataset would refuse, prep drops first
+    from fairseq_slt.data.prep_utils import Probe, SourceRow, check_row
+
+    row, reason = check_row(SourceRow("s0", "v.mp4", "hallo", start=start, end=end), Probe(250, 25.0))
+    assert row is None and reason.startswith("bad start/end: ")
+    manifest_row = {"_row": 2, "id": "s0", "video": "v.mp4", "n_frames": "5", "tgt_text": "hallo",
+                    "start": start, "end": end}
+    with pytest.raises(ManifestError) as e:
+        SignVideoDatasetCreator._parse_row(str(tmp_path / "m.tsv"), manifest_row, str(tmp_path))
+    assert str(e.value) == f"{tmp_path / 'm.tsv'} row 2 (id s0): " + reason[len("bad start/end: "):]
+
+
+def test_a_tsv_table_is_read_as_a_manifest(tmp_path):
+    # one row reader: a BOM, \r\n line ends, quotes and '#' kept as text, in manifests and prep's TSV tables
+    from fairseq_slt.data.prep_table import read_table
+
+    body = "id\tvideo\ttext\r\n" + "".join(f"s{i}\tv{i}.mp4\t{t.strip()}\r\n" for i, t in enumerate(NASTY_TEXTS))
+    path = tmp_path / "t.tsv"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    _, rows = read_manifest(str(path))
+    table = read_table(str(path))
+    assert [r["text"] for r in rows] == [r.text for _, r in table] == [t.strip() for t in NASTY_TEXTS]
+    assert [r["_row"] for r in rows] == [int(r.where.rsplit(" ", 1)[1]) for _, r in table]
+
+
+def test_split_names_have_one_rule():
+    from fairseq_slt.data.manifest_utils import is_train_split
+    from fairseq_slt.feature_cache_builder import view_plan
+
+    assert [is_train_split(s) for s in ("train", "train_small", "dev", "test", "valid")] == [
+        True, True, False, False, False]
+    assert view_plan("train_small", 2) == [1, 2] and view_plan("dev", 2) == []

@@ -2,11 +2,11 @@ import re
 
 import pytest
 
-from fairseq_slt.cli.score import (
+from fairseq_slt.cli.score import cli_main
+from fairseq_slt.scoring import (
     best_rows,
     check_complete,
     check_references,
-    cli_main,
     describe_rows,
     gaps,
     lcs,

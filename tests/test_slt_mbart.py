@@ -207,7 +207,7 @@ def test_joint_baseline_trains_the_visual_encoder(tiny_corpus, mbart_dir, tmp_pa
 
 @pytest.mark.slow
 def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_dir, tmp_path):
-    from fairseq_slt.feature_caching import main as cache_main
+    from fairseq_slt.feature_cache_builder import main as cache_main
     from fairseq_slt.data.feature_cache import FeatureCache
     from fairseq_slt.tasks.cache_checks import check_cache_matches
 
@@ -240,7 +240,7 @@ def test_cached_features_give_the_live_outputs(tiny_corpus, stage1_run, mbart_di
 
 @pytest.mark.slow
 def test_cache_from_another_stage1_is_refused(tiny_corpus, stage1_run, stage1_ckpt, mbart_dir, tmp_path):
-    from fairseq_slt.feature_caching import main as cache_main
+    from fairseq_slt.feature_cache_builder import main as cache_main
     from fairseq_slt.tasks.cache_checks import check_cache_matches
 
     cache = tmp_path / "features"

@@ -14,7 +14,8 @@ import pytest
 
 from helpers import synth_args
 from fairseq_slt.cli.score import cli_main as score_main
-from fairseq_slt.cli.score import format_diversity, gloss_references, hypothesis_diversity
+from fairseq_slt.scoring import format_diversity, hypothesis_diversity
+from fairseq_slt.synthetic.corpus import gloss_references
 from fairseq_slt.synthetic import corpus
 from fairseq_slt.synthetic import generate as generate_module
 from fairseq_slt.synthetic.effects import EFFECTS, parse_effects, upsample

@@ -19,7 +19,8 @@ import os
 import pickle
 import sys
 
-from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require, run_prep
+from fairseq_slt.cli.prep import run_prep
+from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require
 
 logger = logging.getLogger("prep_csl_daily")
 

@@ -20,7 +20,8 @@ import os
 import sys
 from typing import List, Tuple
 
-from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require, run_prep
+from fairseq_slt.cli.prep import run_prep
+from fairseq_slt.data.prep_utils import SourceRow, prepare_data_root, require
 
 logger = logging.getLogger("prep_how2sign")
 

@@ -1,15 +1,19 @@
 """Print, for each checkpoint, every setting of the paper's method beside the value the run used.
 
     fairseq-slt-audit SAVE_DIR/checkpoint_best.pt [MORE.pt ...] [--json] [--strict]
+    fairseq-slt-audit --paper-settings
 
 Stage 1 (``slt_lightt*``): Light-T size, vocabulary, temporal module, ImageNet backbone, loss and
-label smoothing, SGD momentum 0.9, lr 1e-2, cosine, global batch 8, 75 epochs, and the data
-settings (25% of the frames, at most 300, crop 224, resize 256x256, augmentation). Stage 2
-(``slt_mbart``): frozen stage-1 visual encoder, mBART-large-cc25, Adam with 1e-3 (adapter) / 1e-5
-(mBART), cosine, global batch 16, label smoothing 0.2, and the data settings. The data settings
-are read from the run's data config as it is on disk now. Each row is ``ok``, ``DIFFERS``,
-``unknown`` or ``n/a``; the exit status is 0 (it reports), or with ``--strict`` 1 when any
-setting differs. A thin command line over :mod:`fairseq_slt.audit`.
+label smoothing, optimizer and momentum, learning rate, scheduler, global batch, epochs, and the
+data settings (frames kept, most frames, crop, resize, augmentation). Stage 2 (``slt_mbart``):
+frozen stage-1 visual encoder, mBART-large-cc25, the learning rates of the adapter and of mBART,
+scheduler, global batch, label smoothing, and the data settings. The data settings are read from
+the run's data config as it is on disk now. Each row is ``ok``, ``DIFFERS``, ``unknown`` or
+``n/a``; the exit status is 0 (it reports), or with ``--strict`` 1 when any setting differs.
+
+``--paper-settings`` prints the paper's values themselves (:mod:`fairseq_slt.paper`), one
+``PAPER_<NAME>=value`` line each, shell-quoted: the recipes read their defaults with
+``eval "$(fairseq-slt-audit --paper-settings)"``. A thin command line over :mod:`fairseq_slt.audit`.
 """
 
 import argparse
@@ -22,14 +26,26 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fairseq-slt-audit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint(s) written by fairseq-train")
+    p.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT", help="checkpoint(s) written by fairseq-train")
     p.add_argument("--json", action="store_true", help="print a JSON list (one object per checkpoint)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any setting differs from the paper")
+    p.add_argument("--paper-settings", action="store_true",
+                   help="print the paper's settings as PAPER_<NAME>=value lines (for a shell's eval) and exit")
     return p
 
 
 def cli_main(argv: Optional[List[str]] = None) -> None:
-    args = get_parser().parse_args(argv)
+    p = get_parser()
+    args = p.parse_args(argv)
+    if args.paper_settings:
+        if args.checkpoints:
+            p.error("--paper-settings takes no checkpoint")
+        from ..paper import shell_lines
+
+        sys.stdout.write("\n".join(shell_lines()) + "\n")
+        return
+    if not args.checkpoints:
+        p.error("the following arguments are required: CHECKPOINT")
     from ..audit import AuditError, audit_checkpoint, format_audit  # torch: after --help
 
     try:

@@ -28,17 +28,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from ..data.feature_cache_options import DEFAULTS, DTYPE_CHOICES, PRECISION_CHOICES
 from ..logging_utils import setup_logging
-
-# the choices of fairseq_slt.feature_caching's PRECISIONS and STORAGE_DTYPES, spelled out so that
-# --help imports neither torch nor fairseq (tests/test_feature_cache.py keeps them equal)
-PRECISION_CHOICES = ("fp32", "bf16", "fp16")
-DTYPE_CHOICES = ("float32", "float16")
-# options a caller of fairseq_slt.feature_caching.main() may leave out (the command line sets them)
-DEFAULTS = dict(
-    train_views=4, seed=1, device="cpu", precision="fp32", num_workers=0, dtype="float32",
-    no_progress_bar=False, allow_video_settings_change=False,
-)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -73,7 +64,7 @@ def cli_main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     args = get_parser().parse_args(argv)
     from ..data.video_settings import VideoSettingsMismatchError
-    from ..feature_caching import main  # torch and fairseq: only once the arguments are parsed
+    from ..feature_cache_builder import main  # torch and fairseq: only once the arguments are parsed
 
     try:
         main(args)

@@ -17,17 +17,93 @@ frame or two files of one frame number, bad or out-of-range start/end, empty tex
 an id, video or signer holding a line break) and, with --mbart-dir, the trimmed mBART
 (mbart.trimmed/) and config_stage2.yaml; a run without --mbart-dir removes those two of an earlier
 run (derived from its text). A thin command line over
-:func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_dataset.md.
+:func:`fairseq_slt.data.prep_table.prepare_from_tables`; see docs/own_dataset.md. The dataset
+prep scripts in ``examples/<dataset>/`` share its video options through :func:`run_prep`.
 """
 
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..data.prep_table import SPLIT_BY, TableError, prepare_from_tables
-from ..data.prep_utils import add_video_args, check_video_args, video_config
 from ..logging_utils import setup_logging
+from ..paper import paper_value
+
+
+def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
+    """``--resize``: ``256`` (shorter side) or ``256,256`` (height, width)."""
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or H,W (positive integers), got {value!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def add_video_args(p: argparse.ArgumentParser) -> None:
+    """The video settings of ``config.yaml`` as prep options, with the paper's defaults
+    (:mod:`fairseq_slt.paper`)."""
+    g = p.add_argument_group("video settings of config.yaml")
+    resize, crop = paper_value("RESIZE"), paper_value("CROP")
+    g.add_argument("--resize", type=parse_resize, default=resize, metavar="N|H,W",
+                   help=f"H,W: the whole frame resized to height x width (default {resize[0]},{resize[1]}: "
+                   "GFSLT-VLP, the paper's code); N: the shorter side before cropping, aspect ratio kept")
+    g.add_argument("--crop", type=int, default=crop, help="square crop, random in training, centre in "
+                   f"evaluation (default {crop})")
+    g.add_argument("--keep-ratio", type=float, default=paper_value("KEEP_RATIO"),
+                   help=f"fraction of the frames fed to the model (default {paper_value('KEEP_RATIO'):g})")
+    g.add_argument("--max-frames", type=int, default=paper_value("MAX_FRAMES"),
+                   help=f"cap on frames fed to the model per video (>= 1; default {paper_value('MAX_FRAMES')})")
+    g.add_argument("--rotate", type=float, default=paper_value("AUGMENT_ROTATE"),
+                   help=f"training augmentation: rotation in degrees (default {paper_value('AUGMENT_ROTATE'):g})")
+    g.add_argument("--scale", type=float, default=paper_value("AUGMENT_SCALE"),
+                   help=f"training augmentation: scale, +-fraction (default {paper_value('AUGMENT_SCALE'):g})")
+    g.add_argument("--translate", type=float, default=paper_value("AUGMENT_TRANSLATE"),
+                   help=f"training augmentation: shift in pixels (default {paper_value('AUGMENT_TRANSLATE'):g})")
+
+
+def check_video_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """Refuse video settings that ``config.yaml`` would refuse, before any work."""
+    if args.crop < 1 or args.max_frames < 1:
+        p.error("--crop and --max-frames must be positive")
+    smallest = min(args.resize) if isinstance(args.resize, tuple) else args.resize
+    if args.crop > smallest:
+        p.error(f"--crop ({args.crop}) must not exceed --resize ({args.resize})")
+    if not 0 < args.keep_ratio <= 1:
+        p.error(f"--keep-ratio must be in (0, 1], got {args.keep_ratio}")
+
+
+def video_config(args: argparse.Namespace) -> Dict:
+    """The ``config.yaml`` video and augmentation settings of the prep options."""
+    return dict(
+        resize=args.resize, crop=args.crop, keep_ratio=args.keep_ratio, max_frames=args.max_frames,
+        augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate,
+                 "p": paper_value("AUGMENT_P")},
+    )
+
+
+def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,
+             argv: Optional[Sequence[str]] = None) -> None:
+    """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]
+    [--workers]`` and the video settings (:func:`add_video_args`); ``args.video_config`` holds
+    the latter for ``config.yaml``."""
+    setup_logging()
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help=root_help)
+    p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")
+    p.add_argument("--vocab-size", type=int, default=vocab_size, help="stage-1 sentencepiece vocabulary (soft limit)")
+    p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
+    p.add_argument("--workers", type=int, default=1, help="threads that probe the videos")
+    p.add_argument("--spm-type", choices=("unigram", "bpe", "char", "word"),
+                   help="stage-1 sentencepiece model type (default: the dataset's; a small corpus "
+                   "may need bpe: the log says so)")
+    add_video_args(p)
+    args = p.parse_args(argv)
+    check_video_args(args, p)
+    args.video_config = video_config(args)
+    process(args)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ..data.manifest_utils import parse_seconds, parse_time_range
 from ..data.video_io import VideoReadError
 from ..logging_utils import setup_logging
+from ..paper import paper_value
 
 if TYPE_CHECKING:  # fairseq_slt.inference imports torch and fairseq: only once the arguments are parsed
     from ..inference import VideoInput
@@ -152,7 +153,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=seconds, help="start of the time range, seconds (with --end)")
     p.add_argument("--end", type=seconds, help="end of the time range, seconds (exclusive)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of frame folders, for time ranges")
-    p.add_argument("--beam", type=positive_int, default=5, help="beam size (>= 1)")
+    p.add_argument("--beam", type=positive_int, default=paper_value("BEAM"), help="beam size (>= 1; default: the paper's %(default)s)")
     p.add_argument("--max-len-a", type=float, default=0.0, help="max length = a * source frames + b")
     p.add_argument("--max-len-b", type=int, default=200, help="max length = a * source frames + b")
     p.add_argument("--lenpen", type=float, default=1.0, help="length penalty")

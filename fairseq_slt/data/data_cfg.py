@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Union
 
 import yaml
 
+from ..paper import paper_value
+
 # The keys SignDataConfig reads, by section ("" is the top level), and their defaults.
 PATH_KEYS = ("video_root", "vocab_filename", "feature_cache", "frame_store")
 SECTIONS = ("bpe_tokenizer", "video", "augment")
@@ -34,8 +36,10 @@ SECTIONS = ("bpe_tokenizer", "video", "augment")
 SENTENCEPIECE, HF_TOKENIZER = "sentencepiece", "hf_tokenizer"
 BPE_KEYS = ("bpe", "sentencepiece_model", "sentencepiece_enable_sampling", "sentencepiece_alpha",
             "hf_tokenizer_dir")
-VIDEO_DEFAULTS = {"resize": 256, "crop": 224, "keep_ratio": 0.25, "max_frames": 300}
-AUGMENT_DEFAULTS = {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5}
+# the paper's values (fairseq_slt.paper), except resize: a config without it resizes the shorter
+# side to 256 and keeps the aspect ratio (the paper's code squashes the whole frame to [256, 256])
+VIDEO_DEFAULTS = {"resize": 256, **{k: paper_value(k.upper()) for k in ("crop", "keep_ratio", "max_frames")}}
+AUGMENT_DEFAULTS = {k: paper_value(f"AUGMENT_{k.upper()}") for k in ("rotate", "scale", "translate", "p")}
 KNOWN_KEYS: Dict[str, Tuple[str, ...]] = {
     "": PATH_KEYS[:2] + SECTIONS + PATH_KEYS[2:],
     "bpe_tokenizer": BPE_KEYS,

@@ -48,6 +48,8 @@ from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .feature_cache_options import DTYPE_CHOICES
+
 logger = logging.getLogger(__name__)
 
 META = "meta.json"
@@ -56,7 +58,7 @@ META = "meta.json"
 FORMAT_VERSION = 3
 READABLE_FORMATS = (2, 3)
 FEATURE_DTYPE = np.float32  # what readers return, whatever the storage dtype
-STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
+STORAGE_DTYPES = dict(zip(DTYPE_CHOICES, (np.float32, np.float16)))
 PARTIAL_SUFFIX = ".partial"
 PROGRESS_INTERVAL_S = 10.0  # how often a streamed split records its progress (and at each view's end)
 FINGERPRINT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

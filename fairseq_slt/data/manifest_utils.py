@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from .data_cfg import check_data_config
+from .data_cfg import AUGMENT_DEFAULTS, VIDEO_DEFAULTS, check_data_config
 from .vocab import train_sentencepiece, write_fairseq_dict
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,13 @@ PLAIN_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 class ManifestError(ValueError):
     """A manifest is malformed; the message names the file, row and what to do."""
+
+
+def is_train_split(split: str) -> bool:
+    """Whether ``split`` is read as training data (training transforms, training views of the
+    feature cache): the one rule of split names, ``train`` and every name starting with it
+    (``train``, ``train_small``, ...)."""
+    return split.startswith("train")
 
 
 def write_manifest(path: str, rows: List[Dict[str, object]], columns: Optional[List[str]] = None) -> None:
@@ -61,25 +68,17 @@ def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"manifest not found: {path}")
-    with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = read_tsv_lines(path)
     if not lines:
         raise ManifestError(f"{path}: the manifest is empty; it needs a header line")
-    header = _decode_line(path, 1, lines[0]).split("\t")
+    header = lines[0][1]
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise ManifestError(f"{path}: the header repeats column(s) {', '.join(repeated)}")
     rows = []
-    for i, raw in enumerate(lines[1:], start=2):
-        line = _decode_line(path, i, raw)
-        if not line.strip():
+    for i, fields in lines[1:]:
+        if not "".join(fields).strip():
             raise ManifestError(f"{path}: row {i} is blank; remove the empty line")
-        fields = line.split("\t")
         if len(fields) != len(header):
             raise ManifestError(
                 f"{path} row {i} (id {fields[0]}): {len(fields)} tab-separated fields but the header "
@@ -89,6 +88,25 @@ def read_manifest(path: str) -> Tuple[List[str], List[Dict[str, Any]]]:
         row["_row"] = i
         rows.append(row)
     return header, rows
+
+
+def read_tsv_lines(path: str, what: str = "manifest") -> List[Tuple[int, List[str]]]:
+    """``(line number, fields)`` of every line of a plain tab-separated file, the header (line 1)
+    included: the one row reader of manifests and ``fairseq-slt-prep``'s TSV tables.
+
+    UTF-8, with or without a byte-order mark; ``\n`` or ``\r\n`` line ends; fields split on
+    tabs, nothing unquoted or unescaped (the inverse of :func:`write_manifest`). A line that is not
+    UTF-8 is a :class:`ManifestError` naming the file and line (``what`` names the file's kind in
+    the fix). What a row must hold is the caller's rule.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [(i, _decode_line(path, i, raw, what).split("\t")) for i, raw in enumerate(lines, start=1)]
 
 
 def read_split_manifest(path: str, required: Sequence[str] = tuple(MANIFEST_COLUMNS)) -> List[Dict[str, Any]]:
@@ -107,14 +125,14 @@ def read_split_manifest(path: str, required: Sequence[str] = tuple(MANIFEST_COLU
     return rows
 
 
-def _decode_line(path: str, line_number: int, raw: bytes) -> str:
+def _decode_line(path: str, line_number: int, raw: bytes, what: str = "manifest") -> str:
     raw = raw[:-1] if raw.endswith(b"\r") else raw
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ManifestError(
             f"{path}: row {line_number} is not valid UTF-8 (byte {e.start + 1} of the line: "
-            f"{raw[e.start:e.start + 4]!r}); re-encode the manifest as UTF-8"
+            f"{raw[e.start:e.start + 4]!r}); re-encode the {what} as UTF-8"
         ) from e
 
 
@@ -178,9 +196,9 @@ def gen_vocab(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: s
     write_fairseq_dict(spm_model, os.path.join(out_dir, "dict.txt"))
 
 
-def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[int]] = 256,
-                    crop: int = 224, keep_ratio: float = 0.25, max_frames: int = 300,
-                    augment: Optional[Dict[str, float]] = None,
+def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[int]] = VIDEO_DEFAULTS["resize"],
+                    crop: int = VIDEO_DEFAULTS["crop"], keep_ratio: float = VIDEO_DEFAULTS["keep_ratio"],
+                    max_frames: int = VIDEO_DEFAULTS["max_frames"], augment: Optional[Dict[str, float]] = None,
                     spm_model: str = "spm.model", vocab: str = "dict.txt") -> None:
     """Write ``config.yaml`` (see :class:`fairseq_slt.data.SignDataConfig` for the keys); the
     defaults: crop 224, 25% of the frames, at most 300 of them (the paper's) and resize 256.
@@ -195,7 +213,7 @@ def gen_config_yaml(out_dir: str, video_root: str, resize: Union[int, Sequence[i
         "vocab_filename": vocab,
         "bpe_tokenizer": {"bpe": "sentencepiece", "sentencepiece_model": spm_model},
         "video": {"resize": resize, "crop": crop, "keep_ratio": keep_ratio, "max_frames": max_frames},
-        "augment": augment or {"rotate": 30.0, "scale": 0.2, "translate": 10.0, "p": 0.5},
+        "augment": augment or dict(AUGMENT_DEFAULTS),
     }
     write_yaml(os.path.join(out_dir, "config.yaml"), config)
 

@@ -20,7 +20,7 @@ import os
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .manifest_utils import data_root_path
+from .manifest_utils import ManifestError, data_root_path, read_tsv_lines
 from .prep_utils import SourceRow, prepare_data_root, source_path
 
 logger = logging.getLogger(__name__)
@@ -56,27 +56,32 @@ def read_table(path: str, split: Optional[str] = None) -> List[Tuple[Optional[st
 
     ``split`` is the split of a per-split table: a ``split`` column that says otherwise is an
     error. Without it, the split is the ``split`` column's (``None`` when there is none). TSV is
-    read without quoting (a ``"`` is text); CSV with standard quoting (quote a text that holds a
-    comma).
+    read as manifests are (:func:`~fairseq_slt.data.manifest_utils.read_tsv_lines`: no quoting, a
+    ``"`` is text); CSV with standard quoting (quote a text that holds a comma). Blank rows are
+    skipped.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"table not found: {path}")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            first = f.readline()
-            f.seek(0)
-            delimiter = detect_delimiter(path, first)
-            quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-            reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
-            header = [h.strip().lower() for h in next(reader, [])]
-            columns = _check_header(path, header)
-            hint = "a field holds a tab" if delimiter == "\t" else "quote a text that holds a comma"
-            out = [_parse_row(f"{path} row {reader.line_num}", fields, columns, len(header), split, hint)
-                   for fields in reader if any(x.strip() for x in fields)]
+        with open(path, "rb") as f:  # the header's tabs or commas, whatever its encoding
+            delimiter = detect_delimiter(path, f.readline().decode("utf-8", errors="replace"))
+        if delimiter == "\t":  # the manifests' reader: no quoting
+            lines = read_tsv_lines(path, "table")
+        else:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
+                lines = [(reader.line_num, fields) for fields in reader]
+    except ManifestError as e:
+        raise TableError(str(e)) from None
     except UnicodeDecodeError as e:
         raise TableError(f"{path}: not valid UTF-8 ({e}); save the table as UTF-8") from e
     except csv.Error as e:
         raise TableError(f"{path}: {e}; check the quoting of that row") from e
+    header = [h.strip().lower() for h in (lines[0][1] if lines else [])]
+    columns = _check_header(path, header)
+    hint = "a field holds a tab" if delimiter == "\t" else "quote a text that holds a comma"
+    out = [_parse_row(f"{path} row {number}", fields, columns, len(header), split, hint)
+           for number, fields in lines[1:] if any(x.strip() for x in fields)]
     if not out:
         raise TableError(f"{path}: the table has a header but no rows")
     return out

@@ -1,5 +1,5 @@
 """The one path from source rows to a data root, shared by ``fairseq-slt-prep`` and the dataset
-prep scripts in ``examples/<dataset>/``.
+prep scripts in ``examples/<dataset>/`` (whose shared command line is that of ``fairseq-slt-prep``).
 
 A reader (a release's own format, or a user's table: :mod:`fairseq_slt.data.prep_table`) turns
 its input into :class:`SourceRow` objects, one list per split, and calls
@@ -12,17 +12,15 @@ dictionary, ``config.yaml`` and, given an mBART directory, the trimmed mBART and
 text and this run does not rewrite is removed (:func:`remove_stale_stage2`), so re-running is safe.
 """
 
-import argparse
 import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
-from ..logging_utils import setup_logging
 from .manifest_utils import (
     MBART_SPM,
     MBART_VOCAB,
@@ -373,79 +371,3 @@ def prepare_data_root(
     write_data_root(out_dir, kept, video_root=video_root, vocab_size=vocab_size, spm_type=spm_type,
                     mbart_dir=mbart_dir, **config)
     return kept
-
-
-# the paper's code base (GFSLT-VLP) resizes the whole frame to 256x256, aspect ratio squashed
-PAPER_RESIZE = (256, 256)
-
-
-def parse_resize(value: str) -> Union[int, Tuple[int, int]]:
-    """``--resize``: ``256`` (shorter side) or ``256,256`` (height, width)."""
-    try:
-        sizes = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        sizes = ()
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected N or H,W (positive integers), got {value!r}")
-    return sizes[0] if len(sizes) == 1 else sizes
-
-
-def add_video_args(p: argparse.ArgumentParser) -> None:
-    """The video settings of ``config.yaml`` as prep options, with the paper's defaults."""
-    g = p.add_argument_group("video settings of config.yaml")
-    g.add_argument("--resize", type=parse_resize, default=PAPER_RESIZE, metavar="N|H,W",
-                   help="H,W: the whole frame resized to height x width (default 256,256: GFSLT-VLP, "
-                   "the paper's code); N: the shorter side before cropping, aspect ratio kept")
-    g.add_argument("--crop", type=int, default=224, help="square crop, random in training, centre in "
-                   "evaluation (default 224)")
-    g.add_argument("--keep-ratio", type=float, default=0.25,
-                   help="fraction of the frames fed to the model (default 0.25)")
-    g.add_argument("--max-frames", type=int, default=300,
-                   help="cap on frames fed to the model per video (>= 1; default 300)")
-    g.add_argument("--rotate", type=float, default=30.0,
-                   help="training augmentation: rotation in degrees (default 30)")
-    g.add_argument("--scale", type=float, default=0.2,
-                   help="training augmentation: scale, +-fraction (default 0.2)")
-    g.add_argument("--translate", type=float, default=10.0,
-                   help="training augmentation: shift in pixels (default 10)")
-
-
-def check_video_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
-    """Refuse video settings that ``config.yaml`` would refuse, before any work."""
-    if args.crop < 1 or args.max_frames < 1:
-        p.error("--crop and --max-frames must be positive")
-    smallest = min(args.resize) if isinstance(args.resize, tuple) else args.resize
-    if args.crop > smallest:
-        p.error(f"--crop ({args.crop}) must not exceed --resize ({args.resize})")
-    if not 0 < args.keep_ratio <= 1:
-        p.error(f"--keep-ratio must be in (0, 1], got {args.keep_ratio}")
-
-
-def video_config(args: argparse.Namespace) -> Dict:
-    """The ``config.yaml`` video and augmentation settings of the prep options."""
-    return dict(
-        resize=args.resize, crop=args.crop, keep_ratio=args.keep_ratio, max_frames=args.max_frames,
-        augment={"rotate": args.rotate, "scale": args.scale, "translate": args.translate, "p": 0.5},
-    )
-
-
-def run_prep(process: Callable, description: str, root_help: str, vocab_size: int,
-             argv: Optional[Sequence[str]] = None) -> None:
-    """The command line every prep script shares: ``--root --out [--vocab-size] [--mbart-dir]
-    [--workers]`` and the video settings (:func:`add_video_args`); ``args.video_config`` holds
-    the latter for ``config.yaml``."""
-    setup_logging()
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help=root_help)
-    p.add_argument("--out", required=True, help="data root to write (re-running overwrites it safely)")
-    p.add_argument("--vocab-size", type=int, default=vocab_size, help="stage-1 sentencepiece vocabulary (soft limit)")
-    p.add_argument("--mbart-dir", help="mBART directory (mbart.cc25 layout) to trim for stage 2")
-    p.add_argument("--workers", type=int, default=1, help="threads that probe the videos")
-    p.add_argument("--spm-type", choices=("unigram", "bpe", "char", "word"),
-                   help="stage-1 sentencepiece model type (default: the dataset's; a small corpus "
-                   "may need bpe: the log says so)")
-    add_video_args(p)
-    args = p.parse_args(argv)
-    check_video_args(args, p)
-    args.video_config = video_config(args)
-    process(args)

@@ -10,11 +10,12 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..data.manifest_utils import read_manifest, write_manifest
+from ..scoring import missing_rows
 from .grammar import sample_demo_sentence
 from .open_grammar import sample_open_sentence, sample_weather_sentence
 from .render import SIGNS, Sign
@@ -166,6 +167,30 @@ def read_gloss_file(path: str) -> List[Sentence]:
                  tuple(r["words"].split(WORD_SEPARATOR)), r["tgt_text"])
         for r in rows
     ]
+
+
+def gloss_references(
+    path: str, rows: Dict[int, Tuple[str, str]], lowercase: bool = False
+) -> Tuple[List, List[int]]:
+    """The gloss-file sentences of the scored rows (ids = rows of the gloss file), checked against
+    the output's references: an id past the file, or references that mostly differ from the
+    file's targets (another split's file), are a ``ValueError``. Returns the sentences in id order
+    and, as a second value, the ids whose reference differs (e.g. ``<unk>`` in it)."""
+    sentences = read_gloss_file(path)
+    missing_rows(rows, len(sentences), path)  # raises on ids past the file
+
+    def norm(t: str) -> str:
+        t = " ".join(t.split())
+        return t.lower() if lowercase else t
+
+    differ = [i for i, (_, ref) in rows.items() if norm(ref) != norm(sentences[i].text)]
+    if rows and len(differ) > len(rows) / 2:
+        i = differ[0]
+        raise ValueError(
+            f"{len(differ)} of {len(rows)} references differ from the targets of {path} (id {i}: "
+            f"{rows[i][1]!r} vs {sentences[i].text!r}): pass the gloss file of the decoded split"
+        )
+    return [sentences[i] for i in rows], differ
 
 
 def grammar_stats(grammar: Grammar, n: int, seed: int = 0) -> Dict[str, float]:

@@ -1,10 +1,9 @@
 """The feature cache's builder: the frozen stage-1 visual encoder's sign-wise features of every
 split, computed once and streamed to the cache folder (the format: :mod:`fairseq_slt.data.feature_cache`).
 
-The library behind ``fairseq-slt-cache-features`` (:mod:`fairseq_slt.cli.cache_features`, which
-documents the options and imports this module only once its arguments are parsed: torch and
-fairseq are not needed for ``--help``). Call :func:`main` with the command's options as a
-namespace; options it lacks take :data:`DEFAULTS`.
+The library behind ``fairseq-slt-cache-features`` (whose help documents the options). Call
+:func:`main` with the command's options as a namespace; options it lacks take
+:data:`~fairseq_slt.data.feature_cache_options.DEFAULTS`.
 """
 
 import argparse
@@ -18,7 +17,6 @@ import torch
 from tqdm import tqdm
 
 from .checkpoints import load_task_state
-from .cli.cache_features import DEFAULTS  # the command's defaults, for a caller of main()
 from .data import SignVideoDatasetCreator
 from .data.feature_cache import (
     FORMAT_VERSION,
@@ -31,6 +29,8 @@ from .data.feature_cache import (
     visual_fingerprints,
     write_meta,
 )
+from .data.feature_cache_options import DEFAULTS, PRECISION_CHOICES
+from .data.manifest_utils import is_train_split
 from .data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
 from .data.video_settings import check_video_settings, video_settings
 from .models.pretrained import load_stage1_visual_encoder
@@ -39,7 +39,7 @@ from .tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = dict(zip(PRECISION_CHOICES, (torch.float32, torch.bfloat16, torch.float16)))
 
 
 def human_size(n_bytes: int) -> str:
@@ -59,11 +59,6 @@ def parse_splits(text: str) -> List[str]:
     if not splits:
         raise ValueError(f"--splits {text!r} names no split: give e.g. --splits train,dev,test")
     return list(dict.fromkeys(splits))
-
-
-def is_train_split(split: str) -> bool:
-    """The task's rule (``SignTranslationTask.load_dataset``): training transforms for ``train*``."""
-    return split.startswith("train")
 
 
 def with_defaults(args) -> argparse.Namespace:
