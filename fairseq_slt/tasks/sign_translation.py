@@ -17,6 +17,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
+from ..data.manifest_utils import is_train_split
 from ..data.video_settings import video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
 from ..mbart import parse_langs
@@ -134,7 +135,7 @@ class SignTranslationTask(FairseqTask):
         return cls(cfg, tgt_dict, data_cfg)
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs):
-        is_train = split.startswith("train")
+        is_train = is_train_split(split)
         cache = self.data_cfg.feature_cache
         if cache and self._cache_settings is None:
             self._cache_settings = cache_video_settings(
