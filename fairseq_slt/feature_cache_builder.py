@@ -25,6 +25,7 @@ from .data.feature_cache import (
     eval_record,
     kept_splits,
     read_meta,
+    rebuild_command,
     split_record,
     visual_fingerprints,
     write_meta,
@@ -199,13 +200,15 @@ def cache_meta(args, task, visual, stage1_args) -> Dict:
 def check_stage1_video_settings(args, task) -> None:
     """The stage-1 visual encoder learnt from frames made with the video settings its checkpoint
     records: the cache is computed with the data config's, which must be the same (or
-    ``--allow-video-settings-change``, with a warning)."""
+    ``--allow-video-settings-change``, with a warning). A checkpoint that does not record them
+    all is refused too, unless ``--allow-video-settings-change``."""
     recorded = load_task_state(args.stage1_checkpoint).get(VIDEO_RECORD_KEY)
     trained_with = f" ({recorded['data_config']})" if recorded and recorded.get("data_config") else ""
     check_video_settings(
         recorded, video_settings(task.data_cfg), f"the stage-1 checkpoint {args.stage1_checkpoint}",
         str(task.data_cfg.yaml_path), args.allow_video_settings_change,
         fix=f"cache with the data config it was trained with{trained_with}, --config-yaml",
+        remake="train stage 1 again with this fairseq-slt",
         going_on="the cache is computed with the data config's settings and records them",
     )
 
@@ -216,7 +219,7 @@ def old_records(out: str, splits: Sequence[str]) -> Dict[str, Dict]:
         old = read_meta(out)
     except (FileNotFoundError, ValueError):
         return {}
-    return {s: split_record(old, s) for s in splits}
+    return {s: split_record(old, s, out, rebuild_command(out, old, s)) for s in splits}
 
 
 def main(args) -> None:

@@ -17,7 +17,7 @@ from fairseq_slt.data.manifest_utils import gen_vocab
 from fairseq_slt.models.slt_lightt import SLTLightTModel
 from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.synthetic.generate import generate
-from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, add_mbart_symbols
 from helpers import LANGS, TEXTS, StubTask, mbart_args, run_cli, stage1_train_cmd, synth_args
 
 fairseq_slt.register()  # the tests use fairseq's registries and the patches, as --user-dir would
@@ -68,5 +68,15 @@ def stage1_ckpt(tmp_path_factory, mbart_dir):
     model.train()
     model.encoder.visual(torch.randn(2, 6, 3, 32, 32), torch.tensor([6, 4]))  # move BN stats
     path = out / "checkpoint_best.pt"
-    torch.save({"cfg": {"model": args}, "model": model.state_dict()}, path)
+    torch.save({"cfg": {"model": args}, "model": model.state_dict(), "task_state": stage1_task_state(out, mbart_dir)},
+               path)
     return path, model
+
+
+def stage1_task_state(out, mbart_dir) -> dict:
+    """The ``task_state`` fairseq-train writes for a stage 1 over mBART's dictionary and the video
+    settings of :func:`helpers.stage2_data_root` (its records of the dictionary and video settings)."""
+    (out / "config.yaml").write_text(
+        f"vocab_filename: {mbart_dir / 'dict.txt'}\nvideo: {{resize: 48, crop: 48, keep_ratio: 0.25}}\n"
+    )
+    return SignTranslationTask.setup_task(SignTranslationConfig(data=str(out))).state_dict()

@@ -22,6 +22,7 @@ from fairseq_slt.data.feature_cache import (
     atomic_write,
     cache_paths,
     fingerprint_matches,
+    eval_record,
     ids_path,
     kept_splits,
     read_meta,
@@ -33,7 +34,7 @@ from fairseq_slt.data.feature_cache import (
 from fairseq_slt.data.sampling import num_sampled_frames
 from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fairseq_slt.data.video_settings import RECORD_KEY as VIDEO_RECORD_KEY
-from fairseq_slt.data.video_settings import VideoSettingsMismatchError
+from fairseq_slt.data.video_settings import SETTING_KEYS, MissingVideoSettingsError, VideoSettingsMismatchError
 from fairseq_slt.models.pretrained import load_stage1_visual_encoder
 from fairseq_slt.tasks.cache_checks import check_cache_matches
 from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
@@ -46,13 +47,15 @@ REBUILD = "rebuild the cache with fairseq-slt-cache-features DATA --stage1-check
 
 
 def cache_meta(**kw) -> dict:
+    """A ``meta.json`` as the builder writes it: every split one float32 evaluation view."""
     meta = {
         "format_version": FORMAT_VERSION, "stage1_checkpoint": "/ckpt/stage1.pt", "visual_fingerprint": "f32",
         "visual_fingerprints": {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}, "feature_dim": DIM,
         "temporal_module": "K5", "temporal_dim": DIM, "resize": 48, "crop": 48, "keep_ratio": 0.25,
-        "max_frames": 300, "splits": ["test"],
+        "max_frames": 300, "norm_mean": list(IMAGENET_MEAN), "norm_std": list(IMAGENET_STD), "splits": ["test"],
     }
     meta.update(kw)
+    meta.setdefault("split_views", {split: eval_record() for split in meta["splits"]})
     return meta
 
 
@@ -146,13 +149,35 @@ def test_cache_without_ids_is_refused_with_the_rebuild_command(tmp_path):
     os.remove(ids_path(str(tmp_path / "c"), "test"))
     with pytest.raises(FileNotFoundError, match=r"feature cache lacks .*test.ids.txt: " + REBUILD):
         open_test(tmp_path / "c")
-    # a cache of the earlier format (no format_version, no ids): refused before any file is read
-    legacy = cache_meta()
-    del legacy["format_version"], legacy["visual_fingerprints"], legacy["feature_dim"]
-    write_meta(str(tmp_path / "c"), legacy)
-    with pytest.raises(FeatureCacheError, match=r"written by an older fairseq-slt-cache-features without the "
-                       r"videos' ids \(test.ids.txt\), so it cannot be checked against data/test.tsv: "
-                       + REBUILD + r" --out .*c --splits test"):
+
+
+@pytest.mark.parametrize("version", [None, 2, 4])
+def test_cache_of_another_format_is_refused_before_any_file_is_read(tmp_path, version):
+    make_cache(tmp_path / "c")
+    meta = cache_meta()
+    if version is None:
+        del meta["format_version"]
+    else:
+        meta["format_version"] = version
+    write_meta(str(tmp_path / "c"), meta)
+    for name in ("test.feats.npy", "test.lengths.npy", "test.ids.txt"):
+        os.remove(tmp_path / "c" / name)
+    found = "no format_version" if version is None else f"format {version}"
+    update = "update fairseq-slt, or " if version == 4 else ""
+    with pytest.raises(FeatureCacheError, match=rf"feature cache .*c has {found} in meta.json, which this "
+                       rf"fairseq-slt does not read \(it reads format {FORMAT_VERSION}\): {update}" + REBUILD
+                       + r" --out .*c --splits test$"):
+        open_test(tmp_path / "c")
+    # nor does the model check, and a rerun keeps none of its splits
+    with pytest.raises(FeatureCacheError, match=rf"has {found} in meta.json"):
+        check_cache_matches(StubModel(), str(tmp_path / "c"))
+    assert kept_splits(str(tmp_path / "c"), cache_meta(splits=["dev"]), ["dev"]) == []
+
+
+def test_split_without_its_split_views_entry_is_refused(tmp_path):
+    make_cache(tmp_path / "c", split_views={})
+    with pytest.raises(FeatureCacheError, match=r"c/meta.json has no split_views entry of split test \(how its "
+                       r"features are stored\): " + REBUILD):
         open_test(tmp_path / "c")
 
 
@@ -211,13 +236,13 @@ def test_rerun_keeps_splits_of_the_same_encoder_only(tmp_path, caplog):
     assert kept_splits(str(tmp_path / "nothing"), same, ["test"]) == []
 
 
-def test_rerun_compares_the_normalisation_where_the_old_cache_records_it(tmp_path):
-    norm = {"norm_mean": IMAGENET_MEAN, "norm_std": IMAGENET_STD}
-    make_cache(tmp_path / "c", splits=["train", "test"])  # a meta.json without the normalisation
-    assert kept_splits(str(tmp_path / "c"), cache_meta(**norm), ["test"]) == ["train"]
-    make_cache(tmp_path / "c", splits=["train", "test"], **norm)
-    assert kept_splits(str(tmp_path / "c"), cache_meta(**norm), ["test"]) == ["train"]
-    assert kept_splits(str(tmp_path / "c"), cache_meta(norm_mean=[0.5] * 3, norm_std=IMAGENET_STD), ["test"]) == []
+def test_rerun_compares_the_normalisation_and_keeps_only_splits_with_their_record(tmp_path):
+    make_cache(tmp_path / "c", splits=["train", "test"])
+    assert kept_splits(str(tmp_path / "c"), cache_meta(), ["test"]) == ["train"]
+    assert kept_splits(str(tmp_path / "c"), cache_meta(norm_mean=[0.5] * 3), ["test"]) == []
+    assert kept_splits(str(tmp_path / "c"), cache_meta(norm_std=[0.5] * 3), ["test"]) == []
+    make_cache(tmp_path / "c", splits=["train", "dev", "test"], split_views={"test": eval_record()})
+    assert kept_splits(str(tmp_path / "c"), cache_meta(), ["test"]) == []  # train, dev: no split_views entry
 
 
 # --- fingerprints and the model check ----------------------------------------------------------
@@ -259,10 +284,11 @@ def test_fingerprint_of_float32_weights_is_unchanged_and_half_weights_match():
         assert fingerprint_matches(meta, "c", cast)
     changed = dict(state, **{"bn.running_mean": state["bn.running_mean"] + 1e-3})
     assert not fingerprint_matches(meta, "c", changed)
-    legacy = {"visual_fingerprint": visual_fingerprint(state), "stage1_checkpoint": "/ckpt/stage1.pt"}
-    assert fingerprint_matches(legacy, "c", state)
-    with pytest.raises(FeatureCacheError, match=r"feature cache c stores no fingerprint of float16 weights"):
-        fingerprint_matches(legacy, "c", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
+    without = cache_meta(visual_fingerprints={"float32": visual_fingerprint(state)})
+    assert fingerprint_matches(without, "c", state)
+    with pytest.raises(FeatureCacheError, match=r"feature cache c stores no fingerprint of float16 weights in "
+                       r"meta.json: rebuild the cache"):
+        fingerprint_matches(without, "c", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
 
 
 def test_check_cache_matches_names_the_cache_and_its_checkpoint(tmp_path):
@@ -339,9 +365,10 @@ def test_build_generator_checks_models_when_a_split_reads_the_cache(stage2_model
         task.build_generator([model], GenerationConfig(beam=2))
 
 
-def cached_root(tiny_corpus, root, **cache_video):
+def cached_root(tiny_corpus, root, unrecorded=(), **cache_video):
     """A data root of the tiny corpus (resize 48, crop 48, keep_ratio 0.25, max_frames 300) whose
-    feature cache of split test was computed with ``cache_video`` (meta.json's video settings)."""
+    feature cache of split test was computed with ``cache_video`` (meta.json's video settings),
+    its meta.json without the keys ``unrecorded``."""
     root.mkdir()
     shutil.copy(tiny_corpus / "test.tsv", root / "test.tsv")
     (root / "config.yaml").write_text(
@@ -352,7 +379,8 @@ def cached_root(tiny_corpus, root, **cache_video):
     rows = [line.split("\t") for line in (root / "test.tsv").read_text().splitlines()[1:]]
     (root / "features").mkdir()
     write_split(str(root / "features"), "test", [r[0] for r in rows], [np.ones((2, DIM), np.float32)] * len(rows))
-    write_meta(str(root / "features"), cache_meta(**cache_video))
+    meta = cache_meta(**cache_video)
+    write_meta(str(root / "features"), {k: v for k, v in meta.items() if k not in unrecorded})
     return root, [int(r[2]) for r in rows]
 
 
@@ -387,23 +415,33 @@ def test_with_the_override_stage2_reads_the_cache_and_reports_and_records_its_se
     assert (record["crop"], record["keep_ratio"], record["resize"]) == (40, 0.5, 48)
 
 
-def test_cache_written_before_some_settings_is_accepted_with_a_warning(tiny_corpus, tmp_path, caplog):
-    root, _ = cached_root(tiny_corpus, tmp_path / "data", crop=48)  # no normalisation in meta.json
+def test_cache_without_some_settings_is_refused_naming_them_unless_allowed(tiny_corpus, tmp_path):
+    root, _ = cached_root(tiny_corpus, tmp_path / "data", unrecorded=("norm_mean", "norm_std"))
     task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(root)))
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(MissingVideoSettingsError) as e:
         task.load_dataset("test")
-    assert (f"the feature cache {root / 'features'} records no norm_mean, norm_std (written before fairseq-slt "
-            "recorded them): only video.resize, video.crop, video.keep_ratio, video.max_frames are checked"
-            ) in caplog.text
+    assert e.value.missing == ("norm_mean", "norm_std")
+    assert str(e.value) == (
+        f"the feature cache {root / 'features'} records no norm_mean, norm_std (which every checkpoint and feature "
+        f"cache of this fairseq-slt records), so they cannot be checked against the data config "
+        f"{root / 'config.yaml'}; {REBUILD} --out {root / 'features'} --config-yaml config.yaml, or pass "
+        "--allow-video-settings-change to go on (stage 2 reads its features, made with its settings, and its "
+        "checkpoints record those)"
+    )
+    assert "test" not in task.datasets
+    # the override goes on; the keys the cache records are its, the others the data config's
+    task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(root), allow_video_settings_change=True))
+    task.load_dataset("test")
     assert len(task.dataset("test")) == 5
+    assert task.state_dict()[VIDEO_RECORD_KEY]["norm_mean"] == list(IMAGENET_MEAN)
 
 
 def with_video_record(stage1_path, out, **video):
-    """A copy of a stage-1 checkpoint whose task_state records ``video`` (the tiny corpus's otherwise)."""
+    """A copy of a stage-1 checkpoint whose task_state's video record says ``video`` (None: drop the key)."""
     state = load_checkpoint_state(str(stage1_path))
-    record = {"resize": 48, "crop": 48, "keep_ratio": 0.25, "max_frames": 300, "norm_mean": IMAGENET_MEAN,
-              "norm_std": IMAGENET_STD, "data_config": "/runs/stage1/config.yaml"}
-    state["task_state"] = {VIDEO_RECORD_KEY: dict(record, **video)}
+    record = state["task_state"][VIDEO_RECORD_KEY]
+    record.update(video)
+    state["task_state"][VIDEO_RECORD_KEY] = {k: v for k, v in record.items() if v is not None}
     torch.save(state, out)
     return out
 
@@ -420,7 +458,7 @@ def test_cache_features_refuses_a_stage1_checkpoint_of_other_video_settings(tmp_
         return len(IDS), sum(LENGTHS), n_bytes, {"views": 1, "transforms": "eval", "dtype": "float32"}
 
     monkeypatch.setattr(cli, "cache_split", fake_cache_split)
-    ckpt = with_video_record(stage1_ckpt[0], tmp_path / "stage1.pt", crop=32)
+    ckpt = with_video_record(stage1_ckpt[0], tmp_path / "stage1.pt", crop=32, data_config="/runs/stage1/config.yaml")
     args = Namespace(data=str(root), stage1_checkpoint=str(ckpt), config_yaml="config.yaml", splits="test",
                      out="features", batch_size=2)
     with pytest.raises(VideoSettingsMismatchError) as e:
@@ -439,10 +477,42 @@ def test_cache_features_refuses_a_stage1_checkpoint_of_other_video_settings(tmp_
     assert "gives video.crop 48; going on as --allow-video-settings-change asks" in caplog.text
     meta = read_meta(str(root / "features"))
     assert (meta["crop"], meta["norm_mean"], meta["norm_std"]) == (48, IMAGENET_MEAN, IMAGENET_STD)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):  # a stage-1 checkpoint written before the record: a warning
-        cli.main(Namespace(**dict(vars(args), stage1_checkpoint=str(stage1_ckpt[0]))))
-    assert f"the stage-1 checkpoint {stage1_ckpt[0]} records no video settings" in caplog.text
+    cli.main(Namespace(**dict(vars(args), stage1_checkpoint=str(stage1_ckpt[0]))))  # the same settings
+
+
+def test_cache_features_refuses_a_stage1_checkpoint_without_the_video_record(tmp_path, monkeypatch, mbart_dir,
+                                                                             stage1_ckpt):
+    import fairseq_slt.feature_cache_builder as cli
+
+    root = tmp_path / "data"
+    stage2_task(root, mbart_dir, "features")
+
+    def fake_cache_split(task, visual, split, out, *options):  # the real one reads videos
+        n_bytes = write_split(out, split, IDS, [np.ones((n, visual.out_dim), np.float32) for n in LENGTHS])
+        return len(IDS), sum(LENGTHS), n_bytes, {"views": 1, "transforms": "eval", "dtype": "float32"}
+
+    monkeypatch.setattr(cli, "cache_split", fake_cache_split)
+    partial = with_video_record(stage1_ckpt[0], tmp_path / "partial.pt", norm_mean=None, max_frames=None)
+    state = load_checkpoint_state(str(stage1_ckpt[0]))
+    del state["task_state"][VIDEO_RECORD_KEY]
+    torch.save(state, tmp_path / "none.pt")
+    args = Namespace(data=str(root), config_yaml="config.yaml", splits="test", out="features", batch_size=2)
+    for ckpt, missing, named in [
+        (partial, ("max_frames", "norm_mean"), "video.max_frames, norm_mean"),
+        (tmp_path / "none.pt", SETTING_KEYS, "video settings"),
+    ]:
+        with pytest.raises(MissingVideoSettingsError) as e:
+            cli.main(Namespace(**vars(args), stage1_checkpoint=str(ckpt)))
+        assert e.value.missing == missing
+        assert str(e.value) == (
+            f"the stage-1 checkpoint {ckpt} records no {named} (which every checkpoint and feature cache of this "
+            f"fairseq-slt records), so they cannot be checked against the data config {root / 'config.yaml'}; "
+            "train stage 1 again with this fairseq-slt, or pass --allow-video-settings-change to go on (the cache "
+            "is computed with the data config's settings and records them)"
+        )
+        assert not (root / "features").exists()  # refused before anything is written
+    cli.main(Namespace(**vars(args), stage1_checkpoint=str(partial), allow_video_settings_change=True))
+    assert read_meta(str(root / "features"))["max_frames"] == 300  # the data config's settings
 
 
 def test_command_line_choices_and_defaults_are_the_builders():

@@ -18,6 +18,7 @@ from fairseq_slt.data.feature_cache import (
     FeatureCacheError,
     SplitWriter,
     cache_paths,
+    eval_record,
     ids_path,
     progress_path,
     read_meta,
@@ -118,16 +119,14 @@ def test_dataset_reads_view_epoch_minus_one_mod_k(views_root, caplog):
 
 
 def test_single_evaluation_view_of_train_warns_once(views_root, caplog):
-    """A format-2 cache (one evaluation view per split, no split_views) stays readable, and a
-    training split read from it warns at load, once."""
+    """A training split cached as one evaluation view (``--train-views 0``) warns at load, once."""
     task = task_of(views_root)
     ids = cli.split_dataset(task, "train", False, SEED).ids
     old = views_root / "old_cache"
     old.mkdir()
     dim = read_meta(str(views_root / "features"))["feature_dim"]
     write_split(str(old), "train", ids, [np.ones((2, dim), np.float32)] * len(ids))
-    meta = dict(read_meta(str(views_root / "features")), format_version=2, splits=["train"])
-    del meta["split_views"]
+    meta = dict(read_meta(str(views_root / "features")), splits=["train"], split_views={"train": eval_record()})
     write_meta(str(old), meta)
     task = task_of(views_root, with_cache(views_root, "old_cache", "config_old.yaml"))
     with caplog.at_level(logging.WARNING):
@@ -262,9 +261,13 @@ def test_reader_refuses_other_formats_and_bad_view_records(tmp_path):
     path.mkdir()
     write_split(str(path), "test", ["a"], [np.ones((1, 4), np.float32)])
     meta = {"format_version": 4, "visual_fingerprint": "f", "feature_dim": 4, "splits": ["test"]}
-    write_meta(str(path), meta)
-    with pytest.raises(FeatureCacheError, match=r"has format 4, which this fairseq-slt reads not \(it reads formats "
-                       r"2, 3\)"):
+    for version, update in ((4, "update fairseq-slt, or "), (2, "")):
+        write_meta(str(path), dict(meta, format_version=version, split_views={"test": eval_record()}))
+        with pytest.raises(FeatureCacheError, match=rf"has format {version} in meta.json, which this fairseq-slt does "
+                           rf"not read \(it reads format 3\): {update}rebuild the cache"):
+            FeatureCache(str(path), "test", ["a"])
+    write_meta(str(path), dict(meta, format_version=3))
+    with pytest.raises(FeatureCacheError, match=r"meta.json has no split_views entry of split test"):
         FeatureCache(str(path), "test", ["a"])
     for record, match in [
         ({"views": 0, "transforms": "train", "dtype": "float32"}, r"split_views.test.views is 0, not a count >= 1"),

@@ -22,6 +22,7 @@ from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fairseq_slt.data.video_settings import (
     OVERRIDE_FLAG,
     RECORD_KEY,
+    MissingVideoSettingsError,
     VideoSettingsMismatchError,
     check_video_settings,
     differences,
@@ -101,19 +102,30 @@ def test_the_override_goes_on_with_a_warning_and_new_checkpoints_record_the_new_
     assert task.state_dict()[RECORD_KEY]["crop"] == 24
 
 
-def test_checkpoint_without_video_record_is_refused_and_a_partial_one_checked_on_its_keys(tmp_path, caplog):
+def test_checkpoint_without_video_record_or_with_a_partial_one_is_refused(tmp_path):
     saved = task_of(write_config(tmp_path / "trained")).state_dict()
     task = task_of(write_config(tmp_path / "data", crop=24))
     with pytest.raises(MissingRecordsError) as e:
         task.load_state_dict({DICT_RECORD_KEY: saved[DICT_RECORD_KEY]})  # no video record at all
     assert e.value.missing == ("video settings",)
     partial = {k: v for k, v in saved[RECORD_KEY].items() if not k.startswith("norm_")}
-    with caplog.at_level(logging.WARNING):
-        task_of(write_config(tmp_path / "same")).load_state_dict(
-            {DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
-    assert "records no norm_mean, norm_std (written before fairseq-slt recorded them)" in caplog.text
-    with pytest.raises(VideoSettingsMismatchError):  # the keys it has are still checked
-        task.load_state_dict({DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
+    same = write_config(tmp_path / "same")
+    with pytest.raises(MissingVideoSettingsError) as e:  # the same settings, but not all of them recorded
+        task_of(same).load_state_dict({DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
+    assert e.value.missing == ("norm_mean", "norm_std")
+    assert str(e.value) == (
+        f"this checkpoint records no norm_mean, norm_std (which every checkpoint and feature cache of this "
+        f"fairseq-slt records), so they cannot be checked against the data config {same / 'config.yaml'}; train it "
+        f"again with this fairseq-slt, or pass {OVERRIDE_FLAG} to go on (the data config's settings are used)"
+    )
+    # the override lets it through; the keys it records are still compared
+    task_of(same, allow_video_settings_change=True).load_state_dict(
+        {DICT_RECORD_KEY: saved[DICT_RECORD_KEY], RECORD_KEY: partial})
+    current = task_of(tmp_path / "data").video_settings
+    assert check_video_settings(partial, current, "x", "c.yaml", allow=True, fix="f", remake="r") == [
+        ("crop", 32, 24)]
+    with pytest.raises(MissingVideoSettingsError):  # refused for the missing keys before the different one
+        check_video_settings(partial, current, "x", "c.yaml", allow=False, fix="f", remake="r")
 
 
 def test_values_compare_whatever_their_container():
@@ -122,7 +134,8 @@ def test_values_compare_whatever_their_container():
                "norm_mean": (0.485, 0.456, 0.406), "norm_std": IMAGENET_STD}
     assert differences(recorded, current) == []
     assert differences(dict(recorded, resize=48), current) == [("resize", 48, (48, 48))]
-    assert check_video_settings(dict(recorded, crop=24), current, "x", "c.yaml", allow=True, fix="f") == [
+    full = dict(recorded, max_frames=300, norm_std=IMAGENET_STD)
+    assert check_video_settings(dict(full, crop=24), current, "x", "c.yaml", allow=True, fix="f", remake="r") == [
         ("crop", 24, 32)]
 
 

@@ -56,7 +56,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-video-settings-change", action="store_true",
                    help="cache, with a warning, where the data config's video settings (video.resize, video.crop, "
                         "video.keep_ratio, video.max_frames, normalisation) differ from those the stage-1 "
-                        "checkpoint was trained with; default: stop with an error naming them")
+                        "checkpoint was trained with, or that checkpoint does not record them all; default: stop "
+                        "with an error naming them")
     return p
 
 

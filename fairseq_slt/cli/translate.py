@@ -171,7 +171,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-video-settings-change", action="store_true",
                    help="translate, with a warning, where the data root's config.yaml gives other video settings "
                         "(video.resize, video.crop, video.keep_ratio, video.max_frames, normalisation) than the "
-                        "checkpoint was trained with; default: stop with an error naming them")
+                        "checkpoint was trained with, or the checkpoint does not record them all; default: stop with an "
+                        "error naming them")
     p.add_argument("--no-progress-bar", action="store_true", help="no progress bar on stderr")
     return p
 

@@ -20,14 +20,17 @@ Every file is written to a temporary name and renamed into place, and ``meta.jso
 record: a split is listed there only once all of its files are written, so an interrupted run
 leaves a split that is refused, never one that mixes two runs.
 
-Training views (format 3). The paper trains with random temporal sampling and spatial augmentation
+Training views. The paper trains with random temporal sampling and spatial augmentation
 (Sec. 4.2), which one evaluation view per video leaves out. ``--train-views K`` stores K views of a
 training split, ``<split>.view<v>.feats.npy`` / ``<split>.view<v>.lengths.npy`` for v = 0..K-1,
 computed under the training transforms: view v is what live training draws in epoch v + 1 (the
 dataset's ``(seed, epoch, index)`` draws), and stage 2 reads view ``(epoch - 1) mod K`` in epoch
 ``epoch``. ``meta.json``'s ``split_views`` records, per split, the number of views, the transforms
 (``train`` or ``eval``), the seed and augmentation of training views, the storage dtype and the
-autocast precision; a split it does not list (format 2) is one float32 evaluation view.
+autocast precision; every split it lists has an entry there.
+
+``meta.json``'s ``format_version`` is :data:`FORMAT_VERSION`; a cache of any other format (or of
+none) is refused with the command that rebuilds it.
 
 Streamed, resumable writes. :class:`SplitWriter` preallocates each view's ``.npy`` under a
 ``.partial`` name, sized from the lengths known before any video is read, and writes each batch's
@@ -53,22 +56,18 @@ from .feature_cache_options import DTYPE_CHOICES
 logger = logging.getLogger(__name__)
 
 META = "meta.json"
-# 3: split_views (training views <split>.view<v>.*, float16 storage); 2: <split>.ids.txt,
-# feature_dim, per-dtype fingerprints; 1 (no format_version): no ids
+# the one format this fairseq-slt writes and reads
 FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
 FEATURE_DTYPE = np.float32  # what readers return, whatever the storage dtype
 STORAGE_DTYPES = dict(zip(DTYPE_CHOICES, (np.float32, np.float16)))
 PARTIAL_SUFFIX = ".partial"
 PROGRESS_INTERVAL_S = 10.0  # how often a streamed split records its progress (and at each view's end)
 FINGERPRINT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# meta.json entries that must agree for a new run to keep the splits an earlier run wrote; and
-# those compared where the earlier meta.json records them (the frames' normalisation)
+# meta.json entries that must agree for a new run to keep the splits an earlier run wrote
 IDENTITY_KEYS = (
     "format_version", "visual_fingerprint", "feature_dim", "temporal_module", "temporal_dim",
-    "resize", "crop", "keep_ratio", "max_frames",
+    "resize", "crop", "keep_ratio", "max_frames", "norm_mean", "norm_std",
 )
-IDENTITY_KEYS_WHERE_RECORDED = ("norm_mean", "norm_std")
 
 
 class FeatureCacheError(ValueError):
@@ -105,11 +104,11 @@ def fingerprint_matches(meta: Dict, cache_dir: str, state_dict: Dict[str, torch.
     """Whether ``state_dict`` (float32, or cast to float16 / bfloat16 by fairseq) holds the weights
     the cache was computed with."""
     dtype = weights_dtype(state_dict)
-    stored = meta.get("visual_fingerprints") or {"float32": meta.get("visual_fingerprint")}
+    stored = meta.get("visual_fingerprints") or {}
     if dtype not in stored:
         raise FeatureCacheError(
-            f"feature cache {cache_dir} stores no fingerprint of {dtype} weights ({META} predates "
-            f"them): {rebuild_command(cache_dir, meta)}"
+            f"feature cache {cache_dir} stores no fingerprint of {dtype} weights in {META}: "
+            f"{rebuild_command(cache_dir, meta)}"
         )
     return stored[dtype] == visual_fingerprint(state_dict, FINGERPRINT_DTYPES[dtype])
 
@@ -127,19 +126,26 @@ def progress_path(cache_dir: str, split: str) -> str:
 
 
 def eval_record(dtype: str = "float32") -> Dict:
-    """``split_views`` entry of a split cached as one evaluation view (what format 2 held)."""
+    """``split_views`` entry of a split cached as one evaluation view."""
     return {"views": 1, "transforms": "eval", "dtype": dtype}
 
 
-def split_record(meta: Dict, split: str) -> Dict:
-    """How ``split`` is stored: ``{"views", "transforms", "dtype", ...}``; a split that
-    ``split_views`` does not list (format 2) is one float32 evaluation view."""
-    return dict(eval_record(), **(meta.get("split_views") or {}).get(split, {}))
+def split_record(meta: Dict, split: str, cache_dir: str, fix: str) -> Dict:
+    """How ``split`` is stored: its ``split_views`` entry, ``{"views", "transforms", "dtype", ...}``;
+    a split without one is refused, naming ``meta.json`` and ``fix``."""
+    record = (meta.get("split_views") or {}).get(split)
+    if not isinstance(record, dict):
+        raise FeatureCacheError(
+            f"{os.path.join(cache_dir, META)} has no split_views entry of split {split} (how its features "
+            f"are stored): {fix}"
+        )
+    return dict(record)
 
 
 def view_files(cache_dir: str, split: str, record: Dict) -> List[Tuple[str, str]]:
-    """Features and lengths file of each view of a split stored as ``record`` says: the format-2
-    names for evaluation views, ``<split>.view<v>.*`` for training views."""
+    """Features and lengths file of each view of a split stored as ``record`` says:
+    ``<split>.feats.npy`` / ``<split>.lengths.npy`` for an evaluation view, ``<split>.view<v>.*``
+    for training views."""
     if record.get("transforms") == "train":
         return [cache_paths(cache_dir, split, v) for v in range(int(record["views"]))]
     return [cache_paths(cache_dir, split)]
@@ -214,7 +220,21 @@ def write_meta(cache_dir: str, meta: Dict) -> int:
     return atomic_write(os.path.join(cache_dir, META), lambda f: f.write(text))
 
 
-def read_meta(cache_dir: str) -> Dict:
+def check_format(meta: Dict, cache_dir: str, fix: str) -> None:
+    """Refuse a ``meta.json`` of another format than :data:`FORMAT_VERSION` (or of none)."""
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        found = f"format {version!r}" if "format_version" in meta else "no format_version"
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        raise FeatureCacheError(
+            f"feature cache {cache_dir} has {found} in {META}, which this fairseq-slt does not read (it reads "
+            f"format {FORMAT_VERSION}): {'update fairseq-slt, or ' if newer else ''}{fix}"
+        )
+
+
+def read_meta(cache_dir: str, split: Optional[str] = None) -> Dict:
+    """A cache's ``meta.json``, checked to be one of :data:`FORMAT_VERSION`; ``split``: the one
+    split the rebuild command in an error names."""
     path = os.path.join(cache_dir, META)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -230,19 +250,25 @@ def read_meta(cache_dir: str) -> Dict:
             f"{path} is not the {META} of a feature cache (no visual_fingerprint): "
             f"{rebuild_command(cache_dir)}"
         )
+    check_format(meta, cache_dir, rebuild_command(cache_dir, meta, split))
     return meta
 
 
 def kept_splits(cache_dir: str, meta: Dict, rewritten: Sequence[str]) -> List[str]:
     """Splits of an existing cache in ``cache_dir`` that a run writing ``rewritten`` with ``meta``
-    keeps: those it does not rewrite, if the earlier run had the same encoder and transforms."""
+    keeps: those it does not rewrite (and whose ``split_views`` entry it holds), if the earlier run had
+    the same encoder and transforms. A ``meta.json`` of another format keeps none, with a warning."""
     try:
         old = read_meta(cache_dir)
-    except (FileNotFoundError, FeatureCacheError):
+    except FileNotFoundError:
         return []
-    others = [s for s in old.get("splits", []) if s not in rewritten]
-    keys = IDENTITY_KEYS + tuple(k for k in IDENTITY_KEYS_WHERE_RECORDED if k in old)
-    if others and any(old.get(k) != meta.get(k) for k in keys):
+    except FeatureCacheError as e:
+        if os.path.isfile(os.path.join(cache_dir, META)):
+            logger.warning(f"feature cache {cache_dir}: dropping the splits its {META} lists: {e}")
+        return []
+    records = old.get("split_views") or {}
+    others = [s for s in old.get("splits", []) if s not in rewritten and s in records]
+    if others and any(old.get(k) != meta.get(k) for k in IDENTITY_KEYS):
         logger.warning(
             f"feature cache {cache_dir}: dropping splits {', '.join(others)} from {META}: they were "
             f"computed from {old.get('stage1_checkpoint')} or with other transforms; cache them again "
@@ -346,34 +372,23 @@ class FeatureCache:
     A split holds one evaluation view or ``n_views`` training views (``transforms == "train"``;
     view v is what live training draws in epoch v + 1, see the module docstring). Opening a split
     checks, against ``meta.json`` and the manifest's ``ids``: the cache format and that
-    ``meta.json`` lists the split, that the files of every view exist and load, the dtypes, the
+    ``meta.json`` lists the split and how it is stored (``split_views``), that the files of every view exist and load, the dtypes, the
     feature width, every length >= 1, that the lengths add up to the rows of the features, and
     that the cached ids are the manifest's in its order. Each failure names the file and the fix.
     """
 
     def __init__(self, cache_dir: str, split: str, ids: Sequence[str], manifest: Optional[str] = None):
-        meta = read_meta(cache_dir)  # a cache without meta.json (no fingerprint) is refused
+        meta = read_meta(cache_dir, split)  # refuses a cache without meta.json or of another format
         self.meta = meta
         manifest = manifest or f"the manifest of split {split}"
         fix = rebuild_command(cache_dir, meta, split)
-        version = meta.get("format_version", 1)
-        if version < min(READABLE_FORMATS):
-            raise FeatureCacheError(
-                f"feature cache {cache_dir} was written by an older fairseq-slt-cache-features without "
-                f"the videos' ids ({split}.ids.txt), so it cannot be checked against {manifest}: {fix}"
-            )
-        if version not in READABLE_FORMATS:
-            raise FeatureCacheError(
-                f"feature cache {cache_dir} has format {version!r}, which this fairseq-slt reads not "
-                f"(it reads formats {', '.join(map(str, READABLE_FORMATS))}): update fairseq-slt, or {fix}"
-            )
         if split not in meta.get("splits", []):
             raise FeatureCacheError(
                 f"feature cache {cache_dir} holds no features of split {split} ({META} lists "
                 f"{', '.join(meta.get('splits', [])) or 'none'}: the split was never cached, a later run "
                 f"used another stage-1 checkpoint, or a run was interrupted): {fix}"
             )
-        self.record = split_record(meta, split)
+        self.record = split_record(meta, split, cache_dir, fix)
         check_record(self.record, os.path.join(cache_dir, META), split, fix)
         files = view_files(cache_dir, split, self.record)
         id_file = ids_path(cache_dir, split)

@@ -10,8 +10,10 @@ translates worse. So every checkpoint fairseq-train writes records them (the tas
 (decoding), fairseq-train (resuming, ``--restore-file``, ``--finetune-from-model``),
 fairseq-slt-cache-features (the stage-1 checkpoint it encodes with) and stage 2 on a feature cache.
 A difference is refused naming the key, both values and :data:`OVERRIDE_FLAG`, which goes on with a
-warning. A record without some keys (written before they were recorded) is checked on the keys it
-has, with a warning naming the others.
+warning. A source that records none or only some of the keys (:data:`SETTING_KEYS`) was not written
+by this fairseq-slt, whose checkpoints and caches record them all: it is refused naming the keys it
+lacks (:class:`MissingVideoSettingsError`); :data:`OVERRIDE_FLAG` also lets it through, with a
+warning, and the keys it has are still compared.
 """
 
 import json
@@ -95,6 +97,30 @@ class VideoSettingsMismatchError(ValueError):
         self.differences, self.source, self.yaml_path, self.recorded = differences, source, yaml_path, recorded
 
 
+class MissingVideoSettingsError(ValueError):
+    """A checkpoint or feature cache that records none or only some of the video settings.
+    ``missing``: the keys it lacks; ``source``: what was read; ``yaml_path``: the data config."""
+
+    def __init__(self, message: str, missing: Tuple[str, ...], source: str, yaml_path: str):
+        super().__init__(message)
+        self.missing, self.source, self.yaml_path = missing, source, yaml_path
+
+
+def missing_keys(recorded: Optional[Dict[str, Any]]) -> Tuple[str, ...]:
+    """The setting keys that ``recorded`` (None: no record) lacks."""
+    return tuple(key for key in SETTING_KEYS if key not in (recorded or {}))
+
+
+def missing_message(missing: Tuple[str, ...], source: str, yaml_path: str) -> str:
+    """``<source> records no video.crop, norm_mean (which every checkpoint and feature cache of this
+    fairseq-slt records), so they cannot be checked against the data config <yaml>``."""
+    what = "video settings" if missing == SETTING_KEYS else ", ".join(map(label, missing))
+    return (
+        f"{source} records no {what} (which every checkpoint and feature cache of this fairseq-slt records), "
+        f"so they cannot be checked against the data config {yaml_path}"
+    )
+
+
 def mismatch_message(diffs: List[Difference], source: str, yaml_path: str, made: str = "trained") -> str:
     """``<source> was trained with video.crop 224, but the data config <yaml> gives video.crop 112``."""
     keys = [key for key, _, _ in diffs]
@@ -118,28 +144,26 @@ def mismatch_error(diffs: List[Difference], source: str, yaml_path: str, recorde
 
 
 def check_video_settings(recorded: Optional[Dict[str, Any]], current: Dict[str, Any], source: str,
-                         yaml_path: str, allow: bool, fix: str, made: str = "trained",
+                         yaml_path: str, allow: bool, fix: str, remake: str, made: str = "trained",
                          going_on: str = "the data config's settings are used") -> List[Difference]:
     """Compare the settings ``source`` recorded (None: it records none) with the data config's
-    (``current``, from ``yaml_path``). A difference is refused (:func:`mismatch_error`); with
-    ``allow`` (:data:`OVERRIDE_FLAG`) it is a warning saying what happens instead (``going_on``).
-    Returns the differences."""
-    if not recorded:
-        logger.warning(
-            f"{source} records no video settings (written before fairseq-slt recorded them): they cannot be "
-            f"checked against the data config {yaml_path} ({describe(current)}); use the data config it was "
-            f"{made} with"
-        )
-        return []
-    unrecorded = [key for key in SETTING_KEYS if key not in recorded]
-    if unrecorded:
-        logger.warning(
-            f"{source} records no {', '.join(map(label, unrecorded))} (written before fairseq-slt recorded "
-            f"them): only {', '.join(label(k) for k in SETTING_KEYS if k in recorded)} are checked"
-        )
-    diffs = differences(recorded, current)
+    (``current``, from ``yaml_path``). A record without some of :data:`SETTING_KEYS` is refused
+    naming them and ``remake`` (how to write the source again with this fairseq-slt); a difference
+    is refused (:func:`mismatch_error`) naming ``fix``. With ``allow`` (:data:`OVERRIDE_FLAG`) each
+    is a warning saying what happens instead (``going_on``) and the keys the record has are
+    compared. Returns the differences."""
+    missing = missing_keys(recorded)
+    if missing:
+        message = missing_message(missing, source, yaml_path)
+        if not allow:
+            raise MissingVideoSettingsError(
+                f"{message}; {remake}, or pass {OVERRIDE_FLAG} to go on ({going_on})", missing, source, yaml_path,
+            )
+        logger.warning(f"{message}; going on as {OVERRIDE_FLAG} asks: {going_on}")
+    diffs = differences(recorded or {}, current)
     if not diffs:
-        logger.info(f"video settings of the data config {yaml_path} are those {source} was {made} with")
+        if not missing:
+            logger.info(f"video settings of the data config {yaml_path} are those {source} was {made} with")
         return []
     if not allow:
         raise mismatch_error(diffs, source, yaml_path, recorded, fix, made, going_on)

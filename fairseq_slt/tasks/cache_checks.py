@@ -56,14 +56,16 @@ def watch_loaded_weights(model, cache_dir: str) -> None:
 def cache_video_settings(cache_dir: str, config_settings: Dict, yaml_path: str, config_yaml: str,
                          allow_change: bool) -> Dict:
     """The video settings of the features in ``cache_dir``: a data config (``yaml_path``, giving
-    ``config_settings``) with others is refused, or, with ``allow_change``
-    (``--allow-video-settings-change``), the cache's are returned (and checkpoints record those)."""
+    ``config_settings``) with others, or a cache that does not record them all, is refused, or, with
+    ``allow_change`` (``--allow-video-settings-change``), the cache's are returned, the data config's
+    for those it lacks (and checkpoints record those)."""
     meta = read_meta(cache_dir)
     recorded = recorded_settings(meta)
     check_video_settings(
         recorded, config_settings, f"the feature cache {cache_dir}", yaml_path, allow_change, made="computed",
         fix=f"{rebuild_command(cache_dir, meta)} --config-yaml {config_yaml}, or use the data config "
         "it was computed with",
+        remake=f"{rebuild_command(cache_dir, meta)} --config-yaml {config_yaml}",
         going_on="stage 2 reads its features, made with its settings, and its checkpoints record those",
     )
     return dict(config_settings, **recorded)

@@ -47,7 +47,8 @@ def check_records(dictionary: Optional[Dict], video: Optional[Dict], current_dic
                   checkpoint: str = "this checkpoint") -> None:
     """Check a checkpoint's records against the task's (``current_*``, from the data config
     ``yaml_path``): another dictionary is refused, naming both; other video settings unless
-    ``allow_video_settings_change``; a checkpoint without the records is refused."""
+    ``allow_video_settings_change``; a checkpoint without the records is refused, and one whose video
+    record lacks some keys unless ``allow_video_settings_change``."""
     if dictionary is None or video is None:
         missing = tuple(name for name, record in (("target dictionary", dictionary), ("video settings", video))
                         if record is None)
@@ -62,6 +63,7 @@ def check_records(dictionary: Optional[Dict], video: Optional[Dict], current_dic
     check_video_settings(
         video, current_video, checkpoint, yaml_path, allow_video_settings_change,
         fix=f"pass the data config it was trained with{trained_with}",
+        remake="train it again with this fairseq-slt",
     )
 
 

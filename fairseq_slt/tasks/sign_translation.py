@@ -75,7 +75,8 @@ class SignTranslationConfig(FairseqDataclass):
             "help": "go on, with a warning, where the data config's video settings (video.resize, "
             "video.crop, video.keep_ratio, video.max_frames, the frames' normalisation) differ from those "
             "the checkpoint was trained with (decoding, resuming, --restore-file) or the feature cache was "
-            "computed with; default: stop with an error naming them"
+            "computed with, or where that checkpoint or cache does not record them all; default: stop with "
+            "an error naming them"
         },
     )
     log_norms_interval: int = field(
