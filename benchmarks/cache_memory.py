@@ -51,15 +51,20 @@ def write_data_root(work: str, n_videos_per_split: dict) -> None:
 
 
 def write_stage1_checkpoint(work: str) -> str:
+    """A stage-1 checkpoint of a random visual encoder whose ``task_state`` records the data root's
+    dictionary and video settings, as fairseq-train writes it."""
     import torch
 
     from fairseq_slt.models.visual_frontend import SignVisualEncoder
+    from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
 
     torch.manual_seed(0)
     visual = SignVisualEncoder("K5", TEMPORAL_DIM)
     path = os.path.join(work, "stage1.pt")
+    task_state = SignTranslationTask.setup_task(SignTranslationConfig(data=work)).state_dict()
     torch.save({"cfg": {"model": Namespace(arch="slt_lightt", temporal_module="K5", temporal_dim=TEMPORAL_DIM)},
-                "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()}}, path)
+                "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()},
+                "task_state": task_state}, path)
     return path
 
 

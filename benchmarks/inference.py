@@ -83,7 +83,7 @@ def build_translator(work: str, stage: str, precision: str = "fp32", pack_weight
         model = SLTLightTModel.build_model(args, task)
     else:
         task = SignTranslationTask.setup_task(SignTranslationConfig(data=work, langs=LANGS, tgt_lang="de_DE"))
-        ckpt = write_stage1_checkpoint(work)
+        ckpt = write_stage1_checkpoint(work, task)
         model = SLTMBartModel.build_model(Namespace(stage1_checkpoint=ckpt, dropout=0.1), task)
     model.eval()
     gen = GenerationConfig(beam=BEAM, max_len_a=0, max_len_b=TOKENS, min_len=TOKENS)

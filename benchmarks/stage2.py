@@ -28,16 +28,22 @@ MBART_LARGE_VOCAB = 250027  # mbart.cc25: dict.txt + 4 specials + 25 languages +
 LANGS = "cc25"  # --langs: mBART-large-cc25's 25 languages (fairseq_slt.mbart.CC25_LANGS)
 
 
-def write_stage1_checkpoint(work: str) -> str:
-    """A stage-1 checkpoint holding a random paper-size visual encoder (K5, 1024 channels)."""
+def write_stage1_checkpoint(work: str, task=None) -> str:
+    """A stage-1 checkpoint holding a random paper-size visual encoder (K5, 1024 channels); with
+    ``task``, its ``task_state`` (the records of the dictionary and video settings) as fairseq-train
+    writes it. Without, only the weights that ``--stage1-checkpoint`` loads (what building a model
+    reads; fairseq-slt-cache-features refuses such a checkpoint)."""
     import torch
 
     from fairseq_slt.models.visual_frontend import SignVisualEncoder
 
     visual = SignVisualEncoder("K5", 1024)
     ckpt = os.path.join(work, "stage1.pt")
-    torch.save({"cfg": {"model": Namespace(arch="slt_lightt", temporal_module="K5", temporal_dim=1024)},
-                "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()}}, ckpt)
+    state = {"cfg": {"model": Namespace(arch="slt_lightt", temporal_module="K5", temporal_dim=1024)},
+             "model": {f"encoder.visual.{k}": v for k, v in visual.state_dict().items()}}
+    if task is not None:
+        state["task_state"] = task.state_dict()
+    torch.save(state, ckpt)
     return ckpt
 
 
@@ -170,10 +176,11 @@ def write_cached_dataset(work: str, model, d, n_videos: int, n_frames: int, tgt_
     import torch
 
     from fairseq_slt.data.data_cfg import SignDataConfig
-    from fairseq_slt.data.feature_cache import FORMAT_VERSION, write_meta, write_split
+    from fairseq_slt.data.feature_cache import FORMAT_VERSION, eval_record, write_meta, write_split
     from fairseq_slt.data.sampling import num_sampled_frames
     from fairseq_slt.data.sign_video_dataset import SignVideoDataset
     from fairseq_slt.data.video_io import VideoSource
+    from fairseq_slt.data.video_settings import video_settings
     from fairseq_slt.models.visual_frontend import tconv_out_lengths
 
     visual = model.encoder.visual_encoder
@@ -185,16 +192,17 @@ def write_cached_dataset(work: str, model, d, n_videos: int, n_frames: int, tgt_
     os.makedirs(cache)
     features = [rng.standard_normal((t_out, visual.out_dim)).astype(np.float32) for _ in ids]
     write_split(cache, "train", ids, features)
-    write_meta(cache, {
-        "format_version": FORMAT_VERSION, "visual_fingerprint": "-", "feature_dim": visual.out_dim,
-        "splits": ["train"], "keep_ratio": 0.25, "max_frames": 300,
-    })
     with open(os.path.join(work, "config.yaml"), "w") as f:
         f.write("feature_cache: features\nvideo:\n  keep_ratio: 0.25\n")
+    data_cfg = SignDataConfig(os.path.join(work, "config.yaml"))
+    write_meta(cache, {
+        "format_version": FORMAT_VERSION, "visual_fingerprint": "-", "feature_dim": visual.out_dim,
+        **video_settings(data_cfg), "splits": ["train"], "split_views": {"train": eval_record()},
+    })
     targets = [torch.cat([torch.randint(4, 2000, (tgt_len - 2,)), torch.tensor([d.eos(), d.index("[de_DE]")])])
                for _ in ids]
     dataset = SignVideoDataset(
-        "train", False, SignDataConfig(os.path.join(work, "config.yaml")), "train.tsv", ids,
+        "train", False, data_cfg, "train.tsv", ids,
         [VideoSource(os.path.join(work, i)) for i in ids], [n_frames] * n_videos, ["-"] * n_videos, targets,
         d, list(range(2, n_videos + 2)),
     )
