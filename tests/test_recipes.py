@@ -442,7 +442,7 @@ def test_dry_run_checks_tgt_lang_against_langs_first(tmp_path):
     assert proc.returncode == 0 and opt(cmds[9], "--langs") == "en_XX,de_DE"
 
 
-def test_dry_run_needs_the_files_of_steps_it_does_not_run(tmp_path):
+def test_dry_run_needs_the_files_of_stages_it_does_not_run(tmp_path):
     proc, _ = dry_run(tmp_path, step="1")  # no data root, step 0 not in the range
     assert proc.returncode == 1 and "step 1 needs" in proc.stderr and "train.tsv, which step 0 writes" in proc.stderr
     proc, _ = dry_run(tmp_path, train_texts=["a"], step="4")
