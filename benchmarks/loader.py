@@ -4,6 +4,7 @@
     python benchmarks/loader.py --quick       # 2 videos, 2 passes (a smoke run)
     python benchmarks/loader.py --videos 16
     python benchmarks/loader.py --profile     # where a delivered frame's time goes, per step
+    python benchmarks/loader.py --buffer-pool-ab  # our loader with and without --frame-buffer-pool
 
 It generates, into a temporary folder (nothing is kept), photo-like videos (a textured static
 background, a textured signer whose hands move, per-frame lighting flicker and Gaussian sensor
@@ -260,16 +261,18 @@ def baseline_pass(root: str, rows: List[Dict], train: bool, seed: int = 1) -> in
     return delivered
 
 
-def dataset(root: str, train: bool, reduced: bool = True, config: str = "config.yaml"):
+def dataset(root: str, train: bool, reduced: bool = True, config: str = "config.yaml", frame_buffer_pool: bool = False):
     """Our dataset; ``reduced=False`` is the loader as it was before reduced decoding: frames
-    decoded at full size (``min_size`` None: PIL full decode, decord full size)."""
+    decoded at full size (``min_size`` None: PIL full decode, decord full size);
+    ``frame_buffer_pool``: the task's ``--frame-buffer-pool``."""
     from fairseq.data import Dictionary
 
     from fairseq_slt.data import SignDataConfig, SignVideoDatasetCreator
 
     cfg = SignDataConfig(os.path.join(root, config))
     tgt_dict = Dictionary.load(os.path.join(root, "dict.txt"))
-    ds = SignVideoDatasetCreator.from_tsv(root, cfg, "train", tgt_dict, None, is_train=train)
+    ds = SignVideoDatasetCreator.from_tsv(root, cfg, "train", tgt_dict, None, is_train=train,
+                                          frame_buffer_pool=frame_buffer_pool)
     if not reduced:
         ds.transform.min_size = None
     return ds
@@ -525,13 +528,45 @@ def profile(n_videos: int = 4) -> str:
     )
 
 
+def buffer_pool_ab(n_videos: int = 4, passes: int = 5) -> str:
+    """Our loader (direct and frame store; png and jpg geometries, eval and train) with and without
+    ``--frame-buffer-pool``: frames/s, the median of interleaved passes (one thread)."""
+    import csv
+    import statistics
+
+    lines = ["| input | loader | mode | frames/s, --frame-buffer-pool | frames/s, default | ratio |",
+             "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp, _one_thread():
+        write_corpus(tmp, n_videos)
+        for kind in ("png", "jpg"):
+            root = os.path.join(tmp, kind)
+            with open(os.path.join(root, "train.tsv"), newline="") as f:
+                write_store(root, list(csv.DictReader(f, delimiter="\t")))
+            for config, loader in (("config.yaml", OURS), ("config_store.yaml", STORE)):
+                for train in (False, True):
+                    datasets = {pool: dataset(root, train, config=config, frame_buffer_pool=pool) for pool in (True, False)}
+                    rates = {True: [], False: []}
+                    for p in range(passes + 1):  # the first pass of each warms up
+                        for pool in ((True, False) if p % 2 == 0 else (False, True)):
+                            n, seconds = _time(lambda: ours_pass(datasets[pool]))
+                            if p:
+                                rates[pool].append(n / seconds)
+                    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+                    lines.append(f"| {kind} | {loader} | {'train' if train else 'eval'} | {on:.0f} | {off:.0f} | {on / off:.2f} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=None, help="frame-folder videos per geometry (default 4; 2 with --quick); half as many 12 s mp4s, 2 sentences each")
     parser.add_argument("--passes", type=int, default=None, help="interleaved timed passes, median kept (default 3; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run")
     parser.add_argument("--profile", action="store_true", help="time each step of our loader per frame, and the ratios the steps allow")
+    parser.add_argument("--buffer-pool-ab", action="store_true", help="our loader with and without --frame-buffer-pool, interleaved")
     args = parser.parse_args()
+    if args.buffer_pool_ab:
+        print(buffer_pool_ab(args.videos or 4, args.passes or 5))
+        return
     if args.profile:
         print(profile(args.videos or 4))
         return

@@ -1,15 +1,17 @@
-# shellcheck shell=bash disable=SC2154  # stage, stop_stage, bin_dir: the recipe's globals
-# Shell library of the recipes under examples/ (ESPnet-style stage skeleton). Source it, do not run
+# shellcheck shell=bash disable=SC2154  # step, stop_step, bin_dir: the recipe's globals
+# Shell library of the recipes under examples/ (ESPnet-style step skeleton). Source it, do not run
 # it: it only defines functions. The sourcing script keeps `set -euo pipefail` and its own
 # variables; the functions read these globals of it:
 #   recipe            name in log lines (default: the script's file name)
-#   stage, stop_stage the stages to run (stage_enabled)
+#   step, stop_step   the recipe steps to run (init_steps, step_enabled); a recipe step is not one
+#                     of the paper's two training stages (stage 1: Light-T, stage 2: the LLM)
 #   bin_dir           folder of the console scripts (fairseq-generate, fairseq-slt-score, ...)
 #   DRY_RUN           1: run_cmd (and so decode, score_split, evaluate) prints commands, runs nothing
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 #   bin_dir=$(slt_bin_dir); plugin_dir=$(slt_plugin_dir)
-#   if stage_enabled 1; then log "stage 1: ..."; fi
+#   init_steps 0 5
+#   if step_enabled 1; then log "step 1: ..."; fi
 
 # log MESSAGE...: print MESSAGE to stdout after a timestamp and the recipe's name (to stderr with
 # DRY_RUN=1, so that stdout holds the commands alone).
@@ -27,9 +29,24 @@ die() {
   exit 1
 }
 
-# stage_enabled N: true when stage N lies in the range ${stage}..${stop_stage} to run.
-stage_enabled() {
-  [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]
+# init_steps FIRST LAST: set the range of recipe steps to run, ${step}..${stop_step}, to FIRST..LAST
+# unless the caller set them, and die unless both are whole numbers. The former names of these
+# variables, stage and stop_stage, are refused (naming the new ones) rather than ignored.
+init_steps() {
+  local old
+  for old in stage stop_stage; do
+    [ -z "${!old+set}" ] \
+      || die "${old}=${!old} is no longer read: recipe steps are selected with step= / stop_step= (the paper's stages are stage 1 and stage 2)"
+  done
+  step=${step:-$1}
+  stop_step=${stop_step:-$2}
+  require_int step "${step}" 0
+  require_int stop_step "${stop_step}" 0
+}
+
+# step_enabled N: true when recipe step N lies in the range ${step}..${stop_step} to run.
+step_enabled() {
+  [ "${step}" -le "$1" ] && [ "${stop_step}" -ge "$1" ]
 }
 
 # slt_plugin_dir: absolute path of the fairseq_slt package (fairseq's --user-dir), next to examples/.
@@ -114,7 +131,7 @@ join_or() {
 # manifest_size TSV: number of rows of a manifest (its lines less the header; a last line without
 # its newline counts, as for the manifest reader).
 manifest_size() {
-  [ -f "$1" ] || die "no manifest $1: run stage 0 (the data preparation) first"
+  [ -f "$1" ] || die "no manifest $1: run step 0 (the data preparation) first"
   awk 'END { print (NR > 0 ? NR - 1 : 0) }' "$1"
 }
 
@@ -165,7 +182,7 @@ epochs_for() {
 max_target_len() {
   local tsv=$1 unit=${2:-word} len
   case "${unit}" in word | char) ;; *) die "max_target_len: unit '${unit}' is neither word nor char" ;; esac
-  [ -f "${tsv}" ] || die "no manifest ${tsv}: run stage 0 (the data preparation) first"
+  [ -f "${tsv}" ] || die "no manifest ${tsv}: run step 0 (the data preparation) first"
   # bytes (LC_ALL=C); a character is a byte that is not a UTF-8 continuation byte (\200-\277);
   # a UTF-8 BOM and CRLF line ends are accepted, as by the manifest reader
   len=$(LC_ALL=C awk -F '\t' -v unit="${unit}" '
@@ -177,7 +194,7 @@ max_target_len() {
       if (unit == "char") { gsub(/[\200-\277]/, "", s); n = length(s) } else n = split(s, w, " ")
       if (n > max) max = n }
     END { if (col) print max + 0 }' "${tsv}") \
-    || die "${tsv}: its header has no tgt_text column; give the train.tsv written by stage 0"
+    || die "${tsv}: its header has no tgt_text column; give the train.tsv written by step 0"
   echo "${len}"
 }
 

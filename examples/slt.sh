@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared FLa-LLM recipe, sourced by examples/<dataset>/run.sh after it sets the dataset's variables
 # (DATASET, PREP_CMD as an array, TGT_LANG, SCORE_ARGS, TGT_LEN_UNIT).
-# Stages (run a range with stage=N stop_stage=M):
+# Steps (run a range with step=N stop_step=M; the paper's stages are stage 1 and stage 2):
 #   0  prepare the data root from the release (and trim mBART when MBART_DIR is set; with FRAME_STORE=1
 #      also the frame store: every frame decoded once at the resize, read by both stages)
 #   1  stage 1: slt_lightt        (paper: SGD momentum 0.9, lr 1e-2, cosine, batch 8, 75 epochs, smoothing 0.2, ImageNet ResNet-18)
@@ -18,8 +18,8 @@
 # Every extra argument ("$@") is passed to both fairseq-train calls; STAGE1_ARGS / STAGE2_ARGS
 # (word-split strings) to one of them. The batch, epochs and GPU count are the recipe's variables:
 # --batch-size, --update-freq, --max-epoch, ... among those arguments are refused.
-# DRY_RUN=1 prints every command of the stages to run (one a line, shell-quoted) and runs nothing.
-# The stage skeleton (log, die, stage_enabled, evaluate, updates_for, ...) is examples/lib.sh's.
+# DRY_RUN=1 prints every command of the steps to run (one a line, shell-quoted) and runs nothing.
+# The step skeleton (log, die, init_steps, step_enabled, evaluate, updates_for, ...) is examples/lib.sh's.
 set -euo pipefail
 examples_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -35,14 +35,12 @@ paper_settings=$("$(slt_bin_dir)/fairseq-slt-audit" --paper-settings) \
 eval "${paper_settings}"
 SCORE_ARGS=${SCORE_ARGS:-}
 TGT_LEN_UNIT=${TGT_LEN_UNIT:-word} # target length for the decoding cap: in words, or char (unsegmented Chinese)
-stage=${stage:-0}
-stop_stage=${stop_stage:-5}
-MBART_DIR=${MBART_DIR:-}          # mbart.cc25 (model.pt, dict.txt, sentence.bpe.model); needed from stage 4
+MBART_DIR=${MBART_DIR:-}          # mbart.cc25 (model.pt, dict.txt, sentence.bpe.model); needed from step 4
 LLM_DIR=${LLM_DIR:-}              # a Hugging Face model folder: stage 2 is slt_hf over it (not slt_mbart)
 LLM_MODE=${LLM_MODE:-full}        # with LLM_DIR: full (the paper's fine-tuning), lora or frozen
 LLM_PROMPT=${LLM_PROMPT:-}        # with LLM_DIR: --llm-prompt (one argument, spaces kept)
 CACHE=${CACHE:-1}
-FRAME_STORE=${FRAME_STORE:-0}     # 1: stage 0 writes a frame store (fairseq-slt-frame-store) that both stages read
+FRAME_STORE=${FRAME_STORE:-0}     # 1: step 0 writes a frame store (fairseq-slt-frame-store) that both stages read
                                   # instead of decoding the videos (How2Sign's run.sh turns it on)
 CACHE_VIEWS=${CACHE_VIEWS:-4}     # augmented views per training video in the cache (the paper trains stage 2
                                   # with augmentation and random temporal sampling; 0: one evaluation view)
@@ -64,11 +62,10 @@ DRY_RUN=${DRY_RUN:-0}
 recipe=${DATASET}
 case "${DRY_RUN}" in 0 | 1) ;; *) die "DRY_RUN='${DRY_RUN}': use 1 to print the commands without running them, or 0" ;; esac
 case "${LLM_MODE}" in full | lora | frozen) ;; *) die "LLM_MODE='${LLM_MODE}': use full, lora or frozen" ;; esac
-case "${FRAME_STORE}" in 0 | 1) ;; *) die "FRAME_STORE='${FRAME_STORE}': use 1 to read the videos from a frame store written at stage 0, or 0" ;; esac
+case "${FRAME_STORE}" in 0 | 1) ;; *) die "FRAME_STORE='${FRAME_STORE}': use 1 to read the videos from a frame store written at step 0, or 0" ;; esac
 case "${CACHE}" in 0 | 1) ;; *) die "CACHE='${CACHE}': use 1 to train stage 2 on cached features, or 0 for live frames" ;; esac
 case "${TGT_LEN_UNIT}" in word | char) ;; *) die "TGT_LEN_UNIT='${TGT_LEN_UNIT}': use word, or char for unsegmented text" ;; esac
-require_int stage "${stage}" 0
-require_int stop_stage "${stop_stage}" 0
+init_steps 0 5
 require_int NGPUS "${NGPUS}" 1
 require_int CACHE_VIEWS "${CACHE_VIEWS}" 0
 require_int STAGE1_EPOCHS "${STAGE1_EPOCHS}" 1
@@ -118,16 +115,16 @@ refuse_schedule_args() {
   fi
 }
 
-# needs STAGE FILE MAKER HINT: die early unless ${DATA}/FILE exists or stage MAKER, which writes
+# needs STEP FILE MAKER HINT: die early unless ${DATA}/FILE exists or step MAKER, which writes
 # it, runs too
 needs() {
-  [ -f "${DATA}/$2" ] || stage_enabled "$3" \
-    || die "stage $1 needs ${DATA}/$2, which stage $3 writes: $4"
+  [ -f "${DATA}/$2" ] || step_enabled "$3" \
+    || die "step $1 needs ${DATA}/$2, which step $3 writes: $4"
 }
 
-# checks before any work: a run does not fail hours in, at a later stage
+# checks before any work: a run does not fail hours in, at a later step
 check_tgt_lang "${TGT_LANG}" "${LANGS}"
-if stage_enabled 1; then
+if step_enabled 1; then
   stage1_split=$(split_batch "${STAGE1_BATCH}" "${NGPUS}" "${MAX_GPU_BATCH}" STAGE1_BATCH)
   read -r stage1_gpu_batch stage1_update_freq <<< "${stage1_split}"
   refuse_schedule_args 1 ${stage1_extra[@]+"${stage1_extra[@]}"} "$@"
@@ -135,27 +132,27 @@ if stage_enabled 1; then
     imagenet | none) ;;
     *) [ -f "${RESNET}" ] || die "RESNET=${RESNET}: no such file; use imagenet, none (random weights) or the path of a torchvision resnet18 state dict (e.g. resnet18-f37072fd.pth)" ;;
   esac
-  needs 1 train.tsv 0 "run stage 0 (stage=0)"
+  needs 1 train.tsv 0 "run step 0 (step=0)"
 fi
-if stage_enabled 1 || stage_enabled 2; then
-  needs "1/2" "${STAGE1_CONFIG}" 0 "run stage 0 (stage=0)${MBART_DIR:+ with MBART_DIR set}"
+if step_enabled 1 || step_enabled 2; then
+  needs "1/2" "${STAGE1_CONFIG}" 0 "run step 0 (step=0)${MBART_DIR:+ with MBART_DIR set}"
 fi
-if [ -n "${LLM_DIR}" ] && { stage_enabled 3 || stage_enabled 4; }; then
+if [ -n "${LLM_DIR}" ] && { step_enabled 3 || step_enabled 4; }; then
   [ -f "${LLM_DIR}/config.json" ] || [ "${DRY_RUN}" = 1 ] \
     || die "LLM_DIR=${LLM_DIR} is not a Hugging Face model folder (no config.json)"
 fi
-if stage_enabled 3 && [ -z "${LLM_DIR}" ] && [ ! -f "${DATA}/config_stage2.yaml" ] && ! { stage_enabled 0 && [ -n "${MBART_DIR}" ]; }; then
-  die "no ${DATA}/config_stage2.yaml for stage 3: set MBART_DIR (or LLM_DIR) and re-run stage 0, or stop_stage=2 to run stage 1 alone"
+if step_enabled 3 && [ -z "${LLM_DIR}" ] && [ ! -f "${DATA}/config_stage2.yaml" ] && ! { step_enabled 0 && [ -n "${MBART_DIR}" ]; }; then
+  die "no ${DATA}/config_stage2.yaml for step 3: set MBART_DIR (or LLM_DIR) and re-run step 0, or stop_step=2 to run stage 1 alone"
 fi
-if stage_enabled 4; then
-  [ -n "${MBART_DIR}" ] || [ -n "${LLM_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model), or LLM_DIR to a Hugging Face model folder, for stage 2 (stages 3-5), or stop_stage=2 to run stage 1 alone"
+if step_enabled 4; then
+  [ -n "${MBART_DIR}" ] || [ -n "${LLM_DIR}" ] || die "set MBART_DIR to the mbart.cc25 folder (model.pt, dict.txt, sentence.bpe.model), or LLM_DIR to a Hugging Face model folder, for stage 2 (steps 3-5), or stop_step=2 to run stage 1 alone"
   stage2_split=$(split_batch "${STAGE2_BATCH}" "${NGPUS}" "${MAX_GPU_BATCH}" STAGE2_BATCH)
   read -r stage2_gpu_batch stage2_update_freq <<< "${stage2_split}"
   refuse_schedule_args 2 ${stage2_extra[@]+"${stage2_extra[@]}"} "$@"
-  needs 4 train.tsv 0 "run stage 0 (stage=0)"
+  needs 4 train.tsv 0 "run step 0 (step=0)"
 fi
-if stage_enabled 4 || stage_enabled 5; then
-  needs "4/5" config_stage2_run.yaml 3 "run stage 3 (stage=3)"
+if step_enabled 4 || step_enabled 5; then
+  needs "4/5" config_stage2_run.yaml 3 "run step 3 (step=3)"
 fi
 
 # train_schedule NAME EPOCHS PER_GPU UPDATE_FREQ: log the effective global batch and the schedule
@@ -168,8 +165,8 @@ train_schedule() {
     lr_period=$(( per_epoch * epochs ))
     log "${name}: ${per_epoch} updates per epoch x ${epochs} epochs = ${lr_period} updates (the cosine's period; --max-epoch ${epochs})"
   elif [ "${DRY_RUN}" = 0 ]; then
-    die "no ${DATA}/train.tsv to size the schedule from: run stage 0 (stage=0)"
-  else  # a dry run before stage 0 has written the manifest
+    die "no ${DATA}/train.tsv to size the schedule from: run step 0 (step=0)"
+  else  # a dry run before step 0 has written the manifest
     lr_period="<${epochs} x the updates per epoch of ${DATA}/train.tsv>"
   fi
 }
@@ -181,16 +178,16 @@ evaluate_stage() {  # checkpoint dir, task args...: the best checkpoint on dev a
     max_len=$(gen_max_len "${DATA}/train.tsv" "${TGT_LEN_UNIT}")
     log "decoding at most ${max_len} tokens per sentence (2 x the longest training target, $(( (max_len - 10) / 2 )) ${TGT_LEN_UNIT}s, + 10)"
   elif [ "${DRY_RUN}" = 0 ]; then
-    die "no ${DATA}/train.tsv to size the decoding cap from: run stage 0 (stage=0)"
-  else  # a dry run before stage 0 has written the manifest
+    die "no ${DATA}/train.tsv to size the decoding cap from: run step 0 (step=0)"
+  else  # a dry run before step 0 has written the manifest
     max_len="<2 x the longest tgt_text of ${DATA}/train.tsv in ${TGT_LEN_UNIT}s + 10>"
   fi
   evaluate "${DATA}" "${dir}/checkpoint_best.pt" "${dir}/generate" "${dir##*/}" "dev test" \
     "$@" --batch-size 16 --num-workers "${NUM_WORKERS}" --max-len-a 0 --max-len-b "${max_len}"
 }
 
-if [ "${DRY_RUN}" = 1 ]; then log "DRY_RUN=1: printing the commands of stages ${stage}..${stop_stage}, running nothing"; fi
-if stage_enabled 1 || stage_enabled 2; then
+if [ "${DRY_RUN}" = 1 ]; then log "DRY_RUN=1: printing the commands of steps ${step}..${stop_step}, running nothing"; fi
+if step_enabled 1 || step_enabled 2; then
   if [ -n "${MBART_DIR}" ]; then
     log "stage 1 vocabulary: the trimmed mBART's (MBART_DIR is set: ${STAGE1_CONFIG}), as the paper's Light-T"
   else
@@ -198,14 +195,14 @@ if stage_enabled 1 || stage_enabled 2; then
   fi
 fi
 
-if stage_enabled 0; then
-  log "stage 0: prepare ${DATA}"
+if step_enabled 0; then
+  log "step 0: prepare ${DATA}"
   # shellcheck disable=SC2086  # PREP_ARGS is a word-split string of options
   run_cmd "${PREP_CMD[@]}" --out "${DATA}" ${MBART_DIR:+--mbart-dir "${MBART_DIR}"} ${PREP_ARGS}
   if [ "${FRAME_STORE}" = 1 ]; then
     # the store serves every data config of the root: each one is pointed at it (the second call
     # finds every sentence stored and writes nothing)
-    log "stage 0: frame store -> ${DATA}/frames (FRAME_STORE=1)"
+    log "step 0: frame store -> ${DATA}/frames (FRAME_STORE=1)"
     for config in config.yaml ${MBART_DIR:+config_stage2.yaml}; do
       run_cmd "${bin_dir}/fairseq-slt-frame-store" "${DATA}" --config-yaml "${config}" --out frames \
         --workers "${NUM_WORKERS}"
@@ -213,16 +210,16 @@ if stage_enabled 0; then
   fi
 fi
 
-if stage_enabled 1; then
+if step_enabled 1; then
   stage1_arch=$(arg_value "--arch|-a" slt_lightt ${stage1_extra[@]+"${stage1_extra[@]}"} "$@")
   # "none" is passed too, so that the model logs an explicit choice and the audit shows it
   resnet_args=(--resnet-pretrained "${RESNET}")
   if [ "${RESNET}" = none ]; then
-    log "stage 1: RESNET=none: ResNet-18 starts from random weights (the paper starts from ImageNet's)"
+    log "step 1: RESNET=none: ResNet-18 starts from random weights (the paper starts from ImageNet's)"
   else
-    log "stage 1: ResNet-18 from ${RESNET} (--resnet-pretrained)"
+    log "step 1: ResNet-18 from ${RESNET} (--resnet-pretrained)"
   fi
-  log "stage 1: ${stage1_arch} -> ${STAGE1_DIR}"
+  log "step 1: stage 1, ${stage1_arch} -> ${STAGE1_DIR}"
   train_schedule "stage 1" "${STAGE1_EPOCHS}" "${stage1_gpu_batch}" "${stage1_update_freq}"
   run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage1_task[@]}" --arch slt_lightt \
     ${resnet_args[@]+"${resnet_args[@]}"} \
@@ -236,17 +233,17 @@ if stage_enabled 1; then
     --log-format json ${stage1_extra[@]+"${stage1_extra[@]}"} "$@"
 fi
 
-if stage_enabled 2; then
-  log "stage 2: evaluate stage 1, then print its settings beside the paper's (fairseq-slt-audit)"
+if step_enabled 2; then
+  log "step 2: evaluate stage 1, then print its settings beside the paper's (fairseq-slt-audit)"
   evaluate_stage "${STAGE1_DIR}" "${stage1_task[@]}"
   run_cmd "${bin_dir}/fairseq-slt-audit" "${STAGE1_DIR}/checkpoint_best.pt"
 fi
 
-if stage_enabled 3; then
+if step_enabled 3; then
   # stage 2 trains and decodes with config_stage2_run.yaml: config_stage2.yaml (+ the feature cache)
   cache_args=()
   if [ "${CACHE}" = 1 ]; then
-    log "stage 3: cache the frozen visual encoder's features"
+    log "step 3: cache the frozen visual encoder's features"
     run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --config-yaml "${STAGE2_SRC}" \
       --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" --out features_stage2 \
       --train-views "${CACHE_VIEWS}" --num-workers "${NUM_WORKERS}"
@@ -256,10 +253,10 @@ if stage_enabled 3; then
     ${LLM_DIR:+--llm-dir "${LLM_DIR}"} ${cache_args[@]+"${cache_args[@]}"}
 fi
 
-if stage_enabled 4; then
+if step_enabled 4; then
   stage2_arch=$(arg_value "--arch|-a" "${stage2_model[1]}" ${stage2_extra[@]+"${stage2_extra[@]}"} "$@")
-  log "stage 4: ${stage2_arch} -> ${STAGE2_DIR}"
-  train_schedule "stage 4" "${STAGE2_EPOCHS}" "${stage2_gpu_batch}" "${stage2_update_freq}"
+  log "step 4: stage 2, ${stage2_arch} -> ${STAGE2_DIR}"
+  train_schedule "stage 2" "${STAGE2_EPOCHS}" "${stage2_gpu_batch}" "${stage2_update_freq}"
   run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" "${stage2_model[@]}" \
     --stage1-checkpoint "${STAGE1_DIR}/checkpoint_best.pt" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing "${PAPER_LABEL_SMOOTHING}" \
@@ -272,8 +269,8 @@ if stage_enabled 4; then
     --log-format json ${stage2_extra[@]+"${stage2_extra[@]}"} "$@"
 fi
 
-if stage_enabled 5; then
-  log "stage 5: evaluate stage 2, then print its settings beside the paper's (fairseq-slt-audit)"
+if step_enabled 5; then
+  log "step 5: evaluate stage 2, then print its settings beside the paper's (fairseq-slt-audit)"
   evaluate_stage "${STAGE2_DIR}" "${stage2_task[@]}"
   run_cmd "${bin_dir}/fairseq-slt-audit" "${STAGE2_DIR}/checkpoint_best.pt"
 fi

@@ -55,14 +55,30 @@ def test_dataset_item_shapes_and_sampling(tiny_corpus):
     assert not torch.equal(a, train[2].source)
 
 
+def test_frame_buffer_pool_is_off_by_default_and_changes_no_batch(tiny_corpus):
+    """--frame-buffer-pool only changes where the frames are allocated: the same batches."""
+    batches = {}
+    for pooled in (False, True):
+        task = SignTranslationTask.setup_task(SignTranslationConfig(data=str(tiny_corpus), seed=1,
+                                                                    frame_buffer_pool=pooled))
+        task.load_dataset("train")
+        ds = task.dataset("train")
+        assert (ds.frame_buffers is not None) == pooled
+        batches[pooled] = ds.collater([ds[i] for i in range(3)])
+    assert batches[False]["net_input"]["src_tokens"].shape == batches[True]["net_input"]["src_tokens"].shape
+    assert torch.equal(batches[False]["net_input"]["src_tokens"], batches[True]["net_input"]["src_tokens"])
+    assert torch.equal(batches[False]["target"], batches[True]["target"])
+
+
 def test_collater_matches_hand_written_tensors():
     d = Dictionary()
     for w in "abc":
         d.add_symbol(w)
     a, b, c, eos, pad = d.index("a"), d.index("b"), d.index("c"), d.eos(), d.pad()
 
-    class Stub:  # collater only needs tgt_dict
+    class Stub:  # collater only needs tgt_dict and the frame buffer pool (none: the default)
         tgt_dict = d
+        frame_buffers = None
 
     from fairseq_slt.data.sign_video_dataset import SignVideoDataset
 

@@ -156,15 +156,15 @@ def bash_lib(script, **env):
 def test_shell_lib_defines_functions_only(tmp_path):
     proc = bash_lib("declare -F | cut -d' ' -f3 | tr '\\n' ' '")
     assert proc.returncode == 0 and proc.stderr == ""
-    assert set(proc.stdout.split()) >= {"log", "die", "stage_enabled", "slt_bin_dir", "slt_plugin_dir",
+    assert set(proc.stdout.split()) >= {"log", "die", "init_steps", "step_enabled", "slt_bin_dir", "slt_plugin_dir",
                                         "updates_for", "epochs_for", "decode", "score_split", "evaluate"}
 
 
-def test_shell_lib_stage_and_schedule_helpers(tmp_path):
+def test_shell_lib_step_and_schedule_helpers(tmp_path):
     tsv = tmp_path / "train.tsv"
     tsv.write_text("id\tvideo\tn_frames\ttgt_text\n" + "".join(f"s{i}\tv\t1\tt\n" for i in range(17)))
     proc = bash_lib(
-        f'stage=2; stop_stage=4; for n in 1 2 4 5; do stage_enabled $n && echo "on $n"; done; '
+        f'step=2; stop_step=4; for n in 1 2 4 5; do step_enabled $n && echo "on $n"; done; '
         f'updates_for "{tsv}" 3 8; epochs_for 800 500 16; epochs_for 17 4 4; '
         f'recipe=demo; log "hello"; slt_plugin_dir; BIN_DIR=/x/bin slt_bin_dir'
     )

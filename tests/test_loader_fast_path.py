@@ -1,5 +1,5 @@
-"""The loader's fast path: recycled frame buffers, fused normalisation, and the
-transforms still computing what torchvision's straightforward pipeline computes."""
+"""The loader's fast path: recycled frame buffers (``--frame-buffer-pool``), fused normalisation,
+and the transforms still computing what torchvision's straightforward pipeline computes."""
 
 import gc
 
@@ -7,44 +7,48 @@ import pytest
 import torch
 
 from fairseq_slt.data import collate_frames
-from fairseq_slt.data import frame_buffers
+from fairseq_slt.data.frame_buffers import HUGEPAGE_MIN_BYTES, FrameBufferPool, empty_frames
 from fairseq_slt.data.transforms import build_video_transform, normalize_frames
-from fairseq_slt.data.frame_buffers import HUGEPAGE_MIN_BYTES, empty_frames
 from helpers import reference_normalise, reference_train_transform
 
 BIG = (12, 3, 224, 224)  # 7 MiB of float32: above HUGEPAGE_MIN_BYTES
 
 
-def test_empty_frames_shapes_and_small_fallback():
+@pytest.mark.parametrize("pooled", [False, True])
+def test_empty_frames_shapes_and_small_fallback(pooled):
     assert torch.Size(BIG).numel() * 4 >= HUGEPAGE_MIN_BYTES
+    pool = FrameBufferPool() if pooled else None
     for shape, dtype in ((BIG, torch.float32), ((2, 3, 8, 8), torch.float32), (BIG, torch.uint8)):
-        x = empty_frames(shape, dtype)
+        x = empty_frames(shape, dtype, pool)
         assert x.shape == shape and x.dtype == dtype and x.is_contiguous()
         x.fill_(3)
         assert float(x.sum()) == 3 * x.numel()
+    if pooled:  # the float32 BIG only: the other two are under HUGEPAGE_MIN_BYTES (torch.empty)
+        assert len(pool.maps) == 1
 
 
 def test_pooled_buffer_is_not_reused_while_any_view_lives():
-    a = empty_frames(BIG)
+    pool = FrameBufferPool()
+    a = empty_frames(BIG, pool=pool)
     a.fill_(1)
     view = a[2:4]
     ptr = a.data_ptr()
     del a
     gc.collect()
-    b = empty_frames(BIG)  # the first mapping is still used by `view`
+    b = empty_frames(BIG, pool=pool)  # the first mapping is still used by `view`
     assert b.data_ptr() != ptr
     b.fill_(2)
     assert torch.all(view == 1)
     ptrs = {ptr, b.data_ptr()}
     del view, b
     gc.collect()
-    c = empty_frames(BIG)  # both free now: one of them is recycled
+    c = empty_frames(BIG, pool=pool)  # both free now: one of them is recycled
     assert c.data_ptr() in ptrs
-    assert len(frame_buffers._POOL.maps) <= frame_buffers._POOL.max_maps
+    assert len(pool.maps) == 2 <= pool.max_maps
 
 
 def test_pool_caps_its_mappings():
-    pool = frame_buffers._FrameBufferPool(max_maps=2, max_bytes=8 << 20)
+    pool = FrameBufferPool(max_maps=2, max_bytes=8 << 20)
     a, b, c = pool.take(3 << 20), pool.take(3 << 20), pool.take(3 << 20)  # 4 MiB each (2 MiB pages)
     assert len(a) == 4 << 20 and len(pool.maps) == 2 and all(m is not c for m in pool.maps)
     del a, c
@@ -56,12 +60,27 @@ def test_pool_caps_its_mappings():
 
 
 def test_collate_zeroes_padding_in_recycled_buffers():
-    stale = collate_frames([torch.full((10, 3, 224, 224), 7.0)] * 2)
+    pool = FrameBufferPool()
+    stale = collate_frames([torch.full((10, 3, 224, 224), 7.0)] * 2, pool)
+    ptr = stale.data_ptr()
     del stale
     gc.collect()
-    out = collate_frames([torch.ones(10, 3, 224, 224), torch.ones(4, 3, 224, 224)])
+    out = collate_frames([torch.ones(10, 3, 224, 224), torch.ones(4, 3, 224, 224)], pool)
+    assert out.data_ptr() == ptr  # the stale batch's mapping, recycled
     assert out.shape == (2, 10, 3, 224, 224)
     assert torch.all(out[0] == 1) and torch.all(out[1, :4] == 1) and torch.all(out[1, 4:] == 0)
+
+
+def test_a_pickled_pool_starts_empty():
+    """A pool sent to a DataLoader worker keeps its caps and none of the parent's mappings."""
+    import pickle
+
+    pool = FrameBufferPool(max_maps=3, max_bytes=64 << 20)
+    keep = empty_frames(BIG, pool=pool)
+    copy = pickle.loads(pickle.dumps(pool))
+    assert len(pool.maps) == 1 and copy.maps == [] and (copy.max_maps, copy.max_bytes) == (3, 64 << 20)
+    assert empty_frames(BIG, pool=copy).shape == BIG and len(copy.maps) == 1
+    del keep
 
 
 def test_normalize_frames_any_layout():
@@ -88,12 +107,18 @@ def test_collated_batch_crosses_dataloader_worker():
     """Pooled tensors go through a worker's shared-memory hand-over intact."""
 
     class Videos(torch.utils.data.Dataset):
+        pool = FrameBufferPool()
+
         def __len__(self):
             return 4
 
         def __getitem__(self, i):
-            return empty_frames(BIG).fill_(i)
+            return empty_frames(BIG, pool=self.pool).fill_(i)
 
-    loader = torch.utils.data.DataLoader(Videos(), batch_size=2, num_workers=1, collate_fn=collate_frames)
+        def collate(self, frames):
+            return collate_frames(frames, self.pool)
+
+    videos = Videos()
+    loader = torch.utils.data.DataLoader(videos, batch_size=2, num_workers=1, collate_fn=videos.collate)
     batches = [b[:, :, 0, 0, 0].clone() for b in loader]
     assert [b[:, 0].tolist() for b in batches] == [[0.0, 1.0], [2.0, 3.0]]

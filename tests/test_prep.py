@@ -214,7 +214,7 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
     env = recipe_env(tmp_path, PHOENIX14T_ROOT=str(phoenix_root), MBART_DIR=str(mbart), LANGS="de_DE")
     # small frames for CPU: the prep's video settings (PREP_ARGS), in the paper's squash mode
     proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh")],
-                          env=dict(env, stop_stage="0", PREP_ARGS="--resize 40,40 --crop 32"),
+                          env=dict(env, stop_step="0", PREP_ARGS="--resize 40,40 --crop 32"),
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = tmp_path / "run" / "data"
@@ -223,7 +223,7 @@ def test_phoenix_recipe_runs_both_stages(phoenix_root, tmp_path):
         assert video["resize"] == [40, 40] and video["crop"] == 32
     assert (data / "mbart.trimmed" / "model.pt").is_file()
     proc = subprocess.run(["bash", os.path.join(EXAMPLES, "phoenix14t", "run.sh"), *TINY_ARGS[:-4]],
-                          env=dict(env, stage="1"), capture_output=True, text=True)
+                          env=dict(env, step="1"), capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert len(re.findall(r"sentences \d+ \| ROUGE-L [\d.]+ \| BLEU-1", out)) == 4  # 2 stages x dev, test

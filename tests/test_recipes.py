@@ -18,7 +18,7 @@ EXAMPLES = os.path.join(os.path.dirname(PLUGIN_DIR), "examples")
 LIB_SH = os.path.join(EXAMPLES, "lib.sh")
 ROOT_VARS = {"phoenix14t": "PHOENIX14T_ROOT", "csl_daily": "CSL_DAILY_ROOT", "how2sign": "HOW2SIGN_ROOT"}
 # the recipe's variables: a developer's shell must not leak them into the tests
-RECIPE_VARS = ["stage", "stop_stage", "MBART_DIR", "LLM_DIR", "LLM_MODE", "LLM_PROMPT", "CACHE", "FRAME_STORE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
+RECIPE_VARS = ["step", "stop_step", "stage", "stop_stage", "MBART_DIR", "LLM_DIR", "LLM_MODE", "LLM_PROMPT", "CACHE", "FRAME_STORE", "NGPUS", "STAGE1_EPOCHS", "STAGE1_BATCH",
                "STAGE2_EPOCHS", "STAGE2_BATCH", "MAX_GPU_BATCH", "NUM_WORKERS", "RESNET", "STAGE1_ARGS",
                "STAGE2_ARGS", "LANGS", "DRY_RUN", "BIN_DIR", "OUT_DIR", "TGT_LEN_UNIT", *ROOT_VARS.values()]
 TOOLS = ["fairseq-train", "fairseq-generate", "fairseq-slt-score", "fairseq-slt-cache-features", "fairseq-slt-frame-store",
@@ -119,7 +119,7 @@ def test_updates_per_epoch_arithmetic(tmp_path):
     tsv.write_bytes(tsv.read_bytes().rstrip(b"\n"))  # no newline after the last row: still 17 rows
     assert lib_out(f'manifest_size "{tsv}"') == ["17"]
     proc = bash_lib(f'updates_for "{tmp_path}/none.tsv" 3 8')
-    assert proc.returncode == 1 and "no manifest" in proc.stderr and "run stage 0" in proc.stderr
+    assert proc.returncode == 1 and "no manifest" in proc.stderr and "run step 0" in proc.stderr
 
 
 def fairseq_updates_per_epoch(task, dataset, per_gpu, ngpus, update_freq, multiple=1):
@@ -319,7 +319,7 @@ def test_dry_run_prints_every_command_with_the_papers_settings(tmp_path):
     assert opt(cmds[7], "--stage1-checkpoint") == str(tmp_path / "run" / "stage1" / "checkpoint_best.pt")
     assert opt(cmds[8], "--feature-cache") == "features_stage2"
     log = proc.stderr  # the log goes to stderr in a dry run
-    assert "stage 1: slt_lightt ->" in log and "global batch 8 = 8 per GPU x 1 GPU(s) x update-freq 1" in log
+    assert "step 1: stage 1, slt_lightt ->" in log and "global batch 8 = 8 per GPU x 1 GPU(s) x update-freq 1" in log
     assert "13 updates per epoch x 75 epochs = 975 updates" in log
     assert "stage 1 vocabulary: the trimmed mBART's (MBART_DIR is set: config_stage2.yaml)" in log
     assert "decoding at most 30 tokens per sentence (2 x the longest training target, 10 words, + 10)" in log
@@ -350,13 +350,13 @@ def test_dry_run_refuses_an_uneven_split_before_any_work(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: STAGE1_BATCH=8 does not split over NGPUS=3 GPUs (per-GPU batch x 3 x update-freq must be 8): "
         "use NGPUS=1, 2, 4 or 8, or a global batch that is a multiple of 3 (6 or 9)")
-    proc, _ = dry_run(tmp_path, train_texts=["a"], NGPUS="3", STAGE1_BATCH="9", stage="4")
+    proc, _ = dry_run(tmp_path, train_texts=["a"], NGPUS="3", STAGE1_BATCH="9", step="4")
     assert proc.returncode == 1 and "STAGE2_BATCH=16 does not split over NGPUS=3" in proc.stderr
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], NGPUS="3", STAGE1_BATCH="6", stop_stage="2")
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], NGPUS="3", STAGE1_BATCH="6", stop_step="2")
     assert proc.returncode == 0 and opt(cmds[1], "--batch-size") == "2"
 
 
-def test_dry_run_before_stage_0_marks_the_values_from_train_tsv(tmp_path):
+def test_dry_run_before_step_0_marks_the_values_from_train_tsv(tmp_path):
     proc, cmds = dry_run(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert len(cmds) == 15
@@ -366,15 +366,15 @@ def test_dry_run_before_stage_0_marks_the_values_from_train_tsv(tmp_path):
 
 def test_dry_run_logs_the_arch_actually_used_and_passes_args_through(tmp_path):
     proc, cmds = dry_run(tmp_path, args=["--arch", "slt_lightt_tiny", "--seed", "3"], train_texts=["a"],
-                         stop_stage="2", STAGE1_ARGS="--temporal-dim 16  --encoder-layers 1")
+                         stop_step="2", STAGE1_ARGS="--temporal-dim 16  --encoder-layers 1")
     assert proc.returncode == 0, proc.stderr
     train1 = cmds[1]
     assert opt(train1, "--arch") == "slt_lightt_tiny" and opt(train1, "--seed") == "3"
     # STAGE1_ARGS (word-split), then run.sh's own arguments, last: they win
     assert train1[-8:] == ["--temporal-dim", "16", "--encoder-layers", "1", "--arch", "slt_lightt_tiny", "--seed", "3"]
-    assert "stage 1: slt_lightt_tiny ->" in proc.stderr and "stage 1: slt_lightt ->" not in proc.stderr
-    proc, _ = dry_run(tmp_path, train_texts=["a"], stop_stage="2", STAGE1_ARGS="--arch=slt_lightt_tiny")
-    assert "stage 1: slt_lightt_tiny ->" in proc.stderr
+    assert "step 1: stage 1, slt_lightt_tiny ->" in proc.stderr and "stage 1, slt_lightt ->" not in proc.stderr
+    proc, _ = dry_run(tmp_path, train_texts=["a"], stop_step="2", STAGE1_ARGS="--arch=slt_lightt_tiny")
+    assert "step 1: stage 1, slt_lightt_tiny ->" in proc.stderr
 
 
 @pytest.mark.parametrize("where,option,hint", [
@@ -393,33 +393,33 @@ def test_dry_run_refuses_batching_options_among_the_arguments(tmp_path, where, o
 
 
 def test_dry_run_resnet(tmp_path):
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_stage="1", RESNET="none")
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_step="1", RESNET="none")
     assert proc.returncode == 0 and opt(cmds[1], "--resnet-pretrained") == "none"
     assert "RESNET=none: ResNet-18 starts from random weights" in proc.stderr
     weights = tmp_path / "resnet18-f37072fd.pth"
     weights.write_bytes(b"x")
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_stage="1", RESNET=str(weights))
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_step="1", RESNET=str(weights))
     assert proc.returncode == 0 and opt(cmds[1], "--resnet-pretrained") == str(weights)
-    proc, _ = dry_run(tmp_path, train_texts=["a"], stop_stage="1", RESNET=str(tmp_path / "missing.pth"))
+    proc, _ = dry_run(tmp_path, train_texts=["a"], stop_step="1", RESNET=str(tmp_path / "missing.pth"))
     assert proc.returncode == 1 and proc.stdout == ""
     assert f"error: RESNET={tmp_path / 'missing.pth'}: no such file; use imagenet, none" in proc.stderr
 
 
 def test_dry_run_without_mbart_dir(tmp_path):
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stop_stage="2")
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stop_step="2")
     assert proc.returncode == 0, proc.stderr
     assert "--mbart-dir" not in cmds[0] and opt(cmds[1], "--config-yaml") == "config.yaml"
     assert "--langs" not in cmds[1]
     assert "stage 1 vocabulary: the prep's own sentencepiece model (config.yaml" in proc.stderr
-    proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False)  # stages 3-5 need it: refused up front
+    proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False)  # steps 3-5 need it: refused up front
     assert proc.returncode == 1 and proc.stdout == "" and "set MBART_DIR" in proc.stderr
-    assert "stop_stage=2" in proc.stderr
+    assert "stop_step=2" in proc.stderr
 
 
 def test_dry_run_stage2_over_a_hugging_face_folder(tmp_path):
     llm = str(tmp_path / "flan-t5-base")
     prompt = "Translate the German sign language video into German:"
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="3", LLM_DIR=llm, LLM_MODE="lora",
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, step="3", LLM_DIR=llm, LLM_MODE="lora",
                          LLM_PROMPT=prompt)
     assert proc.returncode == 0, proc.stderr
     assert [tool(c) for c in cmds[:3]] == ["fairseq-slt-cache-features", "fairseq-slt-data-config", "fairseq-train"]
@@ -431,10 +431,10 @@ def test_dry_run_stage2_over_a_hugging_face_folder(tmp_path):
         assert opt(train2, name) == value, name
     assert "--langs" not in train2 and "--group-lr-scales" not in train2 and "--mbart-dir" not in train2
     # full fine-tuning keeps the paper's learning rates (LLM at 0.01 x the adapter's)
-    _, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="3", stop_stage="4", LLM_DIR=llm)
+    _, cmds = dry_run(tmp_path, train_texts=["a"], mbart=False, step="3", stop_step="4", LLM_DIR=llm)
     assert opt(cmds[2], "--llm-mode") == "full" and opt(cmds[2], "--group-lr-scales") == "llm:0.01"
     assert "--llm-prompt" not in cmds[2]
-    proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False, stage="4", LLM_DIR=llm, LLM_MODE="half")
+    proc, _ = dry_run(tmp_path, train_texts=["a"], mbart=False, step="4", LLM_DIR=llm, LLM_MODE="half")
     assert proc.returncode == 1 and "LLM_MODE='half': use full, lora or frozen" in proc.stderr
 
 
@@ -449,13 +449,13 @@ def test_dry_run_checks_tgt_lang_against_langs_first(tmp_path):
 
 
 def test_dry_run_needs_the_files_of_stages_it_does_not_run(tmp_path):
-    proc, _ = dry_run(tmp_path, stage="1")  # no data root, stage 0 not in the range
-    assert proc.returncode == 1 and "stage 1 needs" in proc.stderr and "train.tsv, which stage 0 writes" in proc.stderr
-    proc, _ = dry_run(tmp_path, train_texts=["a"], stage="4")
-    assert proc.returncode == 1 and "config_stage2_run.yaml, which stage 3 writes" in proc.stderr
+    proc, _ = dry_run(tmp_path, step="1")  # no data root, step 0 not in the range
+    assert proc.returncode == 1 and "step 1 needs" in proc.stderr and "train.tsv, which step 0 writes" in proc.stderr
+    proc, _ = dry_run(tmp_path, train_texts=["a"], step="4")
+    assert proc.returncode == 1 and "config_stage2_run.yaml, which step 3 writes" in proc.stderr
     data = tmp_path / "run" / "data"
     (data / "config_stage2_run.yaml").write_text("x: 1\n")
-    proc, cmds = dry_run(tmp_path, stage="4")
+    proc, cmds = dry_run(tmp_path, step="4")
     assert proc.returncode == 0, proc.stderr
     assert [tool(c) for c in cmds] == ["fairseq-train"] + ["fairseq-generate", "fairseq-slt-score"] * 2 + [
         "fairseq-slt-audit"]
@@ -463,7 +463,7 @@ def test_dry_run_needs_the_files_of_stages_it_does_not_run(tmp_path):
 
 @pytest.mark.parametrize("name,value,message", [
     ("NGPUS", "0", "NGPUS=0 is below 1"), ("STAGE1_BATCH", "eight", "STAGE1_BATCH='eight' is not a whole number"),
-    ("STAGE2_EPOCHS", "0", "STAGE2_EPOCHS=0 is below 1"), ("stage", "one", "stage='one' is not a whole number"),
+    ("STAGE2_EPOCHS", "0", "STAGE2_EPOCHS=0 is below 1"), ("step", "one", "step='one' is not a whole number"),
     ("NUM_WORKERS", "-1", "NUM_WORKERS='-1' is not a whole number"), ("DRY_RUN", "yes", "DRY_RUN='yes': use 1"),
     ("CACHE", "true", "CACHE='true': use 1"), ("MAX_GPU_BATCH", "0", "MAX_GPU_BATCH=0 is below 1"),
 ])
@@ -474,16 +474,43 @@ def test_dry_run_refuses_bad_variables(tmp_path, name, value, message):
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), proc.stderr
 
 
+@pytest.mark.parametrize("old", ["stage", "stop_stage"])
+def test_dry_run_refuses_the_former_step_variables(tmp_path, old):
+    """stage / stop_stage are the paper's word: a run that still sets them to select recipe steps
+    stops before any work, naming step= / stop_step= instead of silently running every step."""
+    proc, _ = dry_run(tmp_path, train_texts=["a"], **{old: "2"})
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: {old}=2 ") and "step=" in line and "stop_step=" in line
+
+
+@pytest.mark.parametrize("script", ["run.sh", "factorized_vs_joint.sh", "frame_store_check.sh", "open_benchmark.sh"])
+def test_synthetic_recipes_refuse_the_former_step_variables(tmp_path, script):
+    proc = subprocess.run(["bash", os.path.join(EXAMPLES, "synthetic", script)], capture_output=True, text=True,
+                          timeout=60, env=clean_env(stage="1", DRY_RUN="1", WORK_DIR=str(tmp_path / "work")))
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: stage=1 ") and "step=" in line and "stop_step=" in line
+    assert not (tmp_path / "work").exists()
+
+
+def test_init_steps_defaults_and_checks():
+    assert lib_out("init_steps 0 5; echo $step $stop_step") == ["0", "5"]
+    assert lib_out("init_steps 0 5; echo $step $stop_step", step="2") == ["2", "5"]
+    proc = bash_lib("init_steps 0 5", stop_step="x")
+    assert proc.returncode == 1 and "stop_step='x' is not a whole number" in proc.stderr
+
+
 def test_dry_run_num_workers_default(tmp_path):
     cpus = cpu_count()
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_stage="1", OMP_NUM_THREADS="1")
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_step="1", OMP_NUM_THREADS="1")
     assert opt(cmds[1], "--num-workers") == str(min(8, cpus))
-    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_stage="1", NUM_WORKERS="3")
+    proc, cmds = dry_run(tmp_path, train_texts=["a"], stop_step="1", NUM_WORKERS="3")
     assert opt(cmds[1], "--num-workers") == "3"
 
 
 def test_dry_run_csl_daily_counts_characters(tmp_path):
-    proc, cmds = dry_run(tmp_path, dataset="csl_daily", train_texts=["今天天气很好", "你好"], stage="0", stop_stage="2")
+    proc, cmds = dry_run(tmp_path, dataset="csl_daily", train_texts=["今天天气很好", "你好"], step="0", stop_step="2")
     assert proc.returncode == 0, proc.stderr
     gen = [c for c in cmds if tool(c) == "fairseq-generate"][0]
     assert opt(gen, "--max-len-b") == "22" and opt(cmds[1], "--tgt-lang") == "zh_CN"  # 2 x 6 characters + 10
@@ -504,7 +531,7 @@ def test_dry_run_how2sign(tmp_path):
     assert cmds[0][1].endswith("prep_how2sign.py") and opt(cmds[9], "--tgt-lang") == "en_XX"
     assert opt(cmds[1], "--lr-period-updates") == str(75 * 3) and opt(cmds[9], "--lr-period-updates") == str(40 * 2)
     assert opt(cmds[2], "--max-len-b") == str(2 * 7 + 10)
-    _, cmds = dry_run(tmp_path, dataset="how2sign", train_texts=["a"], stop_stage="0", FRAME_STORE="0")
+    _, cmds = dry_run(tmp_path, dataset="how2sign", train_texts=["a"], stop_step="0", FRAME_STORE="0")
     assert [tool(c) for c in cmds] == ["python"]
 
 
@@ -516,7 +543,7 @@ def test_dry_run_stage1_command_trains_the_counted_updates(tiny_corpus, tmp_path
     os.symlink(tiny_corpus, tmp_path / "run" / "data")
     tiny = [a for a in TINY_LIGHTT if a not in ("--arch", "slt_lightt")]
     proc, cmds = dry_run(tmp_path, args=[*tiny, "--no-progress-bar", "--log-interval", "1", "--seed", "2"], mbart=False,
-                         stage="1", stop_stage="1", STAGE1_EPOCHS="2", STAGE1_BATCH="10", MAX_GPU_BATCH="5",
+                         step="1", stop_step="1", STAGE1_EPOCHS="2", STAGE1_BATCH="10", MAX_GPU_BATCH="5",
                          RESNET="none", NUM_WORKERS="0")
     assert proc.returncode == 0, proc.stderr
     (train,) = cmds
@@ -537,16 +564,16 @@ def test_dry_run_stage1_command_trains_the_counted_updates(tiny_corpus, tmp_path
 OPEN_BENCHMARK = os.path.join(EXAMPLES, "synthetic", "open_benchmark.sh")
 
 
-def open_benchmark_stage3(tmp_path, **env):
-    """``DRY_RUN=1`` stage 3 (the joint arm) of seed 2 on a WORK_DIR with only data/train.tsv."""
+def open_benchmark_step3(tmp_path, **env):
+    """``DRY_RUN=1`` step 3 (the joint arm) of seed 2 on a WORK_DIR with only data/train.tsv."""
     write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
     return subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120,
-                          env=clean_env(DRY_RUN="1", stage="3", stop_stage="3", SEEDS="2",
+                          env=clean_env(DRY_RUN="1", step="3", stop_step="3", SEEDS="2",
                                         WORK_DIR=str(tmp_path), **env))
 
 
 def test_open_benchmark_joint_seconds_sets_the_joint_arms_budget(tmp_path):
-    proc = open_benchmark_stage3(tmp_path, JOINT_SECONDS="4584")
+    proc = open_benchmark_step3(tmp_path, JOINT_SECONDS="4584")
     assert proc.returncode == 0, proc.stderr
     train = [shlex.split(line) for line in proc.stdout.splitlines() if "fairseq-train" in line]
     assert len(train) == 1 and "--train-visual-encoder" in train[0]
@@ -555,18 +582,18 @@ def test_open_benchmark_joint_seconds_sets_the_joint_arms_budget(tmp_path):
 
 
 def test_open_benchmark_joint_arm_without_its_factorized_runs_says_what_to_do(tmp_path):
-    proc = open_benchmark_stage3(tmp_path, JOINT_SECONDS="")
+    proc = open_benchmark_step3(tmp_path, JOINT_SECONDS="")
     assert proc.returncode != 0 and "fairseq-train" not in proc.stdout
     assert "seed2/stage1/checkpoints/checkpoint_last.pt, which is missing" in proc.stderr
     assert "set JOINT_SECONDS" in proc.stderr
-    bad = open_benchmark_stage3(tmp_path, JOINT_SECONDS="76min")
+    bad = open_benchmark_step3(tmp_path, JOINT_SECONDS="76min")
     assert bad.returncode != 0 and "JOINT_SECONDS='76min' is not a whole number" in bad.stderr
 
 
 def test_open_benchmark_random_llm_arm_is_the_text_llms_architecture_without_its_weights(tmp_path):
     write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
     proc = subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120,
-                          env=clean_env(DRY_RUN="1", stage="2", stop_stage="2", SEEDS="1", LLMS="text random",
+                          env=clean_env(DRY_RUN="1", step="2", stop_step="2", SEEDS="1", LLMS="text random",
                                         LLM_LAYERS="3", LLM_DIM="96", LLM_HEADS="2", WORK_DIR=str(tmp_path)))
     assert proc.returncode == 0, proc.stderr
     cmds = [shlex.split(line) for line in proc.stdout.splitlines()]
@@ -587,9 +614,9 @@ def test_open_benchmark_refuses_an_unknown_llm_and_builds_text_for_the_random_ar
     write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
     (tmp_path / "data" / "text_corpus.en").write_text("a b\n", encoding="utf-8")
     run = functools.partial(subprocess.run, ["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120)
-    bad = run(env=clean_env(DRY_RUN="1", stage="1", stop_stage="1", LLMS="text mt5", WORK_DIR=str(tmp_path)))
+    bad = run(env=clean_env(DRY_RUN="1", step="1", stop_step="1", LLMS="text mt5", WORK_DIR=str(tmp_path)))
     assert bad.returncode != 0 and "LLMS: 'mt5' is not one of text, parallel, random" in bad.stderr
-    ok = run(env=clean_env(DRY_RUN="1", stage="1", stop_stage="1", LLMS="random", WORK_DIR=str(tmp_path)))
+    ok = run(env=clean_env(DRY_RUN="1", step="1", stop_step="1", LLMS="random", WORK_DIR=str(tmp_path)))
     assert ok.returncode == 0, ok.stderr
     built = [opt(shlex.split(line), "--out") for line in ok.stdout.splitlines() if "fairseq-slt-build-mbart" in line]
     assert built == [str(tmp_path / "mbart.text")]

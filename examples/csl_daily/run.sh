@@ -2,7 +2,7 @@
 # FLa-LLM on CSL-Daily: prep -> stage 1 -> stage 2 -> evaluation (see README.md here).
 #   CSL_DAILY_ROOT=.../CSL-Daily OUT_DIR=runs/csl_daily MBART_DIR=.../mbart.cc25 \
 #   bash examples/csl_daily/run.sh [extra fairseq-train arguments]
-#   (DRY_RUN=1 prints the commands of the stages instead of running them; variables: ../README.md)
+#   (DRY_RUN=1 prints the commands of the steps instead of running them; variables: ../README.md)
 set -euo pipefail
 : "${CSL_DAILY_ROOT:?set CSL_DAILY_ROOT to the CSL-Daily folder (sentence_label/, sentence/)}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -5,7 +5,7 @@
 # checkpoint, mBART, seed and updates for all four; prints a table of cache time, training time
 # and test BLEU-4 / ROUGE-L (also written to ${WORK_DIR}/cache_views.md).
 #
-#   bash examples/synthetic/run.sh                  # once: the demo's work dir (stages 0-4)
+#   bash examples/synthetic/run.sh                  # once: the demo's work dir (steps 0-4)
 #   bash examples/synthetic/cache_views.sh          # then this: stage 2 only, 4 runs
 #
 # Variables: WORK_DIR (the demo's, default runs/synthetic), SEED, MAX_UPDATE2 (default 1000, the
@@ -31,7 +31,7 @@ STAGE1=${WORK_DIR}/checkpoints/checkpoint_last.pt
 MBART_DIR=${WORK_DIR}/mbart.trimmed
 OUT=${WORK_DIR}/cache_views
 for need in "${STAGE1}" "${MBART_DIR}/dict.txt" "${DATA}/config_stage2.yaml"; do
-  [ -e "${need}" ] || die "${need} is missing: run bash examples/synthetic/run.sh (stages 0-4) with WORK_DIR=${WORK_DIR} first"
+  [ -e "${need}" ] || die "${need} is missing: run bash examples/synthetic/run.sh (stop_step=4) with WORK_DIR=${WORK_DIR} first"
 done
 mkdir -p "${OUT}"
 

@@ -13,8 +13,8 @@
 # NORM_INTERVAL updates (--log-norms-interval) to a json log under ${WORK_DIR}/logs.
 #
 # Variables: WORK_DIR (default runs/factorized_vs_joint), SEED, N_TRAIN, MAX_EPOCH, MAX_UPDATE2,
-# NORM_INTERVAL, stage / stop_stage (1 factorized, 2 joint, 3 decode + score + plots).
-# The stage skeleton (log, stage_enabled, epochs_for, decode) is examples/lib.sh's.
+# NORM_INTERVAL, step / stop_step (recipe steps: 1 factorized, 2 joint, 3 decode + score + plots;
+# default 1 / 3). The step skeleton (log, init_steps, step_enabled, epochs_for, decode) is examples/lib.sh's.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -26,8 +26,7 @@ N_TRAIN=${N_TRAIN:-800}
 MAX_EPOCH=${MAX_EPOCH:-5}
 MAX_UPDATE2=${MAX_UPDATE2:-500}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
-stage=${stage:-1}
-stop_stage=${stop_stage:-3}
+init_steps 1 3
 export WORK_DIR SEED N_TRAIN MAX_EPOCH MAX_UPDATE2
 
 recipe=factorized_vs_joint
@@ -43,7 +42,7 @@ norms=(--log-format json --log-norms-interval "${NORM_INTERVAL}")
 
 mkdir -p "${LOGS}"
 
-if stage_enabled 1; then
+if step_enabled 1; then
   log "factorized: the demo's both stages (run.sh), norms logged"
   STAGE2_ARGS="${norms[*]} --log-file ${LOGS}/stage2.log" \
     bash "${here}/run.sh" "${norms[@]}" --log-file "${LOGS}/stage1.log"
@@ -51,7 +50,7 @@ fi
 
 joint_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_joint.yaml
             --langs en_XX --tgt-lang en_XX)
-if stage_enabled 2; then
+if step_enabled 2; then
   log "joint: slt_mbart with the visual encoder trained, ${JOINT_EPOCHS} epochs -> ${JOINT_DIR}"
   # stage 2's data config without the feature cache: the joint model reads the videos
   "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src config_stage2.yaml --out config_joint.yaml \
@@ -65,7 +64,7 @@ if stage_enabled 2; then
     --log-interval 20 --no-progress-bar "${norms[@]}" --log-file "${LOGS}/joint.log"
 fi
 
-if stage_enabled 3; then
+if step_enabled 3; then
   log "decode the test split with the joint model, beam 5"
   decode "${DATA}" test "${JOINT_DIR}/checkpoint_last.pt" "${WORK_DIR}/generate_joint" \
     "${joint_task[@]}" --batch-size 16

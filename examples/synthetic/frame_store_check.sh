@@ -9,7 +9,8 @@
 #   bash examples/synthetic/frame_store_check.sh
 #
 # Variables: WORK_DIR (default runs/frame_store_check), SEEDS ("1 2"), N_TRAIN (160), N_DEV (40),
-# MAX_EPOCH (5), WORKERS (DataLoader workers and store writers, 1), stage / stop_stage (0 / 3).
+# MAX_EPOCH (5), WORKERS (DataLoader workers and store writers, 1), step / stop_step (the recipe steps
+# above, 0 / 3).
 # A finished run (its "done" marker) is not trained again: rerun the script to continue.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,8 +23,7 @@ N_TRAIN=${N_TRAIN:-160}
 N_DEV=${N_DEV:-40}
 MAX_EPOCH=${MAX_EPOCH:-5}
 WORKERS=${WORKERS:-1}
-stage=${stage:-0}
-stop_stage=${stop_stage:-3}
+init_steps 0 3
 require_int N_TRAIN "${N_TRAIN}" 1
 require_int N_DEV "${N_DEV}" 1
 require_int MAX_EPOCH "${MAX_EPOCH}" 1
@@ -34,25 +34,25 @@ plugin_dir=$(slt_plugin_dir)
 bin_dir=$(slt_bin_dir)
 DATA=${WORK_DIR}/data
 
-if stage_enabled 0; then
-  log "stage 0: synthetic corpus at 1280x720 -> ${DATA}"
+if step_enabled 0; then
+  log "step 0: synthetic corpus at 1280x720 -> ${DATA}"
   run_cmd "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --seed 1 --n-train "${N_TRAIN}" --n-dev "${N_DEV}" \
     --n-test 10 --formats mp4 --size 64 --resize 32 --crop 32 --translate 1 --video-size 1280x720
 fi
 
-if stage_enabled 1; then
-  log "stage 1: the frame store -> ${DATA}/store, config_store.yaml"
+if step_enabled 1; then
+  log "step 1: the frame store -> ${DATA}/store, config_store.yaml"
   run_cmd "${bin_dir}/fairseq-slt-frame-store" "${DATA}" --out store --workers "${WORKERS}" --no-config
   run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --out config_store.yaml --frame-store store
 fi
 
-if stage_enabled 2; then
+if step_enabled 2; then
   for seed in ${SEEDS}; do
     for arm in direct store; do
       dir=${WORK_DIR}/seed${seed}/${arm}
       if [ -f "${dir}/done" ]; then log "seed ${seed}, ${arm}: done already"; continue; fi
       if [ "${arm}" = store ]; then config=config_store.yaml; else config=config.yaml; fi
-      log "stage 2: seed ${seed}, ${arm} (${config}) -> ${dir}"
+      log "step 2: seed ${seed}, ${arm} (${config}) -> ${dir}"
       mkdir -p "${dir}"
       rm -f "${dir}/train.log"
       start=$(date +%s)
@@ -69,7 +69,7 @@ if stage_enabled 2; then
   done
 fi
 
-if stage_enabled 3; then
-  log "stage 3: the table -> ${WORK_DIR}/summary.md"
+if step_enabled 3; then
+  log "step 3: the table -> ${WORK_DIR}/summary.md"
   run_cmd "${bin_dir}/python" "${here}/summarize_frame_store_check.py" "${WORK_DIR}"
 fi

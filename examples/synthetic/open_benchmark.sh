@@ -8,7 +8,7 @@
 #
 #   bash examples/synthetic/open_benchmark.sh
 #
-# Stages (stage / stop_stage, default 0 / 4):
+# Steps (step / stop_step, default 0 / 4; the paper's stages are stage 1 and stage 2):
 #   0 corpus (GRAMMAR, split by sentence, a monolingual text corpus for the LLM)
 #   1 the small mBARTs of LLMS, equal denoising updates: "text" on TEXT_CORPUS sentences of the
 #     grammar (none a dev or test target), "parallel" on the training targets only; each trimmed.
@@ -22,10 +22,10 @@
 #   4 the table over seeds (mean and standard deviation), the norm and loss plots
 #
 # Seeds are independent from stage 2 on (each has its own feature cache, features_seed<N>, and data
-# configs), so they can run side by side after stages 0-1, one thread each:
-#   stage=2 stop_stage=3 SEEDS=1 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
-#   stage=2 stop_stage=3 SEEDS=2 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
-# then stage=4 stop_stage=4 for the table over all of them.
+# configs), so they can run side by side after steps 0-1, one thread each:
+#   step=2 stop_step=3 SEEDS=1 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
+#   step=2 stop_step=3 SEEDS=2 OMP_NUM_THREADS=1 bash examples/synthetic/open_benchmark.sh &
+# then step=4 stop_step=4 for the table over all of them.
 #
 # Equal compute: the joint run gets the factorized arm's training time: the trainer's cumulative
 # training time (fairseq's own clock, the one --stop-time-hours stops on) of stage 1 and of stage 2
@@ -45,7 +45,7 @@
 # run add the bag-of-words loss on the sign-wise features, --criterion
 # label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, JOINT_SECONDS (every seed's joint training time in
 # seconds; default: measured from the seed's factorized runs, which must then exist; set it to rerun
-# a joint arm whose factorized runs are gone, with the time they measured), stage / stop_stage.
+# a joint arm whose factorized runs are gone, with the time they measured), step / stop_step.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -74,8 +74,7 @@ LLM_VOCAB=${LLM_VOCAB:-1000}
 LR1=${LR1:-1e-3}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
 BOW_WEIGHT=${BOW_WEIGHT:-0}
-stage=${stage:-0}
-stop_stage=${stop_stage:-4}
+init_steps 0 4
 read -r -a synth_args <<< "${SYNTH_ARGS:-}"
 read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
 if [ "${PATIENCE1}" != 0 ]; then  # convergence on dev: fairseq's early stopping on the dev loss
@@ -95,8 +94,8 @@ summarize=("${bin_dir}/python" "${here}/summarize_open_benchmark.py")
 # seconds_of RUN_DIR: the trainer's training time (s) in RUN_DIR/checkpoints/checkpoint_last.pt
 seconds_of() { "${summarize[@]}" "${WORK_DIR}" --training-seconds "$1"; }
 
-if stage_enabled 0; then
-  log "stage 0: ${GRAMMAR} corpus (${N_TRAIN}/${N_DEV}/${N_TEST} videos, ${TEXT_CORPUS} text sentences) -> ${DATA}"
+if step_enabled 0; then
+  log "step 0: ${GRAMMAR} corpus (${N_TRAIN}/${N_DEV}/${N_TEST} videos, ${TEXT_CORPUS} text sentences) -> ${DATA}"
   run_cmd "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --grammar "${GRAMMAR}" --seed "${CORPUS_SEED}" \
     --n-train "${N_TRAIN}" --n-dev "${N_DEV}" --n-test "${N_TEST}" --signers "${SIGNERS}" \
     --text-corpus-size "${TEXT_CORPUS}" --formats mp4 --size "${SIZE}" --resize "${RESIZE}" \
@@ -115,11 +114,11 @@ random_sizes=(--encoder-layers "${LLM_LAYERS}" --decoder-layers "${LLM_LAYERS}"
               --encoder-ffn-embed-dim $(( 4 * LLM_DIM )) --decoder-ffn-embed-dim $(( 4 * LLM_DIM ))
               --encoder-attention-heads "${LLM_HEADS}" --decoder-attention-heads "${LLM_HEADS}")
 
-if stage_enabled 1; then
+if step_enabled 1; then
   cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/parallel.en"
   for llm in ${built}; do
     if [ "${llm}" = text ]; then text=${DATA}/text_corpus.en; else text=${WORK_DIR}/parallel.en; fi
-    log "stage 1: small mBART '${llm}' (${LLM_LAYERS}+${LLM_LAYERS} layers, d=${LLM_DIM}, ${LLM_UPDATES} denoising updates on $(wc -l < "${text}") sentences)"
+    log "step 1: small mBART '${llm}' (${LLM_LAYERS}+${LLM_LAYERS} layers, d=${LLM_DIM}, ${LLM_UPDATES} denoising updates on $(wc -l < "${text}") sentences)"
     run_cmd "${bin_dir}/fairseq-slt-build-mbart" --text "${text}" --lang en_XX --vocab-size "${LLM_VOCAB}" \
       --layers "${LLM_LAYERS}" --dim "${LLM_DIM}" --heads "${LLM_HEADS}" \
       --updates "${LLM_UPDATES}" --out "${WORK_DIR}/mbart.${llm}" --seed "${CORPUS_SEED}"
@@ -146,7 +145,7 @@ decode_score() {
 for seed in ${SEEDS}; do
   S=${WORK_DIR}/seed${seed}
   mkdir -p "${S}/stage1" "${S}/joint"
-  if stage_enabled 2; then
+  if step_enabled 2; then
     log "seed ${seed}: stage 1 (slt_lightt_tiny, at most ${EPOCHS1} epochs, patience ${PATIENCE1}, lr ${LR1}) -> ${S}/stage1"
     run_cmd "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
       --arch slt_lightt_tiny --temporal-dim 256 "${common[@]}" \
@@ -188,13 +187,13 @@ for seed in ${SEEDS}; do
         --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
     done
   fi
-  if stage_enabled 3; then
+  if step_enabled 3; then
     if [ -n "${JOINT_SECONDS:-}" ]; then
       require_int JOINT_SECONDS "${JOINT_SECONDS}" 1
       budget=${JOINT_SECONDS}
     else
       for f in stage1/checkpoints/checkpoint_last.pt cache_seconds stage2_text/checkpoints/checkpoint_last.pt; do
-        [ -f "${S}/${f}" ] || die "seed ${seed}'s joint arm gets the factorized arm's training time, read from ${S}/${f}, which is missing: run stage 2 for seed ${seed} first, or set JOINT_SECONDS to that time (s)"
+        [ -f "${S}/${f}" ] || die "seed ${seed}'s joint arm gets the factorized arm's training time, read from ${S}/${f}, which is missing: run step 2 for seed ${seed} first, or set JOINT_SECONDS to that time (s)"
       done
       budget=$(( $(seconds_of "${S}/stage1") + $(cat "${S}/cache_seconds") + $(seconds_of "${S}/stage2_text") ))
     fi
@@ -215,8 +214,8 @@ for seed in ${SEEDS}; do
   fi
 done
 
-if stage_enabled 4; then
-  log "stage 4: the tables over seeds -> ${WORK_DIR}/results.md, plots"
+if step_enabled 4; then
+  log "step 4: the tables over seeds -> ${WORK_DIR}/results.md, plots"
   : > "${WORK_DIR}/results.md"
   for table in "" --per-seed --categories --coverage --norms --convergence; do
     # shellcheck disable=SC2086

@@ -8,9 +8,9 @@
 #   bash examples/synthetic/run.sh [extra fairseq-train arguments for stage 1]
 #
 # Variables (override from the environment): WORK_DIR (default runs/synthetic), SEED,
-# stage / stop_stage (default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2),
+# step / stop_step (the recipe steps above, default 0 / 6), N_TRAIN, MAX_EPOCH (stage 1), MAX_UPDATE2 (stage 2),
 # STAGE2_ARGS (extra fairseq-train arguments for stage 2, word-split).
-# The stage skeleton (log, stage_enabled, decode, score_split) is examples/lib.sh's.
+# The step skeleton (log, init_steps, step_enabled, decode, score_split) is examples/lib.sh's.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -18,12 +18,11 @@ source "${here}/../lib.sh"
 
 WORK_DIR=${WORK_DIR:-runs/synthetic}
 SEED=${SEED:-1}
-stage=${stage:-0}
-stop_stage=${stop_stage:-6}
 N_TRAIN=${N_TRAIN:-800}
 MAX_EPOCH=${MAX_EPOCH:-10}
 MAX_UPDATE2=${MAX_UPDATE2:-1000}
 read -r -a stage2_args <<< "${STAGE2_ARGS:-}"
+init_steps 0 6
 
 recipe=run.sh
 plugin_dir=$(slt_plugin_dir)
@@ -38,14 +37,14 @@ GEN_DIR2=${WORK_DIR}/generate_stage2
 
 start=$(date +%s)
 
-if stage_enabled 0; then
-  log "stage 0: synthetic corpus -> ${DATA}"
+if step_enabled 0; then
+  log "step 0: synthetic corpus -> ${DATA}"
   "${bin_dir}/fairseq-slt-synth" --out "${DATA}" --seed "${SEED}" --n-train "${N_TRAIN}" \
     --formats mp4 --size 64 --resize 32 --crop 32 --translate 1
 fi
 
-if stage_enabled 1; then
-  log "stage 1: train slt_lightt_tiny -> ${SAVE_DIR}"
+if step_enabled 1; then
+  log "step 1: train slt_lightt_tiny -> ${SAVE_DIR}"
   "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" \
     --task sign_translation --arch slt_lightt_tiny --temporal-dim 256 \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
@@ -55,15 +54,15 @@ if stage_enabled 1; then
     --log-interval 20 --no-progress-bar "$@"
 fi
 
-if stage_enabled 2; then
-  log "stage 2: decode the test split with slt_lightt, beam 5"
+if step_enabled 2; then
+  log "step 2: decode the test split with slt_lightt, beam 5"
   decode "${DATA}" test "${SAVE_DIR}/checkpoint_last.pt" "${GEN_DIR}" \
     --user-dir "${plugin_dir}" --task sign_translation --max-tokens 2000
   score_split "${GEN_DIR}" test "stage 1 (slt_lightt)"
 fi
 
-if stage_enabled 3; then
-  log "stage 3: pre-train a small mBART on the training targets, then trim it -> ${MBART_DIR}"
+if step_enabled 3; then
+  log "step 3: pre-train a small mBART on the training targets, then trim it -> ${MBART_DIR}"
   cut -f4 "${DATA}/train.tsv" | tail -n +2 > "${WORK_DIR}/train.en"
   "${bin_dir}/fairseq-slt-build-mbart" --text "${WORK_DIR}/train.en" --lang en_XX \
     --out "${WORK_DIR}/mbart.tiny" --seed "${SEED}"
@@ -71,8 +70,8 @@ if stage_enabled 3; then
     --text "${WORK_DIR}/train.en" --out "${MBART_DIR}"
 fi
 
-if stage_enabled 4; then
-  log "stage 4: cache the frozen stage-1 visual encoder's features"
+if step_enabled 4; then
+  log "step 4: cache the frozen stage-1 visual encoder's features"
   # one evaluation view per video (--train-views 0), as the demo's numbers in the README were
   # measured; the dataset recipes cache 4 augmented training views (CACHE_VIEWS, the paper's road)
   "${bin_dir}/fairseq-slt-cache-features" "${DATA}" --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" \
@@ -85,8 +84,8 @@ fi
 
 stage2_task=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml config_stage2.yaml
              --langs en_XX --tgt-lang en_XX)
-if stage_enabled 5; then
-  log "stage 5: train slt_mbart (frozen visual encoder, LLM-adapter, small mBART) -> ${SAVE_DIR2}"
+if step_enabled 5; then
+  log "step 5: train slt_mbart (frozen visual encoder, LLM-adapter, small mBART) -> ${SAVE_DIR2}"
   "${bin_dir}/fairseq-train" "${DATA}" "${stage2_task[@]}" --arch slt_mbart \
     --stage1-checkpoint "${SAVE_DIR}/checkpoint_last.pt" --mbart-dir "${MBART_DIR}" \
     --valid-subset dev --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
@@ -96,8 +95,8 @@ if stage_enabled 5; then
     ${stage2_args[@]+"${stage2_args[@]}"}
 fi
 
-if stage_enabled 6; then
-  log "stage 6: decode the test split with slt_mbart, beam 5"
+if step_enabled 6; then
+  log "step 6: decode the test split with slt_mbart, beam 5"
   decode "${DATA}" test "${SAVE_DIR2}/checkpoint_last.pt" "${GEN_DIR2}" "${stage2_task[@]}" --batch-size 16
   score_split "${GEN_DIR}" test "stage 1 (slt_lightt)"
   score_split "${GEN_DIR2}" test "stage 2 (slt_mbart)"

@@ -1,32 +1,47 @@
-"""Frame and batch tensors from recycled huge-page memory mappings (the loader's fast path)."""
+"""Frame and batch tensors from recycled huge-page memory mappings: the CPU loader's optional
+fast path (``--frame-buffer-pool``; off by default).
+
+A video's frames or a batch of them is tens to hundreds of MB, allocated afresh per video and per
+batch. glibc serves such sizes with a new ``mmap`` each time, whose first write then takes one page
+fault per 4 KiB while the kernel zeroes every page. A :class:`FrameBufferPool` hands out large
+mappings advised ``MADV_HUGEPAGE`` instead, and recycles each once no tensor uses it.
+``python benchmarks/loader.py --buffer-pool-ab`` measures the loader with and without it.
+"""
 
 import contextlib
 import math
 import mmap
 import sys
 import threading
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
-HUGEPAGE_MIN_BYTES = 4 << 20
+HUGEPAGE_MIN_BYTES = 4 << 20  # smaller tensors come from torch.empty
 _HUGEPAGE = 2 << 20
 
 
-class _FrameBufferPool:
+class FrameBufferPool:
     """Large anonymous memory mappings, advised ``MADV_HUGEPAGE`` and recycled.
 
     A mapping is handed out as the buffer of one tensor (``torch.frombuffer``), whose storage keeps
     a reference to it; it is free again once that reference is gone, i.e. once no tensor uses its
     memory, so it can be reused without a page fault or the kernel zeroing it. At most
-    ``max_maps`` mappings of ``max_bytes`` in all are kept (per process: each DataLoader worker has
-    its own pool); beyond that, fresh mappings are made and unmapped with their tensor.
+    ``max_maps`` mappings of ``max_bytes`` in all are kept; beyond that, fresh mappings are made and
+    unmapped with their tensor. A pool belongs to one process: a copy sent to a DataLoader worker
+    (pickled) starts empty.
     """
 
     def __init__(self, max_maps: int = 12, max_bytes: int = 1 << 30):
         self.max_maps, self.max_bytes = max_maps, max_bytes
         self.maps: List[mmap.mmap] = []
         self.lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"max_maps": self.max_maps, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
 
     def _is_free(self, i: int) -> bool:
         return sys.getrefcount(self.maps[i]) <= 2  # the list's reference and the argument's
@@ -53,21 +68,14 @@ class _FrameBufferPool:
         return sum(len(m) for m in self.maps)
 
 
-_POOL = _FrameBufferPool()
-
-
-def empty_frames(shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``torch.empty(shape, dtype=dtype)`` (contiguous), from recycled huge pages where large.
-
-    A video's frames or a batch of them is tens to hundreds of MB, allocated afresh per video and
-    per batch. glibc serves such sizes with a new ``mmap`` each time, whose first write then takes
-    one page fault per 4 KiB and the kernel zeroes every page: measured on the development machine
-    that was a quarter of the loader's time (``benchmarks/loader.py``). Tensors of at least
-    ``HUGEPAGE_MIN_BYTES`` instead take a pooled mapping (see :class:`_FrameBufferPool`).
-    """
+def empty_frames(
+    shape: Sequence[int], dtype: torch.dtype = torch.float32, pool: Optional[FrameBufferPool] = None
+) -> torch.Tensor:
+    """``torch.empty(shape, dtype=dtype)`` (contiguous); with a ``pool``, tensors of at least
+    ``HUGEPAGE_MIN_BYTES`` take one of its recycled mappings instead."""
     shape = tuple(int(n) for n in shape)
     numel = math.prod(shape)
     nbytes = numel * dtype.itemsize
-    if nbytes < HUGEPAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+    if pool is None or nbytes < HUGEPAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(_POOL.take(nbytes), dtype=dtype, count=numel).view(shape)
+    return torch.frombuffer(pool.take(nbytes), dtype=dtype, count=numel).view(shape)

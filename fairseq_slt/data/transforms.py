@@ -31,7 +31,7 @@ from typing import Callable, List, Optional, Sequence, Union
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from .frame_buffers import empty_frames
+from .frame_buffers import FrameBufferPool, empty_frames
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -80,14 +80,15 @@ def describe_resize(resize: Union[int, Sequence[int]], crop: int) -> str:
     return f"shorter side {size[0]} -> crop {crop}"
 
 
-def normalize_frames(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+def normalize_frames(x: torch.Tensor, inplace: bool = False, pool: Optional[FrameBufferPool] = None) -> torch.Tensor:
     """``T x 3 x H x W`` frames with values in [0, 255] (uint8 or float, any strides) ->
     contiguous float32 ``(x / 255 - mean) / std`` (ImageNet), in two passes over the output.
-    ``inplace`` reuses ``x`` where it is a contiguous float32 tensor."""
+    ``inplace`` reuses ``x`` where it is a contiguous float32 tensor; otherwise the output is a new
+    tensor (from ``pool`` where one is given, :func:`~.frame_buffers.empty_frames`)."""
     if inplace and x.dtype == torch.float32 and x.is_contiguous():
         out = x
     else:
-        out = empty_frames(x.shape)  # contiguous float32, whatever x's layout
+        out = empty_frames(x.shape, pool=pool)  # contiguous float32, whatever x's layout
         out.copy_(x)
     return out.sub_(_MEAN_255).mul_(_INV_STD_255)
 
@@ -104,6 +105,7 @@ def build_video_transform(
     scale: float = 0.2,
     translate: float = 10.0,
     p: float = 0.5,
+    pool: Optional[FrameBufferPool] = None,
 ) -> Callable[..., torch.Tensor]:
     """``T x H x W x 3`` uint8 frames (and a generator) -> ``T x 3 x crop x crop`` float32.
 
@@ -114,7 +116,8 @@ def build_video_transform(
     pixels of the cropped frame. Augmentations with a zero magnitude are left out.
 
     The returned function's ``min_size`` attribute is the resize's ``size``: pass it to
-    :func:`~.video_io.read_frames` so frames are decoded no larger than needed.
+    :func:`~.video_io.read_frames` so frames are decoded no larger than needed. ``pool``: the
+    float32 frames are allocated from it (the loader's ``--frame-buffer-pool``).
     """
     size = resize_size(resize, crop)
 
@@ -122,7 +125,7 @@ def build_video_transform(
         # T x H x W x 3 uint8 -> T x 3 x H x W view (channels-last strides: uint8 resize fast path)
         x = F.resize(frames.permute(0, 3, 1, 2), size, antialias=True)  # T x 3 x H' x W' uint8
         if not train:
-            return normalize_frames(F.center_crop(x, [crop, crop]))  # T x 3 x crop x crop
+            return normalize_frames(F.center_crop(x, [crop, crop]), pool=pool)  # T x 3 x crop x crop
         g = generator
         top = int(torch.randint(0, x.shape[-2] - crop + 1, (), generator=g))
         left = int(torch.randint(0, x.shape[-1] - crop + 1, (), generator=g))
@@ -135,9 +138,9 @@ def build_video_transform(
         if angle != 0.0 or factor != 1.0 or shift != [0, 0]:
             # nearest neighbour on [0, 255] floats = the same pixels as on uint8, without the
             # uint8 <-> float round trip torchvision would do; zero fill = black borders
-            x = F.affine(empty_frames(x.shape).copy_(x), angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
+            x = F.affine(empty_frames(x.shape, pool=pool).copy_(x), angle=angle, translate=shift, scale=factor, shear=[0.0, 0.0])
             return normalize_frames(x, inplace=True)  # T x 3 x crop x crop
-        return normalize_frames(x)  # T x 3 x crop x crop
+        return normalize_frames(x, pool=pool)  # T x 3 x crop x crop
 
     # how large the frames must be decoded: the reader may decode smaller (JPEG DCT scaling,
     # scaled video conversion) but not below this (video_io.read_frames' ``min_size``)

@@ -2,11 +2,14 @@
 
 Each beam-search step multiplies every decoder weight with the few rows of the beam (5 at
 ``--beam 5``), so the decoder is bound by how fast a product reads its weights, not by arithmetic.
-``torch.nn.functional.linear`` (MKL) streams weights at 6.9-8.6 GB/s on the development machine
-(AMD EPYC, 2 cores), where oneDNN's ``_linear_pointwise`` on a weight reordered once by
-``_reorder_linear_weight`` streams 27-30 GB/s, about the machine's memory-read rate
-(``python benchmarks/inference.py``, docs/performance.md#inference). The product is the same up to
-the order of the float additions.
+oneDNN's ``_linear_pointwise`` on a weight reordered once by ``_reorder_linear_weight`` streams
+the weights faster than ``torch.nn.functional.linear`` (MKL) does for such products
+(``python benchmarks/inference.py``). The product is the same up to the order of the float
+additions.
+
+One switch: :class:`~fairseq_slt.inference.SignTranslator` packs the decoder's linears on the CPU
+in fp32 unless ``pack_weights=False`` (``fairseq-slt-translate --no-packed-weights``); never on a
+GPU, in bf16 / fp16, in training or in ``fairseq-generate``.
 
 Only for inference: the packed copy is made once and never updated, so the module computes with it
 only where no gradient is recorded, autocast is off and the input is a float32 CPU tensor; anywhere else it falls

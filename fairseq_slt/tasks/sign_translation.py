@@ -79,6 +79,14 @@ class SignTranslationConfig(FairseqDataclass):
             "an error naming them"
         },
     )
+    frame_buffer_pool: bool = field(
+        default=False,
+        metadata={
+            "help": "CPU data loader: allocate frames and batches from recycled huge-page memory "
+            "mappings instead of fresh ones (faster on the CPU, benchmarks/loader.py "
+            "--buffer-pool-ab; not measured with a GPU); default: torch's allocator"
+        },
+    )
     log_norms_interval: int = field(
         default=0,
         metadata={
@@ -146,7 +154,7 @@ class SignTranslationTask(FairseqTask):
         self.datasets[split] = SignVideoDatasetCreator.from_tsv(
             self.cfg.data, self.data_cfg, split, self.tgt_dict, self.bpe_tokenizer,
             is_train=is_train, seed=self.cfg.seed, append_tgt_id=self.tgt_lang_id,
-            skip_bad_videos=self.cfg.skip_bad_videos,
+            skip_bad_videos=self.cfg.skip_bad_videos, frame_buffer_pool=self.cfg.frame_buffer_pool,
         )
 
     def get_batch_iterator(self, dataset, *args, **kwargs):
