@@ -152,3 +152,12 @@ def test_coverage_counts_test_words_and_word_pairs_seen_in_each_source(tmp_path)
     # test words: snow in the north (the full stop is not a word); pairs: snow-in in-the the-north
     assert rows[2] == "| parallel training targets | 1 | 4 | 75.0 | 75.0 | 66.7 | 66.7 |"
     assert rows[3] == "| text corpus | 2 | 8 | 100.0 | 100.0 | 100.0 | 100.0 |"
+
+
+def test_a_stage2_variant_folder_gets_its_own_row(tmp_path):
+    make_work_dir(tmp_path)
+    for seed in ("1", "2"):
+        make_run(tmp_path / f"seed{seed}" / "stage2_text_llmlr1", 20.0, 20, 16, (61.0, 80.0, 10, 75.0), gnorm_llm=0.3)
+    rows = summarize(tmp_path, "--seeds", "1", "2")
+    assert rows[-1].startswith("| variant stage2_text_llmlr1 | 2 | 61.00 ± 0.00 |") and rows[-1].endswith("| 130 | 60 | 640 |")
+    assert summarize(tmp_path, "--per-seed", "--seeds", "1", "2")[-1] == "| variant stage2_text_llmlr1 | 61.00 | 61.00 |"

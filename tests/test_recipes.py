@@ -620,3 +620,37 @@ def test_open_benchmark_refuses_an_unknown_llm_and_builds_text_for_the_random_ar
     assert ok.returncode == 0, ok.stderr
     built = [opt(shlex.split(line), "--out") for line in ok.stdout.splitlines() if "fairseq-slt-build-mbart" in line]
     assert built == [str(tmp_path / "mbart.text")]
+
+
+def test_open_benchmark_stage2_only_adds_a_tagged_variant_on_the_seeds_stage1(tmp_path):
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    env = clean_env(DRY_RUN="1", step="2", stop_step="2", SEEDS="1", LLMS="text", STAGE2_ONLY="1",
+                    STAGE2_TAG="_llmlr1", STAGE2_ARGS="--group-lr-scales llm:1", WORK_DIR=str(tmp_path))
+    proc = subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    cmds = [shlex.split(line) for line in proc.stdout.splitlines()]
+    train = [c for c in cmds if "fairseq-train" in c[0]]
+    assert len(train) == 1 and "slt_mbart" in train[0]  # no stage 1, no cache build
+    assert not any("fairseq-slt-cache-features" in c[0] for c in cmds)
+    assert opt(train[0], "--save-dir") == str(tmp_path / "seed1" / "stage2_text_llmlr1" / "checkpoints")
+    assert train[0][-2:] == ["--group-lr-scales", "llm:1"]  # after the script's llm:0.1: it wins
+    # without DRY_RUN the seed's stage 1 must exist
+    env.pop("DRY_RUN")
+    missing = subprocess.run(["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120, env=env)
+    assert missing.returncode != 0 and "seed1/stage1/checkpoints/checkpoint_best.pt, which is missing" in missing.stderr
+
+
+def test_llm_benchmark_sets_the_low_resource_defaults_and_skips_the_joint_arm(tmp_path):
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    script = os.path.join(EXAMPLES, "synthetic", "llm_benchmark.sh")
+    proc = subprocess.run(["bash", script], capture_output=True, text=True, timeout=120,
+                          env=clean_env(DRY_RUN="1", step="2", stop_step="3", SEEDS="1", WORK_DIR=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    cmds = [shlex.split(line) for line in proc.stdout.splitlines()]
+    runs = [opt(c, "--save-dir") for c in cmds if "fairseq-train" in c[0]]
+    assert [os.path.basename(os.path.dirname(r)) for r in runs] == ["stage1", "stage2_text", "stage2_random"]
+    random = [c for c in cmds if "fairseq-train" in c[0]][-1]
+    assert [opt(random, k) for k in ("--encoder-layers", "--encoder-embed-dim", "--max-update")] == ["3", "256", "1000"]
+    old = subprocess.run(["bash", script], capture_output=True, text=True, timeout=120,
+                         env=clean_env(DRY_RUN="1", stage="2", WORK_DIR=str(tmp_path)))
+    assert old.returncode != 0 and "recipe steps are selected with step=" in old.stderr

@@ -43,7 +43,10 @@
 # LLM_VOCAB (the small mBARTs' encoder and decoder layers, width, heads, sentencepiece vocabulary;
 # default 2 / 128 / 4 / 1000), LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
-# label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, JOINT_SECONDS (every seed's joint training time in
+# label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, STAGE2_ARGS (more fairseq-train options of
+# each stage 2, after the script's: a later flag wins), STAGE2_TAG (a suffix of the stage-2 run
+# folders, stage2_<llm><tag>: a variant beside the default arms), STAGE2_ONLY (1: step 2 trains only
+# the stage-2 arms, on the seed's stage 1 and feature cache of an earlier step 2), JOINT_SECONDS (every seed's joint training time in
 # seconds; default: measured from the seed's factorized runs, which must then exist; set it to rerun
 # a joint arm whose factorized runs are gone, with the time they measured), step / stop_step.
 set -euo pipefail
@@ -77,6 +80,7 @@ BOW_WEIGHT=${BOW_WEIGHT:-0}
 init_steps 0 4
 read -r -a synth_args <<< "${SYNTH_ARGS:-}"
 read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
+read -r -a stage2_args <<< "${STAGE2_ARGS:-}"
 if [ "${PATIENCE1}" != 0 ]; then  # convergence on dev: fairseq's early stopping on the dev loss
   stage1_args=(--patience "${PATIENCE1}" ${stage1_args[@]+"${stage1_args[@]}"})
 fi
@@ -145,7 +149,7 @@ decode_score() {
 for seed in ${SEEDS}; do
   S=${WORK_DIR}/seed${seed}
   mkdir -p "${S}/stage1" "${S}/joint"
-  if step_enabled 2; then
+  if step_enabled 2 && [ "${STAGE2_ONLY:-0}" != 1 ]; then
     log "seed ${seed}: stage 1 (slt_lightt_tiny, at most ${EPOCHS1} epochs, patience ${PATIENCE1}, lr ${LR1}) -> ${S}/stage1"
     run_cmd "${bin_dir}/fairseq-train" "${DATA}" --user-dir "${plugin_dir}" --task sign_translation \
       --arch slt_lightt_tiny --temporal-dim 256 "${common[@]}" \
@@ -163,8 +167,13 @@ for seed in ${SEEDS}; do
       --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out "features_seed${seed}" \
       --train-views 0
     echo $(( $(date +%s) - t0 )) > "${S}/cache_seconds"
+  fi
+  if step_enabled 2; then
+    for f in stage1/checkpoints/checkpoint_best.pt cache_seconds; do
+      [ -f "${S}/${f}" ] || [ "${DRY_RUN:-0}" = 1 ] || die "seed ${seed}'s stage 2 reads ${S}/${f}, which is missing: run step 2 without STAGE2_ONLY for seed ${seed} first"
+    done
     for llm in ${LLMS}; do
-      run=${S}/stage2_${llm}
+      run=${S}/stage2_${llm}${STAGE2_TAG:-}
       mkdir -p "${run}"
       if [ "${llm}" = random ]; then  # the text LLM's dictionary and sizes, random weights
         from=text; llm_init=("${random_sizes[@]}")
@@ -182,7 +191,7 @@ for seed in ${SEEDS}; do
         --optimizer adam_grouped --lr 1e-3 --group-lr-scales llm:0.1 --lr-scheduler cosine \
         --warmup-updates 50 --batch-size 16 --max-update "${UPDATES2}" --seed "${seed}" \
         --save-dir "${run}/checkpoints" --num-workers 0 --log-norms-interval "${NORM_INTERVAL}" \
-        --log-file "${run}/train.log"
+        --log-file "${run}/train.log" ${stage2_args[@]+"${stage2_args[@]}"}
       decode_score "${run}" "${run}/checkpoints/checkpoint_best.pt" "${task2[@]}" --batch-size 16 \
         --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
     done

@@ -35,6 +35,16 @@ ARMS = [
 ]
 
 
+def arms_of(work: str, seeds: List[str]) -> List[Tuple[str, str, List[str]]]:
+    """:data:`ARMS`, then every other stage-2 run folder of the seeds (a variant run with
+    ``STAGE2_TAG``: ``stage2_<llm><tag>``), labelled by its folder name."""
+    known = {key for key, _, _ in ARMS}
+    extra = sorted({d for seed in seeds if os.path.isdir(os.path.join(work, f"seed{seed}"))
+                    for d in os.listdir(os.path.join(work, f"seed{seed}"))
+                    if d.startswith("stage2_") and d not in known})
+    return ARMS + [(d, f"variant {d}", ["stage1", "cache", d]) for d in extra]
+
+
 def training_seconds(run_dir: str) -> float:
     """The trainer's cumulative training time (s) of RUN_DIR/checkpoints/checkpoint_last.pt."""
     from fairseq_slt.checkpoints import load_checkpoint_state
@@ -64,7 +74,7 @@ def parse_score(path: str) -> Dict[str, float]:
 def summarize_per_seed(work: str, seeds: List[str]) -> str:
     """Test BLEU-4 of every arm per seed."""
     rows = []
-    for key, label, _ in ARMS:
+    for key, label, _ in arms_of(work, seeds):
         cells = []
         for seed in seeds:
             score = os.path.join(work, f"seed{seed}", key, "score.txt")
@@ -78,7 +88,7 @@ def summarize_per_seed(work: str, seeds: List[str]) -> str:
 def summarize_categories(work: str, seeds: List[str]) -> str:
     """Per-slot accuracy by gloss category (number, day, region, ...) of every arm, summed over seeds."""
     table: Dict[str, Dict[str, List[int]]] = {}
-    for key, label, _ in ARMS:
+    for key, label, _ in arms_of(work, seeds):
         for seed in seeds:
             score = os.path.join(work, f"seed{seed}", key, "score.txt")
             if not os.path.isfile(score):
@@ -209,7 +219,7 @@ def mean_std(values: List[float]) -> str:
 
 def summarize(work: str, seeds: List[str]) -> str:
     rows = []
-    for key, label, parts in ARMS:
+    for key, label, parts in arms_of(work, seeds):
         scores, seconds, updates, passes = [], [], [], []
         for seed in seeds:
             s = os.path.join(work, f"seed{seed}")
