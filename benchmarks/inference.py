@@ -38,7 +38,7 @@ SECONDS, SIZE = 9, 224
 TOKENS = 30
 BEAM = 5
 VOCAB = 3000
-GOALS = {"stage1": 0.10, "stage2": 0.30}  # issue #16: 2 CPU cores, fp32, beam 5
+GOALS = {"stage1": 0.10, "stage2": 0.30}  # real-time factor goals: 2 CPU cores, fp32, beam 5
 LABELS = {"stage1": "stage 1 slt_lightt (3+3, d=512)", "stage2": "stage 2 slt_mbart (mBART-large, 3k vocab)"}
 CASES = ("stage1", "stage1:bf16", "stage2", "stage2:bf16", "stage2:unpacked")  # unpacked: fp32, plain F.linear
 

@@ -1,8 +1,8 @@
 """A checkpoint decoded with another target dictionary than it was trained with is refused.
 
 Stage 1 trains with the corpus's own dictionary (config.yaml) or, when the recipes set MBART_DIR,
-with the trimmed mBART's (config_stage2.yaml): decoding with the other one used to be a shape
-mismatch, or, same size, wrong words with exit code 0.
+with the trimmed mBART's (config_stage2.yaml): decoding with the other one, unchecked, is a shape
+mismatch or, at the same size, wrong words with exit code 0.
 """
 
 import os

@@ -274,7 +274,7 @@ def test_fingerprint_of_float32_weights_is_unchanged_and_half_weights_match():
     torch.manual_seed(0)
     state = TinyVisual().state_dict()
     h = hashlib.sha256()
-    for key in sorted(state):  # the formula of the first caches
+    for key in sorted(state):  # the fingerprint's formula, spelled out
         h.update(key.encode())
         h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
     assert visual_fingerprint(state) == h.hexdigest() == visual_fingerprints(state)["float32"]
