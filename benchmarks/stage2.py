@@ -52,7 +52,7 @@ def build(work, mbart_size: str, vocab: int):
 
     import fairseq_slt  # noqa: F401
     from fairseq_slt.models.slt_mbart import SLTMBartModel
-    from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+    from fairseq_slt.tasks.target_dictionary import add_mbart_symbols
 
     ckpt = write_stage1_checkpoint(work)
     d = Dictionary()

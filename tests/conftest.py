@@ -17,7 +17,8 @@ from fairseq_slt.data.manifest_utils import gen_vocab
 from fairseq_slt.models.slt_lightt import SLTLightTModel
 from fairseq_slt.models.slt_lightt import base_architecture as lightt_arch
 from fairseq_slt.synthetic.generate import generate
-from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, add_mbart_symbols
+from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
+from fairseq_slt.tasks.target_dictionary import add_mbart_symbols
 from helpers import LANGS, TEXTS, StubTask, mbart_args, run_cli, stage1_train_cmd, synth_args
 
 fairseq_slt.register()  # the tests use fairseq's registries and the patches, as --user-dir would

@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as F
 import fairseq_slt
 from fairseq_slt.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fairseq_slt.models.slt_mbart import SLTMBartModel
-from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+from fairseq_slt.tasks.target_dictionary import add_mbart_symbols
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(fairseq_slt.__file__))
 BIN_DIR = os.path.dirname(sys.executable)

@@ -23,7 +23,7 @@ from fairseq_slt.mbart import DICT_KEY, dict_sha256
 from fairseq_slt.mbart.trim import trim
 from fairseq_slt.models.slt_mbart import MBART_ARCH_KEYS, SLTMBartModel
 from fairseq_slt.models.visual_frontend import build_resnet18
-from fairseq_slt.tasks.sign_translation import add_mbart_symbols
+from fairseq_slt.tasks.target_dictionary import add_mbart_symbols
 
 MBART_PREFIXES = ("encoder.visual.", "encoder.adapter.")
 

@@ -12,7 +12,8 @@ from fairseq.models.bart import BARTModel
 from fairseq_slt.checkpoints import checkpoint_model_args, load_checkpoint_state
 from fairseq_slt.mbart.trim import trim
 from fairseq_slt.models.slt_mbart import SLTMBartModel
-from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask, add_mbart_symbols
+from fairseq_slt.tasks.sign_translation import SignTranslationConfig, SignTranslationTask
+from fairseq_slt.tasks.target_dictionary import add_mbart_symbols
 from helpers import (
     LANGS,
     PLUGIN_DIR,

@@ -8,7 +8,7 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional
 
 from fairseq import metrics
 from fairseq.data import Dictionary, encoders
@@ -20,13 +20,13 @@ from ..data import DataConfigError, SignDataConfig, SignVideoDatasetCreator
 from ..data.manifest_utils import is_train_split
 from ..data.video_settings import video_settings
 from ..hf import bpe as _hf_bpe  # noqa: F401 (registers bpe: hf_tokenizer)
-from ..mbart import parse_langs
 from .cache_checks import cache_video_settings, check_cache_matches, watch_loaded_weights
 from .checkpoint_records import check_records, split_records, watch_embedding_rows, with_records
 from .decode_tally import DecodeTally, SplitCount, running_line, skip_summary
 from .dictionary_check import dictionary_record
 from .epoch_iterators import without_persistent_workers
 from .norm_logging import log_last_layer_norms
+from .target_dictionary import add_mbart_symbols, load_target_dictionary
 
 logger = logging.getLogger(__name__)
 
@@ -308,31 +308,3 @@ class SignTranslationTask(FairseqTask):
 
     def build_tokenizer(self, args):
         return None
-
-
-def load_target_dictionary(data_cfg: SignDataConfig) -> Tuple[Dictionary, str]:
-    """The target dictionary and where it comes from: ``vocab_filename``, or the tokenizer of a
-    Hugging Face model folder (``bpe: hf_tokenizer``, :func:`fairseq_slt.hf.vocab.hf_dictionary`)."""
-    if data_cfg.hf_tokenizer_dir:
-        from ..hf.vocab import hf_dictionary
-
-        return hf_dictionary(data_cfg.hf_tokenizer_dir), data_cfg.hf_tokenizer_dir
-    dict_path = data_cfg.vocab_filename
-    if not os.path.isfile(dict_path):
-        raise FileNotFoundError(f"target dictionary not found: {dict_path} (vocab_filename in config.yaml)")
-    return Dictionary.load(dict_path), dict_path
-
-
-def add_mbart_symbols(tgt_dict: Dictionary, langs: Optional[str], tgt_lang: Optional[str]) -> None:
-    """Append ``[lang]`` for every pre-training language, then ``<mask>``, exactly as fairseq's
-    ``translation_from_pretrained_bart`` builds mBART's dictionary."""
-    if not langs:
-        if tgt_lang:
-            raise ValueError("--tgt-lang needs --langs (mBART's pre-training languages, in order)")
-        return
-    names = parse_langs(langs)
-    if tgt_lang and tgt_lang not in names:
-        raise ValueError(f"--tgt-lang {tgt_lang} is not one of --langs ({', '.join(names)})")
-    for lang in names:
-        tgt_dict.add_symbol(f"[{lang}]")
-    tgt_dict.add_symbol("<mask>")
