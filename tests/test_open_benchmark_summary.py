@@ -25,7 +25,7 @@ def write_score(path, bleu, rouge, distinct, slot):
 
 def write_log(path, updates, bsz, gnorm_visual, gnorm_llm, epochs=2):
     """A fairseq json --log-file: a train_inner line every 10 updates, written once more per epoch
-    (as fairseq's --log-file does without the plugin's fix, and older logs hold), and an end-of-epoch line per epoch."""
+    (as fairseq's --log-file does without the plugin), and an end-of-epoch line per epoch."""
     lines, per_epoch = [], updates // epochs
     for epoch in range(1, epochs + 1):
         for n in range((epoch - 1) * per_epoch + 10, epoch * per_epoch + 1, 10):

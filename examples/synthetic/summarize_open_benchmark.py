@@ -261,9 +261,9 @@ NORM_RUNS = [("joint", "joint"), ("stage1", "factorized stage 1 (LLM = Light-T d
 
 
 def norm_records(path: str) -> List[Dict[str, float]]:
-    """The ``train_inner`` records of a fairseq json log, one per update (fairseq's ``--log-file``
-    alone writes each line once more per epoch, as older logs hold: ``fairseq-slt-plot``'s reader
-    keeps one)."""
+    """The ``train_inner`` records of a fairseq json log, one per update (a resumed run repeats
+    updates, and fairseq's ``--log-file`` without the plugin writes each line once more per epoch:
+    ``fairseq-slt-plot``'s reader keeps one)."""
     from fairseq_slt.cli.plot import parse_json_lines
 
     with open(path, encoding="utf-8") as f:
