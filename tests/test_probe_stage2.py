@@ -6,14 +6,16 @@ import os
 
 import torch
 
+from fairseq_slt.synthetic.sentence import Sentence
+
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "synthetic", "probe_stage2.py")
 spec = importlib.util.spec_from_file_location("probe_stage2", SCRIPT)
 probe_stage2 = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(probe_stage2)
 
 ROWS = [
-    {"id": "a", "glosses": ["TEN", "DEGREE"], "categories": ["number", "unit"], "words": ["ten", "degrees"]},
-    {"id": "b", "glosses": ["NINE", "RAIN"], "categories": ["number", "weather"], "words": ["nine", "rain"]},
+    Sentence(("TEN", "DEGREE"), ("number", "unit"), ("ten", "degrees"), "ten degrees"),
+    Sentence(("NINE", "RAIN"), ("number", "weather"), ("nine", "rain"), "nine rain"),
 ]
 
 
@@ -37,16 +39,10 @@ def test_the_probe_reads_glosses_that_are_linearly_present_and_not_others():
         y[i, g] = 1.0
     x, mask = probe_stage2.pad(seqs)
     probe = probe_stage2.train_probe(x, mask, y, steps=100, seed=1)
-    rows = [{"glosses": ["A" if i % 2 == 0 else "B"], "categories": ["c"]} for i in range(40)]
+    rows = [Sentence(("A" if i % 2 == 0 else "B",), ("c",), ("a" if i % 2 == 0 else "b",), "x") for i in range(40)]
     read = probe_stage2.read_by_category(probe, x, mask, rows, {"A": 0, "B": 1})
     assert read["all"] == (40, 40)
     # with the signal removed, the probe reads at chance (about half)
     blank, _ = probe_stage2.pad([torch.randn(6, 4) * 0.1 for _ in range(40)])
     chance = probe_stage2.read_by_category(probe, blank, mask, rows, {"A": 0, "B": 1})
     assert chance["all"][0] < 32
-
-
-def test_hypotheses_are_read_by_sample_index_first_hypothesis_only(tmp_path):
-    path = tmp_path / "generate-test.txt"
-    path.write_text("S-1\tx\nD-1\t-0.5\tsnow\nD-1\t-0.9\train\nD-0\t-0.1\tten degrees\n", encoding="utf-8")
-    assert probe_stage2.read_hypotheses(str(path)) == {1: "snow", 0: "ten degrees"}

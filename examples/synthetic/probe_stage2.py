@@ -30,7 +30,6 @@ or nothing of that category (an omission).
 """
 
 import argparse
-import csv
 import logging
 import os
 import sys
@@ -44,14 +43,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 logger = logging.getLogger("probe_stage2")
 POINTS = ("features", "adapter", "encoder")
-
-
-def read_glosses(data: str, split: str) -> List[Dict]:
-    """glosses_<split>.tsv rows: id, glosses, categories, and the words each gloss is realised as."""
-    with open(os.path.join(data, f"glosses_{split}.tsv"), newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [{"id": r["id"], "glosses": r["glosses"].split(), "categories": r["categories"].split(),
-             "words": [w.strip() for w in r["words"].split("|")]} for r in rows]
 
 
 def load_stage2(checkpoint: str, data: str):
@@ -112,13 +103,13 @@ def bag_scores(probe, x, mask, mean, std) -> torch.Tensor:
     return scores.masked_fill(~mask[..., None], float("-inf")).max(1).values  # B x G
 
 
-def read_by_category(probe, x, mask, rows: List[Dict], gloss_index: Dict[str, int]) -> Dict[str, Tuple[int, int]]:
+def read_by_category(probe, x, mask, sentences, gloss_index: Dict[str, int]) -> Dict[str, Tuple[int, int]]:
     """Per category: (test glosses among the sentence's top-k probe scores, test glosses)."""
     with torch.no_grad():
         scores = bag_scores(probe, x, mask, *probe.norm)
     counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
-    for row, s in zip(rows, scores):
-        wanted = dict(zip(row["glosses"], row["categories"]))
+    for sentence, s in zip(sentences, scores):
+        wanted = dict(zip(sentence.glosses, sentence.categories))
         top = {i for i in s.topk(min(len(wanted), s.numel())).indices.tolist()}
         for gloss, cat in wanted.items():
             hit = gloss in gloss_index and gloss_index[gloss] in top
@@ -128,26 +119,18 @@ def read_by_category(probe, x, mask, rows: List[Dict], gloss_index: Dict[str, in
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-def read_hypotheses(path: str) -> Dict[str, str]:
-    """fairseq-generate's D- lines by sample index (as the manifest's row number)."""
-    hyps = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("D-"):
-                key, _score, text = line.rstrip("\n").split("\t", 2)
-                hyps.setdefault(int(key[2:]), text)
-    return hyps
-
-
-def misses(hyps: Dict[int, str], rows: List[Dict], words_by_category: Dict[str, set]) -> Dict[str, List[int]]:
-    """Per category: [read, substituted (another word of the category written), omitted]."""
+def misses(hyps: Dict[int, str], sentences, words_by_category: Dict[str, set]) -> Dict[str, List[int]]:
+    """Per category: [read (as the per-slot accuracy counts it), substituted (another word of the
+    category written), omitted]."""
     from fairseq_slt.synthetic.sentence import word_tokens
+    from fairseq_slt.synthetic.slots import slot_hits
 
     counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0, 0])
-    for i, row in enumerate(rows):
-        text = " " + " ".join(word_tokens(hyps.get(i, ""))) + " "
-        for word, cat in zip(row["words"], row["categories"]):
-            if f" {word} " in text:
+    for i, sentence in enumerate(sentences):
+        hyp = hyps.get(i, "")
+        text = " " + " ".join(word_tokens(hyp)) + " "
+        for word, cat, hit in zip(sentence.words, sentence.categories, slot_hits(hyp, sentence)):
+            if hit:
                 counts[cat][0] += 1
             elif any(f" {w} " in text for w in words_by_category[cat] if w != word):
                 counts[cat][1] += 1
@@ -170,17 +153,21 @@ def main() -> None:
     torch.set_grad_enabled(True)
 
     from fairseq_slt.data.feature_cache import FeatureCache
+    from fairseq_slt.scoring import manifest_ids, read_generate_rows
+    from fairseq_slt.synthetic.corpus import read_gloss_file
 
     model = load_stage2(args.checkpoint, args.data)
     cache_dir = args.cache if os.path.isabs(args.cache) else os.path.join(args.data, args.cache)
-    rows = {s: read_glosses(args.data, s) for s in ("train", "test")}
-    reps = {s: representations(model, FeatureCache(cache_dir, s, [r["id"] for r in rows[s]]), len(rows[s]))
-            for s in rows}
-    glosses = sorted({g for r in rows["train"] for g in r["glosses"]})
+    rows = {s: read_gloss_file(os.path.join(args.data, f"glosses_{s}.tsv")) for s in ("train", "test")}
+    reps = {}
+    for s in rows:
+        cache = FeatureCache(cache_dir, s, manifest_ids(os.path.join(args.data, f"{s}.tsv")))
+        reps[s] = representations(model, cache, len(rows[s]))
+    glosses = sorted({g for r in rows["train"] for g in r.glosses})
     gloss_index = {g: i for i, g in enumerate(glosses)}
     y = torch.zeros(len(rows["train"]), len(glosses))
     for i, r in enumerate(rows["train"]):
-        y[i, [gloss_index[g] for g in r["glosses"]]] = 1.0
+        y[i, [gloss_index[g] for g in r.glosses]] = 1.0
     table = {}
     for point in POINTS:
         x, mask = pad(reps["train"][point])
@@ -196,14 +183,15 @@ def main() -> None:
     if args.hypotheses:
         words_by_category: Dict[str, set] = defaultdict(set)
         for r in rows["train"] + rows["test"]:
-            for w, c in zip(r["words"], r["categories"]):
+            for w, c in zip(r.words, r.categories):
                 words_by_category[c].add(w)
         print()
         print("| run | category | read (%) | another word of the category (%) | none of the category (%) | glosses |")
         print("|---|---|---|---|---|---|")
         for spec in args.hypotheses:
             name, path = spec.split("=", 1)
-            counts = misses(read_hypotheses(path), rows["test"], words_by_category)
+            hyps = {i: hyp for i, (hyp, _ref) in read_generate_rows(path).items()}
+            counts = misses(hyps, rows["test"], words_by_category)
             for cat in sorted(counts):
                 read, sub, omit = counts[cat]
                 n = read + sub + omit

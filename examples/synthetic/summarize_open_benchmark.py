@@ -104,14 +104,17 @@ def summarize_categories(work: str, seeds: List[str]) -> str:
     return head + "\n" + "\n".join(rows)
 
 
-def sentences_of(path: str, column: Optional[int] = None) -> List[List[str]]:
-    """The lowercased words of each sentence of a text file (one a line) or of a manifest's column."""
+def sentences_of(path: str) -> List[List[str]]:
+    """The lowercased words of each target of a split's manifest (``.tsv``) or of a text file (one
+    sentence a line)."""
+    from fairseq_slt.scoring import manifest_texts
     from fairseq_slt.synthetic.sentence import word_tokens
 
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    if column is not None:
-        lines = [line.split("\t")[column] for line in lines[1:]]
+    if path.endswith(".tsv"):
+        lines = manifest_texts(path)
+    else:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
     return [[w for w in word_tokens(line) if w.isalnum()] for line in lines]
 
 
@@ -123,8 +126,8 @@ def summarize_coverage(work: str) -> str:
     """How much of the test targets' language the parallel targets and the text corpus hold: the
     share of the test targets' words and word pairs (tokens and distinct) seen in each."""
     data = os.path.join(work, "data")
-    test = sentences_of(os.path.join(data, "test.tsv"), 3)
-    sources = [("parallel training targets", sentences_of(os.path.join(data, "train.tsv"), 3))]
+    test = sentences_of(os.path.join(data, "test.tsv"))
+    sources = [("parallel training targets", sentences_of(os.path.join(data, "train.tsv")))]
     text = os.path.join(data, "text_corpus.en")
     if os.path.isfile(text):
         sources.append(("text corpus", sentences_of(text)))
