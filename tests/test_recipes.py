@@ -654,3 +654,25 @@ def test_llm_benchmark_sets_the_low_resource_defaults_and_skips_the_joint_arm(tm
     old = subprocess.run(["bash", script], capture_output=True, text=True, timeout=120,
                          env=clean_env(DRY_RUN="1", stage="2", WORK_DIR=str(tmp_path)))
     assert old.returncode != 0 and "recipe steps are selected with step=" in old.stderr
+
+
+def test_open_benchmark_cache_views_gives_stage2_its_own_augmented_cache(tmp_path):
+    write_manifest(str(tmp_path / "data" / "train.tsv"), ["a b c d"])
+    run = functools.partial(subprocess.run, ["bash", OPEN_BENCHMARK], capture_output=True, text=True, timeout=120)
+    base = dict(DRY_RUN="1", step="2", stop_step="2", SEEDS="3", LLMS="text", WORK_DIR=str(tmp_path))
+    for env, built in ((dict(base, CACHE_VIEWS="4"), "full run"),
+                       (dict(base, CACHE_VIEWS="4", STAGE2_ONLY="1"), "a variant on the seed's stage 1")):
+        proc = run(env=clean_env(**env))
+        assert proc.returncode == 0, (built, proc.stderr)
+        cmds = [shlex.split(line) for line in proc.stdout.splitlines()]
+        cache = [c for c in cmds if "fairseq-slt-cache-features" in c[0]]
+        assert len(cache) == 1, built
+        assert [opt(cache[0], k) for k in ("--out", "--train-views", "--seed")] == ["features_seed3_views4", "4", "3"]
+        config = [c for c in cmds if "fairseq-slt-data-config" in c[0]]
+        assert opt(config[-1], "--feature-cache") == "features_seed3_views4"
+        train = [c for c in cmds if "fairseq-train" in c[0] and "slt_mbart" in c]
+        assert opt(train[0], "--config-yaml") == opt(config[-1], "--out") == "config_text_seed3_views4.yaml"
+        assert opt(train[0], "--seed") == "3"  # the views' seed
+        (tmp_path / "seed3" / "features_seed3_views4_seconds").unlink()
+    bad = run(env=clean_env(**dict(base, CACHE_VIEWS="four")))
+    assert bad.returncode != 0 and "CACHE_VIEWS='four' is not a whole number" in bad.stderr

@@ -41,7 +41,11 @@
 # LLMS (the stage-2 LLMs, default "text parallel"; any of text, parallel, random; the joint arm
 # uses "text", which stage 1 then builds whatever LLMS says), LLM_LAYERS / LLM_DIM / LLM_HEADS /
 # LLM_VOCAB (the small mBARTs' encoder and decoder layers, width, heads, sentencepiece vocabulary;
-# default 2 / 128 / 4 / 1000), LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
+# default 2 / 128 / 4 / 1000), CACHE_VIEWS (training views of stage 2's feature cache,
+# fairseq-slt-cache-features --train-views: 0, the default, one evaluation view per training video,
+# so stage 2 trains without augmentation; K > 0: K views drawn under stage 1's training transforms,
+# the paper's augmentation, in features_seed<N>_views<K>, built by step 2 when missing, also with
+# STAGE2_ONLY), LLM_UPDATES (denoising), LR1, BOW_WEIGHT (default 0: the paper's loss; > 0: stage 1 and the joint
 # run add the bag-of-words loss on the sign-wise features, --criterion
 # label_smoothed_cross_entropy_with_bow), STAGE1_ARGS, STAGE2_ARGS (more fairseq-train options of
 # each stage 2, after the script's: a later flag wins), STAGE2_TAG (a suffix of the stage-2 run
@@ -77,6 +81,8 @@ LLM_VOCAB=${LLM_VOCAB:-1000}
 LR1=${LR1:-1e-3}
 NORM_INTERVAL=${NORM_INTERVAL:-20}
 BOW_WEIGHT=${BOW_WEIGHT:-0}
+CACHE_VIEWS=${CACHE_VIEWS:-0}
+require_int CACHE_VIEWS "${CACHE_VIEWS}" 0
 init_steps 0 4
 read -r -a synth_args <<< "${SYNTH_ARGS:-}"
 read -r -a stage1_args <<< "${STAGE1_ARGS:-}"
@@ -146,6 +152,26 @@ decode_score() {
     --glosses "${DATA}/glosses_test.tsv" | tee "${run}/score.txt"
 }
 
+# cache_name SEED: the seed's feature cache folder in the data root, one per seed (so that seeds
+# can run side by side) and per CACHE_VIEWS
+cache_name() {
+  if [ "${CACHE_VIEWS}" = 0 ]; then echo "features_seed$1"; else echo "features_seed$1_views${CACHE_VIEWS}"; fi
+}
+# build_cache SEED SEED_DIR: the frozen visual encoder's features of every split; the build's wall
+# time in SEED_DIR/<cache>_seconds, written last (stage 2 takes it as the mark of a whole cache).
+# Training views are drawn for stage 2's --seed (the seed).
+build_cache() {
+  local seed=$1 S=$2 cache t0
+  cache=$(cache_name "${seed}")
+  log "seed ${seed}: feature cache of the frozen visual encoder (${CACHE_VIEWS} training views) -> ${DATA}/${cache}"
+  t0=$(date +%s)
+  rm -rf "${DATA:?}/${cache}"
+  run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" \
+    --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out "${cache}" \
+    --train-views "${CACHE_VIEWS}" --seed "${seed}"
+  echo $(( $(date +%s) - t0 )) > "${S}/${cache}_seconds"
+}
+
 for seed in ${SEEDS}; do
   S=${WORK_DIR}/seed${seed}
   mkdir -p "${S}/stage1" "${S}/joint"
@@ -159,19 +185,21 @@ for seed in ${SEEDS}; do
       ${stage1_args[@]+"${stage1_args[@]}"}
     decode_score "${S}/stage1" "${S}/stage1/checkpoints/checkpoint_best.pt" --max-tokens 2000 \
       --max-len-a 0 --max-len-b "$(gen_max_len "${DATA}/train.tsv")"
-    log "seed ${seed}: feature cache of the frozen visual encoder"
-    t0=$(date +%s)
-    # the cache lives in the data root, one per seed (so that seeds can run side by side)
-    rm -rf "${DATA}/features_seed${seed}"
-    run_cmd "${bin_dir}/fairseq-slt-cache-features" "${DATA}" \
-      --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" --out "features_seed${seed}" \
-      --train-views 0
-    echo $(( $(date +%s) - t0 )) > "${S}/cache_seconds"
+    build_cache "${seed}" "${S}"
+    cp "${S}/$(cache_name "${seed}")_seconds" "${S}/cache_seconds"  # the factorized arms' cache
   fi
   if step_enabled 2; then
-    for f in stage1/checkpoints/checkpoint_best.pt cache_seconds; do
+    for f in stage1/checkpoints/checkpoint_best.pt; do
       [ -f "${S}/${f}" ] || [ "${DRY_RUN:-0}" = 1 ] || die "seed ${seed}'s stage 2 reads ${S}/${f}, which is missing: run step 2 without STAGE2_ONLY for seed ${seed} first"
     done
+    cache=$(cache_name "${seed}")
+    if [ ! -f "${S}/${cache}_seconds" ]; then  # a STAGE2_ONLY variant
+      if [ "${CACHE_VIEWS}" != 0 ]; then
+        build_cache "${seed}" "${S}"
+      elif [ "${DRY_RUN:-0}" != 1 ]; then
+        die "seed ${seed}'s stage 2 reads the cache ${DATA}/${cache}, which is missing: run step 2 without STAGE2_ONLY for seed ${seed} first"
+      fi
+    fi
     for llm in ${LLMS}; do
       run=${S}/stage2_${llm}${STAGE2_TAG:-}
       mkdir -p "${run}"
@@ -181,9 +209,9 @@ for seed in ${SEEDS}; do
         from=${llm}; llm_init=(--mbart-dir "${WORK_DIR}/mbart.${llm}.trimmed")
       fi
       run_cmd "${bin_dir}/fairseq-slt-data-config" "${DATA}" --src "config_${from}.yaml" \
-        --out "config_${llm}_seed${seed}.yaml" --feature-cache "features_seed${seed}"
+        --out "config_${llm}_${cache#features_}.yaml" --feature-cache "${cache}"
       log "seed ${seed}: stage 2 with the '${llm}' LLM (${UPDATES2} updates on the cache) -> ${run}"
-      task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}_seed${seed}.yaml"
+      task2=(--user-dir "${plugin_dir}" --task sign_translation --config-yaml "config_${llm}_${cache#features_}.yaml"
              --langs en_XX --tgt-lang en_XX)
       run_cmd "${bin_dir}/fairseq-train" "${DATA}" "${task2[@]}" --arch slt_mbart \
         --stage1-checkpoint "${S}/stage1/checkpoints/checkpoint_best.pt" \
