@@ -37,7 +37,7 @@
 # N_TRAIN, N_DEV, N_TEST, TEXT_CORPUS, SIZE / RESIZE (rendered / model frame side), SIGNERS,
 # SYNTH_ARGS (more fairseq-slt-synth options, e.g. --hard), EPOCHS1 (stage 1's epoch cap, default 30),
 # PATIENCE1 (stage 1 stops when its dev loss has not improved for this many epochs, fairseq's
-# --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2's updates, default 2000),
+# --patience; default 3; 0: train EPOCHS1 epochs), UPDATES2 (stage 2's updates, default 6000),
 # LLMS (the stage-2 LLMs, default "text parallel"; any of text, parallel, random; the joint arm
 # uses "text", which stage 1 then builds whatever LLMS says), LLM_LAYERS / LLM_DIM / LLM_HEADS /
 # LLM_VOCAB (the small mBARTs' encoder and decoder layers, width, heads, sentencepiece vocabulary;
@@ -71,7 +71,10 @@ RESIZE=${RESIZE:-32}
 SIGNERS=${SIGNERS:-6}
 EPOCHS1=${EPOCHS1:-30}
 PATIENCE1=${PATIENCE1:-3}
-UPDATES2=${UPDATES2:-2000}  # stage 2's dev loss levels off by 2000 (docs/open_benchmark.md); 500 did not
+# stage 2's cosine decays to 0 at UPDATES2, so its dev loss flattens there whether or not it has
+# converged: after the 20-epoch stage 1, 2,000 updates left it below stage 1 and 6,000 above
+# (docs/open_benchmark.md)
+UPDATES2=${UPDATES2:-6000}
 LLM_UPDATES=${LLM_UPDATES:-600}
 LLMS=${LLMS:-text parallel}
 LLM_LAYERS=${LLM_LAYERS:-2}
