@@ -192,9 +192,8 @@ for seed in ${SEEDS}; do
     cp "${S}/$(cache_name "${seed}")_seconds" "${S}/cache_seconds"  # the factorized arms' cache
   fi
   if step_enabled 2; then
-    for f in stage1/checkpoints/checkpoint_best.pt; do
-      [ -f "${S}/${f}" ] || [ "${DRY_RUN:-0}" = 1 ] || die "seed ${seed}'s stage 2 reads ${S}/${f}, which is missing: run step 2 without STAGE2_ONLY for seed ${seed} first"
-    done
+    ckpt1=stage1/checkpoints/checkpoint_best.pt
+    [ -f "${S}/${ckpt1}" ] || [ "${DRY_RUN:-0}" = 1 ] || die "seed ${seed}'s stage 2 reads ${S}/${ckpt1}, which is missing: run step 2 without STAGE2_ONLY for seed ${seed} first"
     cache=$(cache_name "${seed}")
     if [ ! -f "${S}/${cache}_seconds" ]; then  # a STAGE2_ONLY variant
       if [ "${CACHE_VIEWS}" != 0 ]; then
